@@ -1,0 +1,143 @@
+"""The noise-driven ReLU RNN of the paper (spec B.1) and its sampling.
+
+    h_t = ReLU(W_ih x_t + W_hh h_{t-1}),   x_t ~ N(0, I_d),   y_t = W_out h_t,
+    o_t = one_hot(argmax(y_t + g_t)),      g_t ~ Gumbel(0, 1)   (hard Gumbel-softmax, tau = 1)
+
+No biases. Shapes: ``W_ih`` (H, D), ``W_hh`` (H, H), ``W_out`` (K, H). Every function accepts an
+optional leading *model* axis S on the weights (S, H, D) etc. together with inputs (S, B, ...),
+so several models of the same shape run as one batched computation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+__all__ = ["Weights", "NoiseRNN", "run_rnn", "gumbel_hard", "generate_outputs", "load_weights"]
+
+
+class Weights(NamedTuple):
+    """Plain weight tensors of one model (or of S models with a leading axis)."""
+
+    W_ih: torch.Tensor  # (H, D)
+    W_hh: torch.Tensor  # (H, H)
+    W_out: torch.Tensor  # (K, H)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.W_hh.shape[-1]
+
+    @property
+    def input_dim(self) -> int:
+        return self.W_ih.shape[-1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.W_out.shape[-2]
+
+    def to(self, *args, **kwargs) -> "Weights":
+        return Weights(*(w.to(*args, **kwargs) for w in self))
+
+
+def run_rnn(W_ih: torch.Tensor, W_hh: torch.Tensor, noise: torch.Tensor,
+            h0: torch.Tensor | None = None) -> torch.Tensor:
+    """Hidden states h_1..h_L driven by ``noise``.
+
+    noise (…, B, L, D); h0 (…, B, H) or None for zeros. Returns (…, B, L, H).
+    The input projection of all steps is one matmul; only the recurrence loops over time.
+    """
+    drive = noise @ W_ih.transpose(-1, -2)  # (..., B, L, H)
+    B_shape = drive.shape[:-2]
+    H = W_hh.shape[-1]
+    h = drive.new_zeros(*B_shape, H) if h0 is None else h0
+    W_hh_T = W_hh.transpose(-1, -2)
+    states = []
+    for t in range(drive.shape[-2]):
+        h = torch.relu(drive[..., t, :] + h @ W_hh_T)
+        states.append(h)
+    return torch.stack(states, dim=-2)
+
+
+def gumbel_hard(logits: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Hard Gumbel-softmax with the straight-through gradient (as F.gumbel_softmax(hard=True)).
+
+    Forward: one-hot of argmax(logits + g); backward: gradient of softmax((logits + g) / tau).
+    """
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    g = -torch.log(-torch.log(u.clamp_min(1e-10)).clamp_min(1e-10))
+    soft = torch.softmax((logits + g) / tau, dim=-1)
+    hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), logits.shape[-1]).to(soft.dtype)
+    return hard - soft.detach() + soft
+
+
+class NoiseRNN(nn.Module):
+    """Trainable model. Parameters ``weight_ih`` (H, D), ``weight_hh`` (H, H), ``readout`` (K, H),
+    initialised as PyTorch's nn.RNN / nn.Linear defaults: U(-1/sqrt(H), 1/sqrt(H))."""
+
+    def __init__(self, hidden_size: int, input_dim: int, n_outputs: int = 3, random_h0: bool = True):
+        super().__init__()
+        if hidden_size < 1 or input_dim < 1 or n_outputs < 2:
+            raise ValueError(f"bad sizes: hidden {hidden_size}, input {input_dim}, outputs {n_outputs}")
+        bound = 1.0 / math.sqrt(hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_dim).uniform_(-bound, bound))
+        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size).uniform_(-bound, bound))
+        self.readout = nn.Parameter(torch.empty(n_outputs, hidden_size).uniform_(-bound, bound))
+        self.random_h0 = random_h0
+
+    @property
+    def hidden_size(self) -> int:
+        return self.weight_hh.shape[0]
+
+    @property
+    def input_dim(self) -> int:
+        return self.weight_ih.shape[1]
+
+    def weights(self) -> Weights:
+        return Weights(self.weight_ih.detach(), self.weight_hh.detach(), self.readout.detach())
+
+    def forward(self, noise: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+        """noise (B, L, D) -> sampled one-hot outputs (B, L, K), differentiable (straight-through).
+
+        h_0 ~ N(0, I) per sequence and call when ``random_h0`` (the paper's ``init=True``), else 0.
+        """
+        B = noise.shape[0]
+        h0 = torch.randn(B, self.hidden_size, device=noise.device) if self.random_h0 else None
+        hidden = run_rnn(self.weight_ih, self.weight_hh, noise, h0)
+        return gumbel_hard(hidden @ self.readout.T, tau)
+
+
+@torch.no_grad()
+def generate_outputs(weights: Weights, n_seq: int, seq_len: int, uniform_first: bool = True,
+                     generator: torch.Generator | None = None, chunk: int = 8192) -> torch.Tensor:
+    """Sample output symbols of a trained model for evaluation (spec B.2), as int64 (n_seq, seq_len).
+
+    Starts from h_0 = 0. With ``uniform_first`` (the reference's evaluation protocol) the first
+    symbol is read from h_0 (logits 0, hence uniform) and the rest from h_1..h_{L-1}; otherwise
+    all L symbols come from h_1..h_L. Sampling o_t ~ Categorical(softmax(y_t)) is the forward
+    pass of the hard Gumbel-softmax.
+    """
+    W_ih, W_hh, W_out = weights
+    out = []
+    for start in range(0, n_seq, chunk):
+        b = min(chunk, n_seq - start)
+        steps = seq_len - 1 if uniform_first else seq_len
+        noise = torch.randn(b, steps, W_ih.shape[1], generator=generator, device=W_ih.device)
+        hidden = run_rnn(W_ih, W_hh, noise)
+        if uniform_first:
+            hidden = torch.cat([hidden.new_zeros(b, 1, hidden.shape[-1]), hidden], dim=1)
+        logits = hidden @ W_out.T
+        g = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator, device=logits.device).clamp_min(1e-10)).clamp_min(1e-10))
+        out.append((logits + g).argmax(dim=-1))
+    return torch.cat(out, dim=0)
+
+
+def load_weights(path, kind: str = "last", map_location="cpu") -> Weights:
+    """Read the ``kind`` ('last' or 'best') weights from a model file written by training."""
+    blob = torch.load(path, map_location=map_location, weights_only=False)
+    if kind not in blob:
+        raise KeyError(f"{path}: no '{kind}' weights; has {sorted(k for k in blob if k in ('last', 'best'))}")
+    sd = blob[kind]
+    return Weights(sd["weight_ih"], sd["weight_hh"], sd["readout"])
