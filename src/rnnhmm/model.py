@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["Weights", "NoiseRNN", "run_rnn", "gumbel_hard", "generate_outputs", "load_weights"]
+__all__ = ["Weights", "NoiseRNN", "run_rnn", "gumbel_noise", "gumbel_hard", "generate_outputs", "load_weights"]
 
 
 class Weights(NamedTuple):
@@ -61,13 +61,19 @@ def run_rnn(W_ih: torch.Tensor, W_hh: torch.Tensor, noise: torch.Tensor,
     return torch.stack(states, dim=-2)
 
 
+def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard Gumbel(0, 1) samples with the shape, dtype and device of ``like``."""
+    u = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    exp_sample = (-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10)  # Exp(1)
+    return -torch.log(exp_sample)
+
+
 def gumbel_hard(logits: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Hard Gumbel-softmax with the straight-through gradient (as F.gumbel_softmax(hard=True)).
 
     Forward: one-hot of argmax(logits + g); backward: gradient of softmax((logits + g) / tau).
     """
-    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-    g = -torch.log(-torch.log(u.clamp_min(1e-10)).clamp_min(1e-10))
+    g = gumbel_noise(logits, generator)
     soft = torch.softmax((logits + g) / tau, dim=-1)
     hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), logits.shape[-1]).to(soft.dtype)
     return hard - soft.detach() + soft
@@ -129,8 +135,7 @@ def generate_outputs(weights: Weights, n_seq: int, seq_len: int, uniform_first: 
         if uniform_first:
             hidden = torch.cat([hidden.new_zeros(b, 1, hidden.shape[-1]), hidden], dim=1)
         logits = hidden @ W_out.T
-        g = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator, device=logits.device).clamp_min(1e-10)).clamp_min(1e-10))
-        out.append((logits + g).argmax(dim=-1))
+        out.append((logits + gumbel_noise(logits, generator)).argmax(dim=-1))
     return torch.cat(out, dim=0)
 
 

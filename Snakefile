@@ -1,0 +1,28 @@
+# rnnhmm: reproducibility pipeline for "Mechanistic Interpretability of RNNs emulating Hidden
+# Markov Models" (Torre et al., NeurIPS 2025).
+#
+#   snakemake --cores 2 --configfile config/quick.yaml     # every figure, tiny models, CPU
+#   snakemake --cores 8 fig1                               # one figure of the paper config
+#   snakemake --list-target-rules                          # all figure targets
+
+
+# The paper config unless another is given (--configfile replaces it; it is not merged into it).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        FIGURES,
+        DIAGNOSTICS,
+        "results/metrics/summary.tsv",

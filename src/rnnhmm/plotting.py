@@ -1,0 +1,200 @@
+"""Figures, drawn only from cached figure-data dictionaries (never from models), so that
+restyling a figure never reruns an analysis.
+
+Each ``plot_<name>(data) -> matplotlib.figure.Figure``; ``PLOTTERS`` maps target names to them.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["PLOTTERS", "plot_diagnostics", "plot_fig1", "plot_figS1", "save_figure", "OUTPUT_COLORS"]
+
+OUTPUT_COLORS = ["darkgreen", "royalblue", "darkred"]  # outputs 0, 1, 2 (as in the paper)
+HMM_COLOR, RNN_COLOR = "0.45", "tab:orange"
+
+
+def save_figure(fig, *paths, dpi: int = 150) -> None:
+    """Write ``fig`` to every path (format from the suffix; ``dpi`` for raster formats), then close it."""
+    for path in paths:
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _symbol_cmap():
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(OUTPUT_COLORS)
+
+
+def _matrix(ax, M, title, vmax=1.0, cmap="Blues", fmt="{:.2f}", sd=None):
+    M = np.asarray(M, dtype=float)
+    ax.imshow(M, cmap=cmap, vmin=0, vmax=vmax)
+    for (i, j), v in np.ndenumerate(M):
+        txt = fmt.format(v) if sd is None else f"{fmt.format(v)}\n±{fmt.format(sd[i][j])}"
+        ax.text(j, i, txt, ha="center", va="center", fontsize=6,
+                color="white" if v > 0.6 * vmax else "black")
+    ax.set_xticks(range(M.shape[1]))
+    ax.set_yticks(range(M.shape[0]))
+    ax.tick_params(labelsize=6, length=0)
+    ax.set_title(title, fontsize=7)
+
+
+def _pair_bars(ax, values, errors, labels, title, ylabel=None):
+    ax.bar(range(len(values)), values, yerr=errors, color=[HMM_COLOR, RNN_COLOR][: len(values)],
+           capsize=3, width=0.6)
+    ax.set_xticks(range(len(values)), labels, fontsize=7)
+    ax.set_title(title, fontsize=8)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=7)
+    ax.tick_params(labelsize=6)
+
+
+# --------------------------------------------------------------------------- diagnostics
+def plot_diagnostics(data: dict):
+    """Per-model page: loss curves and HMM vs RNN emission statistics. ``data`` = the model's
+    metrics JSON plus 'losses' {epoch, train, val}."""
+    fig, axes = plt.subplots(1, 5, figsize=(16, 3.2), gridspec_kw={"width_ratios": [2, 1, 1, 1.4, 1.6]})
+    lo = data["losses"]
+    ax = axes[0]
+    ax.plot(lo["epoch"], lo["train"], label="train")
+    ax.plot(lo["epoch"], lo["val"], label="validation")
+    ax.axvline(data["best_epoch"], color="0.6", ls=":", lw=1, label=f"best epoch {data['best_epoch']}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("Sinkhorn divergence")
+    ax.legend(fontsize=7)
+    ax.set_title(data["model"], fontsize=9)
+    hs, rs = data["hmm_stats"], data["rnn_stats"]
+    _pair_bars(axes[1], [data.get("floor_mean", np.nan), data["distance_mean"]],
+               [data.get("floor_within_sd", 0), data["distance_sd"]], ["HMM-HMM", "HMM-RNN"],
+               "matched distance")
+    _pair_bars(axes[2], [hs["volatility_mean"], rs["volatility_mean"]],
+               [hs["volatility_std"], rs["volatility_std"]], ["HMM", "RNN"], f"changes / seq (L={data['seq_len']})")
+    ax = axes[3]
+    K = len(hs["frequencies_mean"])
+    x = np.arange(K)
+    ax.bar(x - 0.2, hs["frequencies_mean"], 0.4, yerr=hs["frequencies_std"], color=HMM_COLOR, label="HMM", capsize=2)
+    ax.bar(x + 0.2, rs["frequencies_mean"], 0.4, yerr=rs["frequencies_std"], color=RNN_COLOR, label="RNN", capsize=2)
+    ax.set_xticks(x)
+    ax.set_title("output frequency", fontsize=8)
+    ax.legend(fontsize=6)
+    ax = axes[4]
+    diff = np.asarray(data["transition_sq_diff"])
+    _matrix(ax, diff, "(T_HMM - T_RNN)^2", vmax=max(0.02, diff.max()), fmt="{:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- fig1
+def _draw_pipeline(ax, example):
+    """Schematic of the training pipeline with sampled sequences of the example HMM and RNN."""
+    ax.axis("off")
+    box = dict(boxstyle="round,pad=0.4", fc="0.95", ec="0.3")
+    items = [(0.0, 0.93, "noise x_t ~ N(0, I_d)"), (0.2, 0.93, "ReLU RNN: h_t = ReLU(W_ih x_t + W_hh h_t-1)"),
+             (0.55, 0.93, "hard Gumbel-softmax: o_t ~ softmax(W_out h_t)"),
+             (0.0, 0.2, f"HMM '{example['hmm']}'"), (0.88, 0.45, "Sinkhorn\ndivergence")]
+    for x, y, s in items:
+        ax.text(x, y, s, fontsize=7, bbox=box, va="center", transform=ax.transAxes)
+    arrow = dict(arrowstyle="->", color="0.3")
+    ax.annotate("", (0.195, 0.93), (0.15, 0.93), xycoords="axes fraction", arrowprops=arrow)
+    ax.annotate("", (0.545, 0.93), (0.515, 0.93), xycoords="axes fraction", arrowprops=arrow)
+    ax.annotate("", (0.87, 0.5), (0.8, 0.62), xycoords="axes fraction", arrowprops=arrow)
+    ax.annotate("", (0.87, 0.4), (0.8, 0.2), xycoords="axes fraction", arrowprops=arrow)
+    cmap = _symbol_cmap()
+    for (y0, key) in ((0.5, "rnn"), (0.06, "hmm")):
+        seqs = np.asarray(example["examples"][key])[:8]
+        inset = ax.inset_axes([0.14, y0, 0.64, 0.3])
+        inset.imshow(seqs, cmap=cmap, vmin=0, vmax=2, aspect="auto", interpolation="nearest")
+        inset.set_yticks([])
+        inset.set_xticks([])
+        inset.set_ylabel(key.upper(), fontsize=7)
+        inset.set_xlabel("time step (colour = output 0 / 1 / 2)", fontsize=6) if key == "hmm" else None
+    ax.set_title("Pipeline: RNN output sequences are matched to HMM sequences as distributions", fontsize=9)
+
+
+def plot_fig1(data: dict):
+    """Figure 1: pipeline and emission statistics of HMM vs RNN for the example models.
+
+    ``data['models']``: list of per-model dicts (metrics JSON + floor)."""
+    models = data["models"]
+    n = len(models)
+    fig = plt.figure(figsize=(max(10, 2.6 * n), 12.5))
+    gs = fig.add_gridspec(6, n, height_ratios=[1.6, 1, 1, 1, 1, 1], hspace=0.75, wspace=0.45)
+    _draw_pipeline(fig.add_subplot(gs[0, :]), models[0])
+    for j, m in enumerate(models):
+        hs, rs = m["hmm_stats"], m["rnn_stats"]
+        _pair_bars(fig.add_subplot(gs[1, j]), [m["floor_mean"], m["distance_mean"]],
+                   [m["floor_within_sd"], m["distance_sd"]], ["HMM-HMM", "HMM-RNN"],
+                   f"{m['hmm']}: matched distance", "Euclidean distance" if j == 0 else None)
+        _pair_bars(fig.add_subplot(gs[2, j]), [hs["volatility_mean"], rs["volatility_mean"]],
+                   [hs["volatility_std"], rs["volatility_std"]], ["HMM", "RNN"],
+                   f"volatility (L={m['seq_len']})", "output changes / seq" if j == 0 else None)
+        ax = fig.add_subplot(gs[3, j])
+        K = len(hs["frequencies_mean"])
+        x = np.arange(K)
+        ax.bar(x - 0.2, hs["frequencies_mean"], 0.4, yerr=hs["frequencies_std"], color=HMM_COLOR, label="HMM", capsize=2)
+        ax.bar(x + 0.2, rs["frequencies_mean"], 0.4, yerr=rs["frequencies_std"], color=RNN_COLOR, label="RNN", capsize=2)
+        ax.set_xticks(x)
+        ax.tick_params(labelsize=6)
+        ax.set_title("output frequencies", fontsize=8)
+        if j == 0:
+            ax.legend(fontsize=6)
+        _matrix(fig.add_subplot(gs[4, j]), hs["transition_matrix"], "HMM output transitions")
+        _matrix(fig.add_subplot(gs[5, j]), rs["transition_matrix"], "RNN output transitions")
+    fig.suptitle(f"Figure 1 - RNNs reproduce the emission statistics of their HMMs ({data['config_label']})",
+                 fontsize=11, y=0.995)
+    return fig
+
+
+# --------------------------------------------------------------------------- figS1
+def plot_figS1(data: dict):
+    """Figure S1: the model grid. Top: matched distance vs input dimension per hidden size, with
+    the HMM floor band, one panel per HMM. Bottom: squared differences of the output transition
+    matrices (mean ± sd over seeds), one block per HMM, rows hidden sizes, columns input dims."""
+    rows = data["rows"]  # list of dicts: hmm, hidden, input, dist_mean, dist_sd, sq_mean, sq_sd
+    hmms = data["hmms"]
+    fig = plt.figure(figsize=(4.2 * len(hmms), 4 + 1.7 * len(data["hidden"])))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 0.5 * len(data["hidden"]) + 0.3])
+    axes = top.subplots(1, len(hmms), squeeze=False)[0]
+    colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(data["hidden"])))
+    for ax, h in zip(axes, hmms):
+        fl = data["floors"][h]
+        ax.axhline(fl["mean"], color="0.3", lw=1, label="HMM-HMM")
+        ax.axhspan(fl["mean"] - fl["sd"], fl["mean"] + fl["sd"], color="0.8", alpha=0.6)
+        for c, H in zip(colors, data["hidden"]):
+            sel = sorted((r for r in rows if r["hmm"] == h and r["hidden"] == H), key=lambda r: r["input"])
+            if sel:
+                ax.errorbar([r["input"] for r in sel], [r["dist_mean"] for r in sel], [r["dist_sd"] for r in sel],
+                            marker="o", ms=4, capsize=3, color=c, label=f"H={H}")
+        ax.set_xscale("log")
+        ax.set_xticks(data["input"], [str(d) for d in data["input"]])
+        ax.set_xlabel("input dimension d")
+        ax.set_title(h)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("matched Euclidean distance")
+    axes[0].legend(fontsize=7)
+    top.suptitle("Performance across the grid (mean ± sd over seeds of per-model means)", fontsize=10)
+    blocks = bottom.subfigures(1, len(hmms), squeeze=False)[0]
+    for sub, h in zip(blocks, hmms):
+        sel = [r for r in rows if r["hmm"] == h]
+        vmax = max([0.005] + [float(np.max(r["sq_mean"])) for r in sel])
+        axs = sub.subplots(len(data["hidden"]), len(data["input"]), squeeze=False)
+        for i, H in enumerate(data["hidden"]):
+            for j, D in enumerate(data["input"]):
+                ax = axs[i, j]
+                r = next((r for r in sel if r["hidden"] == H and r["input"] == D), None)
+                if r is None:
+                    ax.axis("off")
+                    continue
+                _matrix(ax, r["sq_mean"], f"H={H} d={D}", vmax=vmax, sd=r["sq_sd"], fmt="{:.3f}")
+                ax.set_xticks([])
+                ax.set_yticks([])
+        sub.suptitle(f"{h}: (T_HMM - T_RNN)^2, scale 0-{vmax:.3f}", fontsize=8)
+    return fig
+
+
+PLOTTERS = {"fig1": plot_fig1, "figS1": plot_figS1}

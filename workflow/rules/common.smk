@@ -1,0 +1,64 @@
+# Helpers shared by all rules. Kept cheap: it runs in every job, so no torch here.
+import os
+import sys
+from pathlib import Path
+
+# The package lives in src/: importable here and in every job's script, installed or not.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+from snakemake.exceptions import WorkflowError  # noqa: E402
+from rnnhmm.config import (  # noqa: E402
+    ConfigError,
+    ModelSpec,
+    expand_models,
+    training_params,
+    validate_config,
+)
+
+try:
+    config = validate_config(
+        config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+    )
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+MODELS = expand_models(config)
+MODEL_IDS = [m.id for m in MODELS]
+HMM_NAMES = sorted(config["hmms"])
+FIGURE_NAMES = ["fig1", "figS1"]
+FIGURES = expand("results/figures/{fig}.{ext}", fig=FIGURE_NAMES, ext=["pdf", "png"])
+DIAGNOSTICS = [f"results/diagnostics/{m}.png" for m in MODEL_IDS]
+ENV = "../../envs/rnnhmm.yaml"
+
+
+wildcard_constraints:
+    hmm="[A-Za-z][A-Za-z0-9_]*",
+    hidden="[0-9]+",
+    input="[0-9]+",
+    seed="[0-9]+",
+
+
+def spec_of(wildcards):
+    return ModelSpec(
+        wildcards.hmm, int(wildcards.hidden), int(wildcards.input), int(wildcards.seed)
+    )
+
+
+def hmm_spec(wildcards):
+    return config["hmms"][wildcards.hmm]
+
+
+def train_params(wildcards):
+    return training_params(config, spec_of(wildcards))
+
+
+def model_seeds(hmm):
+    return sorted({m.seed for m in MODELS if m.hmm == hmm})
+
+
+def uses_gpu(wildcards):
+    return 0 if train_params(wildcards)["device"] == "cpu" else 1

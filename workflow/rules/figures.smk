@@ -1,0 +1,80 @@
+# Each paper figure: a "<fig>_data" rule that gathers cached results into one small file, and a
+# target rule "<fig>" that only plots it (restyling never reruns an analysis).
+
+CONFIG_LABEL = Path(workflow.configfiles[0]).stem if workflow.configfiles else "config"
+FIG1_MODELS = config["figures"]["fig1"]["example_models"]
+FIGS1_HMMS = config["figures"]["figS1"]["hmms"]
+
+
+rule fig1_data:
+    input:
+        models=expand("results/metrics/models/{model}.json", model=FIG1_MODELS),
+        floors=expand(
+            "results/metrics/floor/{hmm}.json",
+            hmm=sorted({ModelSpec.parse(m).hmm for m in FIG1_MODELS}),
+        ),
+    output:
+        "results/figure_data/fig1.json",
+    params:
+        figure="fig1",
+        label=CONFIG_LABEL,
+    log:
+        "logs/figure_data/fig1.log",
+    conda:
+        ENV
+    script:
+        "../scripts/figure_data.py"
+
+
+rule figS1_data:
+    input:
+        table="results/metrics/summary.tsv",
+        models=[
+            f"results/metrics/models/{m.id}.json" for m in MODELS if m.hmm in FIGS1_HMMS
+        ],
+        floors=expand("results/metrics/floor/{hmm}.json", hmm=FIGS1_HMMS),
+    output:
+        "results/figure_data/figS1.json",
+    params:
+        figure="figS1",
+        hmms=FIGS1_HMMS,
+    log:
+        "logs/figure_data/figS1.log",
+    conda:
+        ENV
+    script:
+        "../scripts/figure_data.py"
+
+
+rule fig1:
+    """Figure 1: pipeline and emission statistics of HMM vs RNN for the example models."""
+    input:
+        "results/figure_data/fig1.json",
+    output:
+        pdf="results/figures/fig1.pdf",
+        png="results/figures/fig1.png",
+    params:
+        figure="fig1",
+    log:
+        "logs/figures/fig1.log",
+    conda:
+        ENV
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule figS1:
+    """Figure S1: performance over the model grid (distances and transition-matrix errors)."""
+    input:
+        "results/figure_data/figS1.json",
+    output:
+        pdf="results/figures/figS1.pdf",
+        png="results/figures/figS1.png",
+    params:
+        figure="figS1",
+    log:
+        "logs/figures/figS1.log",
+    conda:
+        ENV
+    script:
+        "../scripts/plot_figure.py"

@@ -1,0 +1,61 @@
+rule hmm_floor:
+    """HMM-vs-HMM matched distance (the noise floor of the metric), repeated on fresh samples."""
+    output:
+        "results/metrics/floor/{hmm}.json",
+    params:
+        spec=hmm_spec,
+        metrics=config["metrics"],
+    log:
+        "logs/metrics/floor/{hmm}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/hmm_floor.py"
+
+
+rule model_metrics:
+    """Emission statistics and matched distance of one trained model against its HMM."""
+    input:
+        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
+    output:
+        "results/metrics/models/{hmm}/h{hidden}_d{input}/s{seed}.json",
+    params:
+        spec=hmm_spec,
+        metrics=config["metrics"],
+    log:
+        "logs/metrics/models/{hmm}/h{hidden}_d{input}/s{seed}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/model_metrics.py"
+
+
+rule metrics_table:
+    """One tidy table over every model of the config (one row per model)."""
+    input:
+        models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
+        floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
+    output:
+        "results/metrics/summary.tsv",
+    log:
+        "logs/metrics/summary.log",
+    conda:
+        ENV
+    script:
+        "../scripts/metrics_table.py"
+
+
+rule model_diagnostics:
+    """Per-model diagnostic pages (loss curves, HMM-vs-RNN statistics), all in one cheap job."""
+    input:
+        losses=expand("results/models/{model}/losses.tsv", model=MODEL_IDS),
+        metrics=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
+        floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
+    output:
+        DIAGNOSTICS,
+    log:
+        "logs/diagnostics.log",
+    conda:
+        ENV
+    script:
+        "../scripts/diagnostics.py"
