@@ -51,22 +51,33 @@ def _path(error) -> str:
     return "config" + "".join(parts)
 
 
-def _fill_defaults(instance, schema):
-    """Fill 'default' values of object properties, recursively (as snakemake.utils.validate does)."""
+def _fill_defaults(instance, schema, root, follow_refs=True):
+    """Fill 'default' values of object properties, recursively (as snakemake.utils.validate does).
+
+    ``$ref``s are followed only outside lists: the per-group and per-override ``training`` blocks
+    hold *changes* to the top-level settings and must not be padded with defaults.
+    """
+    if "$ref" in schema:
+        if not follow_refs:
+            return
+        node = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
     if isinstance(instance, dict) and schema.get("type") == "object":
         for key, sub in schema.get("properties", {}).items():
             if key not in instance and "default" in sub:
                 instance[key] = copy.deepcopy(sub["default"])
             if key in instance:
-                _fill_defaults(instance[key], sub)
+                _fill_defaults(instance[key], sub, root, follow_refs)
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict):
             for key, value in instance.items():
                 if key not in schema.get("properties", {}):
-                    _fill_defaults(value, extra)
+                    _fill_defaults(value, extra, root, follow_refs)
     elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
         for item in instance:
-            _fill_defaults(item, schema["items"])
+            _fill_defaults(item, schema["items"], root, follow_refs=False)
 
 
 def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
@@ -89,7 +100,7 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
         elif err.validator == "enum":
             allowed = f"; allowed: {', '.join(map(str, err.validator_value))}"
         raise ConfigError(f"invalid config at {_path(err)}: {err.message}{allowed}")
-    _fill_defaults(cfg, schema)
+    _fill_defaults(cfg, schema, schema)
     _check_semantics(cfg)
     return cfg
 

@@ -224,9 +224,8 @@ def output_frequencies(obs, K: int) -> np.ndarray:
     n, L = o.shape
     if o.size and (o.min() < 0 or o.max() >= K):
         raise ValueError(f"symbols must lie in [0, {K}), got range [{o.min()}, {o.max()}]")
-    counts = np.zeros((n, K), dtype=np.int64)
-    np.add.at(counts, (np.repeat(np.arange(n), L), o.ravel()), 1)
-    return counts / L
+    keys = (np.arange(n)[:, None] * K + o).ravel()
+    return np.bincount(keys, minlength=n * K).reshape(n, K) / L
 
 
 def output_transition_matrix(obs, K: int) -> np.ndarray:

@@ -49,7 +49,10 @@ def run_rnn(W_ih: torch.Tensor, W_hh: torch.Tensor, noise: torch.Tensor,
     noise (…, B, L, D); h0 (…, B, H) or None for zeros. Returns (…, B, L, H).
     The input projection of all steps is one matmul; only the recurrence loops over time.
     """
-    drive = noise @ W_ih.transpose(-1, -2)  # (..., B, L, H)
+    W_ih_T = W_ih.transpose(-1, -2)
+    if W_ih.dim() == 3:  # (S, D, H) -> (S, 1, D, H) to broadcast over the sequence axis B
+        W_ih_T = W_ih_T.unsqueeze(-3)
+    drive = noise @ W_ih_T  # (..., B, L, H)
     B_shape = drive.shape[:-2]
     H = W_hh.shape[-1]
     h = drive.new_zeros(*B_shape, H) if h0 is None else h0

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["PLOTTERS", "plot_diagnostics", "plot_fig1", "plot_figS1", "save_figure", "OUTPUT_COLORS"]
@@ -171,13 +172,15 @@ def plot_figS1(data: dict):
                 ax.errorbar([r["input"] for r in sel], [r["dist_mean"] for r in sel], [r["dist_sd"] for r in sel],
                             marker="o", ms=4, capsize=3, color=c, label=f"H={H}")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xticks(data["input"], [str(d) for d in data["input"]])
         ax.set_xlabel("input dimension d")
         ax.set_title(h)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("matched Euclidean distance")
     axes[0].legend(fontsize=7)
-    top.suptitle("Performance across the grid (mean ± sd over seeds of per-model means)", fontsize=10)
+    top.suptitle("Performance across the grid (mean ± sd over seeds of per-model means; grey: HMM-HMM floor ± sd)",
+                 fontsize=10, y=1.04)
     blocks = bottom.subfigures(1, len(hmms), squeeze=False)[0]
     for sub, h in zip(blocks, hmms):
         sel = [r for r in rows if r["hmm"] == h]

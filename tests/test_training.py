@@ -1,0 +1,119 @@
+"""Model, loss and training loop: real properties on tiny problems."""
+import numpy as np
+import pytest
+import torch
+
+from rnnhmm.hmm import linear_chain
+from rnnhmm.model import NoiseRNN, Weights, generate_outputs, gumbel_hard, run_rnn
+from rnnhmm.training import TrainConfig, TrainingInterrupted, sinkhorn_loss, train
+
+
+def test_run_rnn_matches_explicit_recursion():
+    torch.manual_seed(0)
+    W_ih, W_hh = torch.randn(6, 3), 0.5 * torch.randn(6, 6)
+    x, h0 = torch.randn(4, 7, 3), torch.randn(4, 6)
+    out = run_rnn(W_ih, W_hh, x, h0)
+    h = h0
+    for t in range(7):
+        h = torch.relu(W_ih @ x[:, t].T + W_hh @ h.T).T
+        assert torch.allclose(out[:, t], h, atol=1e-6)
+    # a leading model axis runs two models at once
+    both = run_rnn(torch.stack([W_ih, 2 * W_ih]), torch.stack([W_hh, W_hh]), torch.stack([x, x]), torch.stack([h0, h0]))
+    assert torch.allclose(both[0], out, atol=1e-6)
+    assert torch.allclose(both[1], run_rnn(2 * W_ih, W_hh, x, h0), atol=1e-6)
+
+
+def test_gumbel_hard_samples_softmax_and_passes_gradient():
+    torch.manual_seed(0)
+    logits = torch.tensor([1.0, 0.0, -1.0], requires_grad=True)
+    samples = gumbel_hard(logits.expand(200000, 3))
+    assert torch.all(samples.detach().sum(-1) == 1)
+    freq = samples.detach().mean(0)
+    assert torch.allclose(freq, torch.softmax(logits, -1).detach(), atol=0.005)
+    (samples[:, 0].sum()).backward()
+    assert logits.grad is not None and logits.grad[0] > 0  # straight-through gradient
+
+
+def test_generate_outputs_first_symbol_uniform_under_reference_protocol():
+    torch.manual_seed(0)
+    H = 8
+    w = Weights(torch.randn(H, 2), 0.3 * torch.randn(H, H), 5 * torch.randn(3, H))
+    g = torch.Generator().manual_seed(1)
+    obs = generate_outputs(w, 30000, 4, uniform_first=True, generator=g)
+    assert obs.shape == (30000, 4)
+    assert np.allclose(np.bincount(obs[:, 0].numpy(), minlength=3) / 30000, 1 / 3, atol=0.015)
+
+
+def test_sinkhorn_loss_zero_for_identical_clouds_and_grows_with_shift():
+    torch.manual_seed(0)
+    x = torch.randn(300, 6)
+    loss = sinkhorn_loss(0.2)
+    same = loss(x, x.clone()).item()
+    shifts = [loss(x, x + s).item() for s in (0.5, 1.0, 2.0)]
+    assert abs(same) < 1e-3
+    assert 0 < shifts[0] < shifts[1] < shifts[2]
+    # for a pure translation the debiased divergence is |shift|^2 / 2 per point
+    assert shifts[2] == pytest.approx(0.5 * 4 * 6, rel=0.05)
+
+
+def _tiny(epochs=6, **kw):
+    hmm = linear_chain(2)
+    obs = hmm.sample(512, 12, seed=0)
+    cfg = TrainConfig(hidden=12, input_dim=3, epochs=epochs, batch_size=128, seed=3, device="cpu",
+                      checkpoint_every=1, log_every=100, **kw)
+    return cfg, obs[:256], obs[256:]
+
+
+def test_training_lowers_the_loss():
+    cfg, tr, va = _tiny(epochs=25, lr=0.01)
+    res = train(cfg, tr, va, log=lambda m: None)
+    assert len(res.train_loss) == 25
+    assert np.mean(res.val_loss[-3:]) < 0.7 * np.mean(res.val_loss[:3])
+    assert res.best_val == min(res.val_loss)
+    assert res.best_epoch == int(np.argmin(res.val_loss)) + 1
+
+
+def test_best_weights_are_a_copy_not_the_live_parameters():
+    cfg, tr, va = _tiny(epochs=8, lr=0.05)  # a large lr makes the loss jump around
+    res = train(cfg, tr, va, log=lambda m: None)
+    if res.best_epoch == cfg.epochs:
+        pytest.skip("best epoch happened to be the last one")
+    assert not torch.equal(res.best["weight_hh"], res.last["weight_hh"])
+
+
+def test_killed_run_resumes_from_checkpoint_identically(tmp_path):
+    cfg, tr, va = _tiny(epochs=6, evolution_every=1)
+    full = train(cfg, tr, va, log=lambda m: None)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, tr, va, checkpoint_path=ckpt, log=lambda m: None, stop_after=4)
+    assert ckpt.exists()
+    msgs = []
+    resumed = train(cfg, tr, va, checkpoint_path=ckpt, log=msgs.append)
+    assert resumed.resumed_from_epoch == 4
+    assert any("resumed" in m for m in msgs)
+    assert np.allclose(resumed.train_loss, full.train_loss, rtol=1e-5)
+    assert np.allclose(resumed.val_loss, full.val_loss, rtol=1e-5)
+    assert torch.allclose(resumed.last["weight_hh"], full.last["weight_hh"], atol=1e-6)
+    assert resumed.evolution_epochs == list(range(1, 7))
+    assert resumed.evolution["weight_hh"].shape == (6, 12, 12)
+
+
+def test_checkpoint_with_other_settings_is_not_reused(tmp_path):
+    cfg, tr, va = _tiny(epochs=4)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, tr, va, checkpoint_path=ckpt, log=lambda m: None, stop_after=2)
+    cfg2, _, _ = _tiny(epochs=4, grad_clip=0.3)
+    res = train(cfg2, tr, va, checkpoint_path=ckpt, log=lambda m: None)
+    assert res.resumed_from_epoch == 0
+
+
+def test_model_initialisation_follows_pytorch_defaults():
+    m = NoiseRNN(100, 10)
+    bound = 1 / np.sqrt(100)
+    for p in (m.weight_ih, m.weight_hh, m.readout):
+        assert p.abs().max() <= bound
+        assert p.abs().max() > 0.9 * bound
+    with pytest.raises(ValueError):
+        NoiseRNN(0, 3)
