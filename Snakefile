@@ -18,11 +18,13 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/claims.smk"
 
 
 rule all:
     default_target: True
     input:
-        FIGURES,
+        expand("results/figures/{fig}.{ext}", fig=FIGURE_NAMES, ext=["pdf", "png"]),
         DIAGNOSTICS,
         "results/metrics/summary.tsv",
+        "results/claims.csv",

@@ -4,6 +4,23 @@
 CONFIG_LABEL = Path(workflow.configfiles[0]).stem if workflow.configfiles else "config"
 FIG1_MODELS = config["figures"]["fig1"]["example_models"]
 FIGS1_HMMS = config["figures"]["figS1"]["hmms"]
+FIGURE_NAMES += ["fig1", "figS1"]
+CLAIM_FILES += ["results/claims/performance.csv"]
+
+
+rule performance_claims:
+    """Paper claims about performance (spec G.2), checked on every model of the config."""
+    input:
+        table="results/metrics/summary.tsv",
+        models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
+    output:
+        "results/claims/performance.csv",
+    log:
+        "logs/claims/performance.log",
+    conda:
+        ENV
+    script:
+        "../scripts/performance_claims.py"
 
 
 rule fig1_data:
