@@ -326,3 +326,17 @@ def test_locate_areas_fails_fast_and_clearly_without_output_changes():
     with pytest.raises(RuntimeError, match=r"in 3 attempts(.|\n)*attempt 3: 0 output changes"):
         dy.locate_areas(w, gen(), T=500, max_attempts=3)
     assert time.perf_counter() - t0 < 10
+
+
+def test_residency_and_subspace_wrappers_run_on_kept_states():
+    w = random_weights(H=10, D=4, radius=0.95, seed=3)
+    r = dy.residency_analysis(w, T=300, generator=gen(), n_rollouts=3, max_steps=10)
+    assert r["coords"].shape == (300, 2) and r["residency"].shape == (300,)
+    assert np.all((r["residency"] >= 1) & (r["residency"] <= 10))
+    s = dy.local_dynamics_subspace(w, pair=(0, 1), n_steps=3000, min_run=2, max_states=100, generator=gen(),
+                                   n_rollouts=3, max_steps=10)
+    assert len(s["index"]) == 100 and np.all(np.diff(s["index"]) > 0)
+    assert s["coords"].shape == (100, 3)
+    assert np.isin(s["cls"], (0, 1)).all()  # kept states all have outputs in the pair
+    with pytest.raises(ValueError, match="no run"):
+        dy.local_dynamics_subspace(w, pair=(0, 1), n_steps=100, min_run=500, generator=gen())

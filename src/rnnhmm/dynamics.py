@@ -423,7 +423,7 @@ def find_fixed_points(W_hh: torch.Tensor, h_init: torch.Tensor, n_iter: int = 20
     reps, counts = [], []
     if len(ray_idx):
         U = h[ray_idx] / norm[ray_idx, None]
-        assigned = torch.zeros(len(ray_idx), dtype=torch.bool)
+        assigned = torch.zeros(len(ray_idx), dtype=torch.bool, device=W.device)
         dist = torch.cdist(U, U)
         for i in range(len(ray_idx)):
             if assigned[i]:
@@ -434,7 +434,8 @@ def find_fixed_points(W_hh: torch.Tensor, h_init: torch.Tensor, n_iter: int = 20
             counts.append(int(members.sum()))
 
     growth, u_dir = _origin_growth(W, h0, growth_steps)
-    pts = torch.cat([torch.zeros(1, H, dtype=W.dtype), h[reps]]) if reps else torch.zeros(1, H, dtype=W.dtype)
+    origin = torch.zeros(1, H, dtype=W.dtype, device=W.device)
+    pts = torch.cat([origin, h[reps]]) if reps else origin
     P = pts.shape[0]
     ev = jacobian_eigvals(W, torch.cat([u_dir[None], pts[1:]]))  # origin row: along u_dir
     # move the radial eigenvalue (closest to 1) of each ray to the end and ignore it
@@ -454,8 +455,8 @@ def find_fixed_points(W_hh: torch.Tensor, h_init: torch.Tensor, n_iter: int = 20
     sp = torch.sqrt(2 * q_pts) / pts.norm(dim=-1).clamp_min(1e-300)
     sp[0] = 0.0
     return FixedPoints(
-        points=pts, q=q_pts, speed=sp, is_origin=torch.arange(P) == 0,
-        n_converged=torch.tensor([int(at_origin.sum())] + counts), eigvals=ev, n_unstable=n_unstable,
+        points=pts, q=q_pts, speed=sp, is_origin=torch.arange(P, device=W.device) == 0,
+        n_converged=torch.tensor([int(at_origin.sum())] + counts, device=W.device), eigvals=ev, n_unstable=n_unstable,
         n_complex_pairs=n_cplx, spectral_radius=rad, stable=stable, n_unconverged=n_unconverged,
         origin_growth=growth, origin_norm_bound=float(torch.linalg.matrix_norm(W, ord=2)),
         origin_direction=u_dir)
