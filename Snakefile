@@ -18,6 +18,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/dynamics.smk"
+include: "workflow/rules/mechanism.smk"
 include: "workflow/rules/claims.smk"
 
 

@@ -88,7 +88,11 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
     """
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema_path = Path(schema_path)
+    schema = yaml.safe_load(schema_path.read_text())
+    # Each analysis owns a top-level section, described in <section>.section.schema.yaml beside it.
+    for part in sorted(schema_path.parent.glob("*.section.schema.yaml")):
+        schema["properties"][part.name.split(".")[0]] = yaml.safe_load(part.read_text())
     cfg = copy.deepcopy(config)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))

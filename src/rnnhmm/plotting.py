@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["PLOTTERS", "plot_diagnostics", "plot_fig1", "plot_figS1", "save_figure", "OUTPUT_COLORS"]
+__all__ = ["PLOTTERS", "get_plotter", "plot_diagnostics", "plot_fig1", "plot_figS1", "save_figure", "OUTPUT_COLORS"]
 
 OUTPUT_COLORS = ["darkgreen", "royalblue", "darkred"]  # outputs 0, 1, 2 (as in the paper)
 HMM_COLOR, RNN_COLOR = "0.45", "tab:orange"
@@ -201,3 +201,24 @@ def plot_figS1(data: dict):
 
 
 PLOTTERS = {"fig1": plot_fig1, "figS1": plot_figS1}
+
+# Figure modules of the analyses register their own PLOTTERS dicts.
+_PLOTTER_MODULES = ("rnnhmm.plotting_dynamics", "rnnhmm.plotting_mechanism")
+
+
+def get_plotter(name: str):
+    """The plot function of figure ``name`` from this module or an analysis figure module."""
+    import importlib
+
+    if name in PLOTTERS:
+        return PLOTTERS[name]
+    for mod in _PLOTTER_MODULES:
+        try:
+            plotters = importlib.import_module(mod).PLOTTERS
+        except ModuleNotFoundError as err:
+            if err.name != mod:
+                raise
+            continue
+        if name in plotters:
+            return plotters[name]
+    raise KeyError(f"no plotter registered for figure '{name}'")

@@ -1,0 +1,1 @@
+# Dynamics analyses (issue 3): state space, fixed points, local dynamics, noise sensitivity.

@@ -1,0 +1,1 @@
+# Mechanism analyses (issue 4): kick neurons, interventions, training evolution, readout alignment.
