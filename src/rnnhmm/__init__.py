@@ -7,3 +7,12 @@ points, local dynamics), ``mechanism`` (kick neurons, interventions, training ev
 """
 
 __version__ = "0.1.0"
+
+
+def export_source_path(src: str) -> None:
+    """Make ``src`` importable in child processes too (Snakemake runs each script in its own
+    Python), by prepending it to PYTHONPATH."""
+    import os
+
+    parts = [src] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != src]
+    os.environ["PYTHONPATH"] = os.pathsep.join(parts)

@@ -1,14 +1,14 @@
 # Helpers shared by all rules. Kept cheap: it runs in every job, so no torch here.
-import os
 import sys
 from pathlib import Path
 
 # The package lives in src/: importable here and in every job's script, installed or not.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
-)
+
+import rnnhmm  # noqa: E402
+
+rnnhmm.export_source_path(SRC)
 
 from snakemake.exceptions import WorkflowError  # noqa: E402
 from rnnhmm.config import (  # noqa: E402

@@ -2,12 +2,12 @@ rule hmm_data:
     """Sample train/validation/test sequences of one HMM for one seed (matrices stored beside)."""
     output:
         "results/data/{hmm}/s{seed}.npz",
-    params:
-        spec=hmm_spec,
-        num_seq=config["data"]["num_seq"],
     log:
         "logs/data/{hmm}/s{seed}.log",
     conda:
         ENV
+    params:
+        spec=hmm_spec,
+        num_seq=config["data"]["num_seq"],
     script:
         "../scripts/make_data.py"

@@ -32,13 +32,13 @@ rule fig1_data:
         ),
     output:
         "results/figure_data/fig1.json",
-    params:
-        figure="fig1",
-        label=CONFIG_LABEL,
     log:
         "logs/figure_data/fig1.log",
     conda:
         ENV
+    params:
+        figure="fig1",
+        label=CONFIG_LABEL,
     script:
         "../scripts/figure_data.py"
 
@@ -47,18 +47,20 @@ rule figS1_data:
     input:
         table="results/metrics/summary.tsv",
         models=[
-            f"results/metrics/models/{m.id}.json" for m in MODELS if m.hmm in FIGS1_HMMS
+            f"results/metrics/models/{m.id}.json"
+            for m in MODELS
+            if m.hmm in FIGS1_HMMS
         ],
         floors=expand("results/metrics/floor/{hmm}.json", hmm=FIGS1_HMMS),
     output:
         "results/figure_data/figS1.json",
-    params:
-        figure="figS1",
-        hmms=FIGS1_HMMS,
     log:
         "logs/figure_data/figS1.log",
     conda:
         ENV
+    params:
+        figure="figS1",
+        hmms=FIGS1_HMMS,
     script:
         "../scripts/figure_data.py"
 
@@ -70,12 +72,12 @@ rule fig1:
     output:
         pdf="results/figures/fig1.pdf",
         png="results/figures/fig1.png",
-    params:
-        figure="fig1",
     log:
         "logs/figures/fig1.log",
     conda:
         ENV
+    params:
+        figure="fig1",
     script:
         "../scripts/plot_figure.py"
 
@@ -87,11 +89,11 @@ rule figS1:
     output:
         pdf="results/figures/figS1.pdf",
         png="results/figures/figS1.png",
-    params:
-        figure="figS1",
     log:
         "logs/figures/figS1.log",
     conda:
         ENV
+    params:
+        figure="figS1",
     script:
         "../scripts/plot_figure.py"

@@ -2,13 +2,13 @@ rule hmm_floor:
     """HMM-vs-HMM matched distance (the noise floor of the metric), repeated on fresh samples."""
     output:
         "results/metrics/floor/{hmm}.json",
-    params:
-        spec=hmm_spec,
-        metrics=config["metrics"],
     log:
         "logs/metrics/floor/{hmm}.log",
     conda:
         ENV
+    params:
+        spec=hmm_spec,
+        metrics=config["metrics"],
     script:
         "../scripts/hmm_floor.py"
 
@@ -19,13 +19,13 @@ rule model_metrics:
         model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
     output:
         "results/metrics/models/{hmm}/h{hidden}_d{input}/s{seed}.json",
-    params:
-        spec=hmm_spec,
-        metrics=config["metrics"],
     log:
         "logs/metrics/models/{hmm}/h{hidden}_d{input}/s{seed}.log",
     conda:
         ENV
+    params:
+        spec=hmm_spec,
+        metrics=config["metrics"],
     script:
         "../scripts/model_metrics.py"
 

@@ -6,17 +6,17 @@ rule train:
         model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
         losses="results/models/{hmm}/h{hidden}_d{input}/s{seed}/losses.tsv",
         evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
-    params:
-        training=train_params,
-        checkpoint=lambda w: f"results/checkpoints/{w.hmm}/h{w.hidden}_d{w.input}/s{w.seed}.pt",
-    resources:
-        gpu=uses_gpu,
-        runtime=720,
-        mem_mb=8000,
-    threads: 1
     log:
         "logs/train/{hmm}/h{hidden}_d{input}/s{seed}.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        gpu=uses_gpu,
+        runtime=720,
+        mem_mb=8000,
+    params:
+        training=train_params,
+        checkpoint=lambda w: f"results/checkpoints/{w.hmm}/h{w.hidden}_d{w.input}/s{w.seed}.pt",
     script:
         "../scripts/train_model.py"
