@@ -20,9 +20,9 @@ fi
 what=${1:-quick}
 shift || true
 case "$what" in
-  quick) exec .venv/bin/snakemake --cores "${CORES:-2}" --configfile config/quick.yaml "$@" ;;
-  small) exec .venv/bin/snakemake --cores "${CORES:-2}" --configfile config/small.yaml "$@" ;;
-  paper) exec .venv/bin/snakemake --cores "${CORES:-8}" --configfile config/config.yaml "$@" ;;
+  quick) exec .venv/bin/snakemake --configfile config/quick.yaml --cores "${CORES:-2}" "$@" ;;
+  small) exec .venv/bin/snakemake --configfile config/small.yaml --cores "${CORES:-2}" "$@" ;;
+  paper) exec .venv/bin/snakemake --configfile config/config.yaml --cores "${CORES:-8}" "$@" ;;
   test) exec .venv/bin/python -m pytest -q "$@" ;;
   *) echo "usage: ./run.sh {quick|small|paper|test} [extra args]" >&2; exit 2 ;;
 esac

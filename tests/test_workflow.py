@@ -48,7 +48,8 @@ def test_bad_config_fails_before_any_job(tmp_path):
 @pytest.mark.workflow
 def test_quick_config_end_to_end(tmp_path):
     quick = str(ROOT / "config/quick.yaml")
-    base = ["--cores", "2", "--directory", str(tmp_path), "--configfile", quick]
+    # --configfile takes several values: keep it before an option, never right before targets
+    base = ["--configfile", quick, "--cores", "2", "--directory", str(tmp_path)]
     # one figure alone
     out = smk(*base, "fig1", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-5000:]

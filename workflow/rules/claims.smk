@@ -6,7 +6,12 @@ rule claims:
     input:
         CLAIM_FILES,
     output:
-        "results/claims.csv",
+        report(
+            "results/claims.csv",
+            caption="../report/claims.rst",
+            category="0 Claims",
+            labels={"table": "claims"},
+        ),
     log:
         "logs/claims/all.log",
     conda:

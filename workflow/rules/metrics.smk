@@ -36,7 +36,12 @@ rule metrics_table:
         models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
         floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
     output:
-        "results/metrics/summary.tsv",
+        report(
+            "results/metrics/summary.tsv",
+            caption="../report/summary.rst",
+            category="1 Performance",
+            labels={"table": "metrics of every model"},
+        ),
     log:
         "logs/metrics/summary.log",
     conda:
@@ -52,7 +57,15 @@ rule model_diagnostics:
         metrics=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
         floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
     output:
-        DIAGNOSTICS,
+        [
+            report(
+                p,
+                caption="../report/diagnostics.rst",
+                category="9 Per-model diagnostics",
+                labels={"model": p.removeprefix("results/diagnostics/").removesuffix(".png")},
+            )
+            for p in DIAGNOSTICS
+        ],
     log:
         "logs/diagnostics.log",
     conda:
