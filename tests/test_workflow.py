@@ -73,6 +73,15 @@ def test_quick_config_end_to_end(tmp_path):
     assert not list((tmp_path / "results/checkpoints").glob("**/*.pt"))  # cleaned after training
     log = next((tmp_path / "logs/train").glob("*/*/*.log")).read_text()
     assert "epoch 1/" in log and "ETA" in log and "done in" in log
+    # provenance travels with results and figures
+    from rnnhmm.io import read_json
+    from rnnhmm.plotting import read_figure_provenance
+
+    prov = read_figure_provenance(tmp_path / "results/figures/fig1.png")
+    assert prov["params"]["figure"] == "fig1" and "torch" in prov["inputs"]["libraries"]
+    assert prov["inputs"]["params"]["config"]["training"]["epochs"] == cfg["training"]["epochs"]
+    metrics = read_json(next((tmp_path / "results/metrics/models").glob("*/*/*.json")))
+    assert metrics["provenance"]["seed"] is not None and metrics["provenance"]["wall_time_s"] >= 0
     # a second run has nothing to do
     out = smk(*base, "-n", cwd=tmp_path)
     assert out.returncode == 0

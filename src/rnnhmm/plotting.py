@@ -13,17 +13,40 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["PLOTTERS", "get_plotter", "plot_diagnostics", "plot_fig1", "plot_figS1", "save_figure", "OUTPUT_COLORS"]
+__all__ = ["PLOTTERS", "get_plotter", "read_figure_provenance", "plot_diagnostics", "plot_fig1", "plot_figS1", "save_figure", "OUTPUT_COLORS"]
 
 OUTPUT_COLORS = ["darkgreen", "royalblue", "darkred"]  # outputs 0, 1, 2 (as in the paper)
 HMM_COLOR, RNN_COLOR = "0.45", "tab:orange"
 
 
-def save_figure(fig, *paths, dpi: int = 150) -> None:
-    """Write ``fig`` to every path (format from the suffix; ``dpi`` for raster formats), then close it."""
+def save_figure(fig, *paths, dpi: int = 150, provenance: dict | None = None) -> None:
+    """Write ``fig`` to every path (format from the suffix; ``dpi`` for raster formats), then close it.
+
+    ``provenance`` (a JSON-serialisable dict) is embedded in the file: as the PNG text chunk
+    ``rnnhmm-provenance`` and as the PDF ``Subject``; read it back with ``read_figure_provenance``.
+    """
+    import json
+
+    text = json.dumps(provenance, default=str) if provenance else None
     for path in paths:
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        meta = None
+        if text and str(path).endswith(".png"):
+            meta = {"rnnhmm-provenance": text}
+        elif text and str(path).endswith(".pdf"):
+            meta = {"Subject": text, "Creator": "rnnhmm"}
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=meta)
     plt.close(fig)
+
+
+def read_figure_provenance(path) -> dict | None:
+    """The provenance embedded by ``save_figure`` in a PNG, or None."""
+    import json
+
+    from PIL import Image
+
+    with Image.open(path) as im:
+        text = im.info.get("rnnhmm-provenance")
+    return json.loads(text) if text else None
 
 
 def _symbol_cmap():

@@ -1,11 +1,14 @@
 """Assemble one figure's data file from cached results (see rnnhmm.figdata)."""
+import time
+
 import pandas as pd
 
 from rnnhmm import figdata
-from rnnhmm.io import job_log, read_json, write_json
+from rnnhmm.io import job_log, provenance, read_json, write_json
 
 sm = snakemake  # noqa: F821
 with job_log(sm.log[0]) as log:
+    t0 = time.perf_counter()
     name = sm.params.figure
     floors = {f["hmm"]: f for f in map(read_json, sm.input.floors)}
     if name == "fig1":
@@ -16,5 +19,6 @@ with job_log(sm.log[0]) as log:
         data = figdata.figS1_data(table, floors, sm.params.hmms, sq)
     else:
         raise ValueError(f"no figure-data recipe for {name}")
+    data["provenance"] = provenance({"figure": name, "config": dict(sm.config)}, None, t0)
     write_json(data, sm.output[0])
     log(f"wrote {sm.output[0]}")

@@ -1,0 +1,34 @@
+"""Assemble one dynamics figure's data file from the cached analyses (see rnnhmm.plotting_dynamics)."""
+from rnnhmm import plotting_dynamics as pdyn
+from rnnhmm.config import ModelSpec
+from rnnhmm.dynamics_claims import load_analysis
+from rnnhmm.io import job_log, read_json, write_json
+
+sm = snakemake  # noqa: F821
+with job_log(sm.log[0]) as log:
+    name, models = sm.params.figure, list(sm.params.models)
+
+    def by_model(paths):
+        return {m: load_analysis(p) for m, p in zip(models, paths)}
+
+    if name == "fig2":
+        data = pdyn.fig2_data(by_model(sm.input.state_space), sm.params.change_probability)
+    elif name == "figS2":
+        data = pdyn.figS2_data(by_model(sm.input.state_space), sm.params.change_probability)
+    elif name == "fig3":
+        data = pdyn.fig3_data(by_model(sm.input.local))
+    elif name == "fig4":
+        data = pdyn.fig4_data(by_model(sm.input.noise))
+    elif name == "fig8":
+        floors = {f["hmm"]: f for f in map(read_json, sm.input.floors)}
+        metrics = [read_json(p) for p in sm.input.metrics]
+        perf = {}
+        for m in models:
+            s = ModelSpec.parse(m)
+            same = [x for x in metrics if (x["hmm"], x["hidden"], x["input"]) == (s.hmm, s.hidden, s.input)]
+            perf[m] = pdyn.performance_entry(s.hmm, same, floors[s.hmm])
+        data = pdyn.fig8_data(by_model(sm.input.state_space), by_model(sm.input.subspaces), perf)
+    else:
+        raise ValueError(f"no figure-data recipe for {name}")
+    write_json(data, sm.output[0])
+    log(f"wrote {sm.output[0]} ({len(models)} models)")
