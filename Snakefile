@@ -32,3 +32,14 @@ rule all:
         DIAGNOSTICS,
         "results/metrics/summary.tsv",
         "results/claims.csv",
+
+
+onsuccess:
+    figs = sorted(Path("results/figures").glob("*.png"))
+    if figs:
+        print(
+            "\nrnnhmm: done. Figures in results/figures/ ("
+            + ", ".join(p.stem for p in figs)
+            + "); claims in results/claims.csv; metrics in results/metrics/summary.tsv.\n"
+            "HTML report: snakemake --report report.html (add the same --configfile)."
+        )
