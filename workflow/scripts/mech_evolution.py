@@ -16,7 +16,9 @@ from rnnhmm.model import Weights
 def clean(x):
     """Floats for JSON: NaN / inf become None."""
     a = np.asarray(x, dtype=float)
-    return np.where(np.isfinite(a), a, np.nan).tolist() if a.ndim else (float(a) if np.isfinite(a) else None)
+    if a.ndim == 0:
+        return float(a) if np.isfinite(a) else None
+    return [clean(r) for r in a] if a.ndim > 1 else [float(v) if np.isfinite(v) else None for v in a]
 
 
 sm = snakemake  # noqa: F821

@@ -1,5 +1,5 @@
 """Kick neurons, integrating populations, weight blocks, pre-activation maps and mean activities of
-one model (spec E.6, E.8); thin wrapper over rnnhmm.mechanism and rnnhmm.dynamics."""
+every kick model (spec E.6, E.8); thin wrapper over rnnhmm.mechanism and rnnhmm.dynamics."""
 import time
 
 import numpy as np
@@ -13,18 +13,16 @@ from rnnhmm.mechanism_claims import complete_kick_groups
 from rnnhmm.model import Weights, load_weights
 
 sm = snakemake  # noqa: F821
-with job_log(sm.log[0]) as log:
+
+
+def analyse(model, path, out_path, p, log):
     t0 = time.perf_counter()
-    torch.set_num_threads(max(1, sm.threads))
-    w = sm.wildcards
-    model = f"{w.hmm}/h{w.hidden}_d{w.input}/s{w.seed}"
-    p = dict(sm.params.kick)
     seed = derive_seed("kick", model, sm.params.seed)
     gen = torch.Generator().manual_seed(seed)
-    weights = Weights(*(t.double() for t in load_weights(sm.input.model, sm.params.weights)))
+    weights = Weights(*(t.double() for t in load_weights(path, sm.params.weights)))
     W_hh = weights.W_hh
     H = W_hh.shape[0]
-    out = {"model": model, "hmm": w.hmm, "hidden": H, "error": None}
+    out = {"model": model, "hmm": model.split("/")[0], "hidden": H, "error": None}
 
     # 1. regions of one noisy trajectory (spec E.6) and the kick criterion (spec E.8)
     hidden, noise = dyn.simulate(weights, p["T"], warmup=p["warmup"], generator=gen)
@@ -99,5 +97,11 @@ with job_log(sm.log[0]) as log:
     act["outputs"] = (hid @ weights.W_out.T).argmax(-1).tolist()
     out["mean_activity"] = act
     out["provenance"] = provenance({**p, "weights": sm.params.weights}, seed, t0)
-    write_json(out, sm.output[0])
-    log(f"wrote {sm.output[0]} in {time.perf_counter() - t0:.1f} s")
+    write_json(out, out_path)
+    log(f"wrote {out_path} in {time.perf_counter() - t0:.1f} s")
+
+
+with job_log(sm.log[0]) as log:
+    torch.set_num_threads(max(1, sm.threads))
+    for model, path, out_path in zip(sm.params.models, sm.input.models, sm.output):
+        analyse(model, path, out_path, dict(sm.params.kick), log)
