@@ -1,15 +1,21 @@
 """Assemble one dynamics figure's data file from the cached analyses (see rnnhmm.plotting_dynamics)."""
+import time
+
 from rnnhmm import plotting_dynamics as pdyn
 from rnnhmm.config import ModelSpec
 from rnnhmm.dynamics_claims import load_analysis
-from rnnhmm.io import job_log, read_json, write_json
+from rnnhmm.io import job_log, provenance, read_json, write_json
 
 sm = snakemake  # noqa: F821
 with job_log(sm.log[0]) as log:
+    t0 = time.perf_counter()
     name, models = sm.params.figure, list(sm.params.models)
+    analyses = {}  # provenance of every analysis file used
 
     def by_model(paths):
-        return {m: load_analysis(p) for m, p in zip(models, paths)}
+        out = {m: load_analysis(p) for m, p in zip(models, paths)}
+        analyses.update({p: a["meta"].get("provenance") for p, a in zip(paths, out.values())})
+        return out
 
     if name == "fig2":
         data = pdyn.fig2_data(by_model(sm.input.state_space), sm.params.change_probability)
@@ -30,5 +36,7 @@ with job_log(sm.log[0]) as log:
         data = pdyn.fig8_data(by_model(sm.input.state_space), by_model(sm.input.subspaces), perf)
     else:
         raise ValueError(f"no figure-data recipe for {name}")
+    data["provenance"] = provenance({"figure": name, "models": models, "config": dict(sm.config),
+                                     "analyses": analyses}, None, t0)
     write_json(data, sm.output[0])
     log(f"wrote {sm.output[0]} ({len(models)} models)")

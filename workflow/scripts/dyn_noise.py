@@ -8,7 +8,7 @@ import torch
 
 from rnnhmm import dynamics as dy
 from rnnhmm.config import derive_seed
-from rnnhmm.dynamics_claims import pca_project, save_analysis
+from rnnhmm.dynamics_claims import divergence_message, pca_project, probe_divergence, save_analysis
 from rnnhmm.io import job_log, provenance
 from rnnhmm.model import load_weights
 
@@ -22,12 +22,18 @@ with job_log(sm.log[0]) as log:
     gen = torch.Generator().manual_seed(seed)
     w = load_weights(sm.input.model, sm.params.weights)
     meta = {"model": model, "analysis": "noise"}
-    try:
-        areas = dy.locate_areas(w, generator=gen, T=p["steps"], thr=p["threshold"], tf=p["tf"],
-                                n_trials=p["trials"], max_attempts=p["max_attempts"])
-    except RuntimeError as err:
-        log(str(err))
-        meta["error"] = str(err)
+    areas, err = None, probe_divergence(w, p["steps"] + 20, derive_seed(seed, "probe"))
+    if not err:
+        try:
+            areas = dy.locate_areas(w, generator=gen, T=p["steps"], thr=p["threshold"], tf=p["tf"],
+                                    n_trials=p["trials"], max_attempts=p["max_attempts"])
+        except RuntimeError as exc:
+            err = str(exc)
+        else:
+            err = divergence_message(areas.hidden.norm(dim=-1).numpy(), "locate_areas run")
+    if err:
+        log(err)
+        meta["error"] = err
         arrays = {"found": False}
     else:
         log(f"cluster t={areas.cluster_idx}, transition t={areas.transition_idx}, change t={areas.change_idx} "

@@ -1,5 +1,6 @@
 """Global dynamics of one model (spec E.1-E.4): PCA of a noise-driven run, input-free trajectories
-and fixed points, slow points, trajectories with input, orbit spread vs noise std."""
+and fixed points, slow points, trajectories with input, orbit spread vs noise std. A model whose
+noise-driven state diverges gets a result that records why (figures and claims report it)."""
 import time
 
 import numpy as np
@@ -7,23 +8,26 @@ import torch
 
 from rnnhmm import dynamics as dy
 from rnnhmm.config import derive_seed
-from rnnhmm.dynamics_claims import pca_project, save_analysis, switch_rate
+from rnnhmm.dynamics_claims import divergence_message, pca_project, save_analysis, switch_rate
 from rnnhmm.io import job_log, provenance
 from rnnhmm.model import gumbel_noise, load_weights
 
-sm = snakemake  # noqa: F821
-with job_log(sm.log[0]) as log:
-    t0 = time.perf_counter()
-    torch.set_num_threads(max(1, sm.threads))
-    p = dict(sm.params.settings)
-    model = sm.params.model
-    seed = derive_seed("dynamics", "state_space", model, sm.params.seed)
-    gen = torch.Generator().manual_seed(seed)
-    w = load_weights(sm.input.model, sm.params.weights)
-    H = w.W_hh.shape[0]
 
+class Diverged(RuntimeError):
+    pass
+
+
+def bounded(states, what):
+    msg = divergence_message(torch.as_tensor(states).reshape(-1, states.shape[-1]).norm(dim=-1).numpy(), what)
+    if msg:
+        raise Diverged(msg)
+
+
+def analyse(w, p, gen, log):
+    H = w.W_hh.shape[0]
     # E.1: PCA of a sigma = 1 run from h = 0 (the zero state included, as in the reference)
     hidden, _ = dy.simulate(w, p["pca_steps"], generator=gen)
+    bounded(hidden[0], f"sigma = 1 run of {p['pca_steps']} steps")
     states = torch.cat([hidden.new_zeros(1, H), hidden[0]])
     pca = dy.fit_pca(states, min(p["pca_components"], H))
     proj = lambda x: pca_project(pca, x)[..., :3]  # noqa: E731
@@ -37,6 +41,7 @@ with job_log(sm.log[0]) as log:
     n0 = min(p["no_input_trajectories"], states.shape[0] - 1)
     h_init = states[1:][torch.randperm(states.shape[0] - 1, generator=gen)[:n0]]
     noin = dy.simulate_no_input(w.W_hh, h_init, p["no_input_steps"])
+    bounded(noin, "input-free map")
     final = noin[:, -1]
     spread = (final - final.mean(0)).norm(dim=-1)
     converged = spread <= p["converge_tol"] * h_init.norm(dim=-1).clamp_min(1e-12)
@@ -53,14 +58,16 @@ with job_log(sm.log[0]) as log:
 
     # E.3: trajectories with input, coloured by output
     h_in, _ = dy.simulate(w, p["input_steps"], n_traj=p["input_trajectories"], warmup=20, generator=gen)
+    bounded(h_in, "noise-driven trajectory")
 
     # E.4: orbit spread vs noise std, in PC1-PC2 of the sigma = 1 PCA
     orb = dy.orbit_spread(w, p["noise_stds"], p["contour_steps"], pca=pca, generator=gen,
                           common_noise=p["common_noise"])
+    if not np.all(np.isfinite(orb["projections"])):
+        raise Diverged(f"diverged: a run of the orbit-spread analysis ({p['contour_steps']} steps) overflows")
     keep = np.unique(np.linspace(0, p["contour_steps"] - 1, min(p["plot_points"], p["contour_steps"])).astype(int))
     log(f"orbit radius {dict(zip(p['noise_stds'], orb['radius'].round(4)))}")
-
-    arrays = dict(
+    return dict(
         explained_percent=dy.explained_variance_percent(pca),
         switch_rate_argmax=switch_rate(argmax), switch_rate_sampled=switch_rate(sampled),
         classes_visited=len(np.unique(argmax)),
@@ -77,6 +84,21 @@ with job_log(sm.log[0]) as log:
         spread_proj=orb["projections"][:, keep].astype(np.float32),
         **slow,
     )
-    meta = {"model": model, "analysis": "state_space", "provenance": provenance(p, seed, t0)}
+
+
+sm = snakemake  # noqa: F821
+with job_log(sm.log[0]) as log:
+    t0 = time.perf_counter()
+    torch.set_num_threads(max(1, sm.threads))
+    p = dict(sm.params.settings)
+    model = sm.params.model
+    seed = derive_seed("dynamics", "state_space", model, sm.params.seed)
+    meta = {"model": model, "analysis": "state_space"}
+    try:
+        arrays = analyse(load_weights(sm.input.model, sm.params.weights), p, torch.Generator().manual_seed(seed), log)
+    except Diverged as err:
+        log(str(err))
+        arrays, meta["error"] = {"failed": True}, str(err)
+    meta["provenance"] = provenance(p, seed, t0)
     save_analysis(sm.output[0], arrays, meta)
     log(f"wrote {sm.output[0]} in {time.perf_counter() - t0:.1f} s")
