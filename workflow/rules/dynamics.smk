@@ -239,7 +239,12 @@ rule fig2:
         "results/figure_data/fig2.json",
     output:
         pdf="results/figures/fig2.pdf",
-        png="results/figures/fig2.png",
+        png=report(
+            "results/figures/fig2.png",
+            caption="../report/fig2.rst",
+            category="2 Global dynamics",
+            labels={"figure": "fig2"},
+        ),
     log:
         "logs/figures/fig2.log",
     conda:
@@ -256,7 +261,12 @@ rule fig3:
         "results/figure_data/fig3.json",
     output:
         pdf="results/figures/fig3.pdf",
-        png="results/figures/fig3.png",
+        png=report(
+            "results/figures/fig3.png",
+            caption="../report/fig3.rst",
+            category="3 Local dynamics",
+            labels={"figure": "fig3"},
+        ),
     log:
         "logs/figures/fig3.log",
     conda:
@@ -273,7 +283,12 @@ rule fig4:
         "results/figure_data/fig4.json",
     output:
         pdf="results/figures/fig4.pdf",
-        png="results/figures/fig4.png",
+        png=report(
+            "results/figures/fig4.png",
+            caption="../report/fig4.rst",
+            category="3 Local dynamics",
+            labels={"figure": "fig4"},
+        ),
     log:
         "logs/figures/fig4.log",
     conda:
@@ -290,7 +305,12 @@ rule fig8:
         "results/figure_data/fig8.json",
     output:
         pdf="results/figures/fig8.pdf",
-        png="results/figures/fig8.png",
+        png=report(
+            "results/figures/fig8.png",
+            caption="../report/fig8.rst",
+            category="5 Other architectures",
+            labels={"figure": "fig8"},
+        ),
     log:
         "logs/figures/fig8.log",
     conda:
@@ -307,7 +327,12 @@ rule figS2:
         "results/figure_data/figS2.json",
     output:
         pdf="results/figures/figS2.pdf",
-        png="results/figures/figS2.png",
+        png=report(
+            "results/figures/figS2.png",
+            caption="../report/figS2.rst",
+            category="2 Global dynamics",
+            labels={"figure": "figS2"},
+        ),
     log:
         "logs/figures/figS2.log",
     conda:

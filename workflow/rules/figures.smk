@@ -71,7 +71,12 @@ rule fig1:
         "results/figure_data/fig1.json",
     output:
         pdf="results/figures/fig1.pdf",
-        png="results/figures/fig1.png",
+        png=report(
+            "results/figures/fig1.png",
+            caption="../report/fig1.rst",
+            category="1 Performance",
+            labels={"figure": "fig1"},
+        ),
     log:
         "logs/figures/fig1.log",
     conda:
@@ -88,7 +93,12 @@ rule figS1:
         "results/figure_data/figS1.json",
     output:
         pdf="results/figures/figS1.pdf",
-        png="results/figures/figS1.png",
+        png=report(
+            "results/figures/figS1.png",
+            caption="../report/figS1.rst",
+            category="1 Performance",
+            labels={"figure": "figS1"},
+        ),
     log:
         "logs/figures/figS1.log",
     conda:

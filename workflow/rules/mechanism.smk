@@ -239,7 +239,12 @@ rule fig5:
         "results/figure_data/fig5.json",
     output:
         pdf="results/figures/fig5.pdf",
-        png="results/figures/fig5.png",
+        png=report(
+            "results/figures/fig5.png",
+            caption="../report/fig5.rst",
+            category="4 Single-neuron mechanism",
+            labels={"figure": "fig5"},
+        ),
     log:
         "logs/figures/fig5.log",
     conda:
@@ -256,7 +261,12 @@ rule fig6:
         "results/figure_data/fig6.json",
     output:
         pdf="results/figures/fig6.pdf",
-        png="results/figures/fig6.png",
+        png=report(
+            "results/figures/fig6.png",
+            caption="../report/fig6.rst",
+            category="4 Single-neuron mechanism",
+            labels={"figure": "fig6"},
+        ),
     log:
         "logs/figures/fig6.log",
     conda:
@@ -273,7 +283,12 @@ rule fig7:
         "results/figure_data/fig7.json",
     output:
         pdf="results/figures/fig7.pdf",
-        png="results/figures/fig7.png",
+        png=report(
+            "results/figures/fig7.png",
+            caption="../report/fig7.rst",
+            category="6 Emergence in training",
+            labels={"figure": "fig7"},
+        ),
     log:
         "logs/figures/fig7.log",
     conda:
@@ -290,7 +305,12 @@ rule figS3:
         "results/figure_data/figS3.json",
     output:
         pdf="results/figures/figS3.pdf",
-        png="results/figures/figS3.png",
+        png=report(
+            "results/figures/figS3.png",
+            caption="../report/figS3.rst",
+            category="4 Single-neuron mechanism",
+            labels={"figure": "figS3"},
+        ),
     log:
         "logs/figures/figS3.log",
     conda:
@@ -307,7 +327,12 @@ rule figS4:
         "results/figure_data/figS4.json",
     output:
         pdf="results/figures/figS4.pdf",
-        png="results/figures/figS4.png",
+        png=report(
+            "results/figures/figS4.png",
+            caption="../report/figS4.rst",
+            category="4 Single-neuron mechanism",
+            labels={"figure": "figS4"},
+        ),
     log:
         "logs/figures/figS4.log",
     conda:
