@@ -1,0 +1,454 @@
+"""Batched training engine: S models of the same shape trained at once, same mathematics as
+:func:`rnnhmm.training.train`.
+
+What is batched, and why it is exact
+------------------------------------
+* **RNN.** The S models' weights are stacked on a leading model axis, (S, H, D), (S, H, H),
+  (S, K, H), and :func:`rnnhmm.model.run_rnn` runs them as batched matmuls.
+* **Optimiser.** One ``torch.optim.Adam`` over the stacked parameters. Adam is elementwise and the
+  S models step together (same step count), so it is the same update as S separate optimisers.
+* **Gradient clipping is per model**: each model's total gradient norm (over its three weight
+  matrices) is computed and its gradients are scaled by ``min(1, clip / (norm + 1e-6))``, exactly
+  as ``torch.nn.utils.clip_grad_norm_`` does for one model.
+* **Random numbers.** Every model owns a ``torch.Generator`` seeded with its seed and draws, in the
+  same order and shapes, what ``train()`` draws from the global generator after
+  ``torch.manual_seed(seed)``: the three initial weight matrices (U(-1/sqrt(H), 1/sqrt(H)), on the
+  CPU), then per batch the input noise (B, L, D), h_0 (B, H) when ``random_h0`` and the uniforms
+  of the Gumbel noise (B, L, K). A model trained in a batch therefore sees the same numbers as the
+  same model trained alone (``tests/test_engine.py`` checks the losses).
+* **Loss.** :func:`onehot_sinkhorn` is geomloss's debiased Sinkhorn divergence (``SamplesLoss(
+  "sinkhorn", p=2, blur, debias=True, scaling=0.5, backend="tensorized")``), re-implemented for
+  one-hot point clouds and a model axis, with the same eps-scaling schedule (geomloss's own
+  ``epsilon_schedule`` on each model's own diameter), the same symmetric averaged updates and the
+  same final extrapolation. What it saves, without changing the value:
+
+  - costs: for one-hot sequences |x|^2 = L, so C(x, y) = |x - y|^2 / 2 = L - <x, y>, one matmul
+    per matrix with exact integer entries; C_yx is the transpose of C_xy (geomloss builds both);
+  - the target-target problem OT(b, b) depends only on the (fixed) target batch and the eps
+    schedule, and enters the loss as the constant <b, g_bb>: it is computed once per target
+    batch and schedule and cached (a quarter of geomloss's softmin work per loss);
+  - no autograd graph through Sinkhorn: the gradient w.r.t. the model outputs is written down
+    (it is the one autograd computes through geomloss's last extrapolation step, whose potentials
+    are detached): dS/dx_i = a_i [ (sum_j P_ij - sum_k Q_ik) x_i - sum_j P_ij y_j + sum_k Q_ik x_k ]
+    with P, Q the row-softmax plans of the x->y and x->x extrapolations;
+  - the S problems run as one batched computation.
+
+  Values agree with geomloss to float32 rounding (not bit for bit: summation orders differ).
+
+Checkpoints: :func:`train_many` writes one resumable checkpoint for the whole batch (stacked
+weights, Adam state, histories and every model's generator state) every ``checkpoint_every``
+epochs, and continues from it when it exists; the resumed run is identical to an uninterrupted one.
+
+Restrictions: the S configs must be equal except for ``seed`` (same shape, epochs, batch size,
+hyper-parameters), and all data arrays must have the same shape. Group models accordingly (e.g. the
+seeds of one grid cell). ``evolution_every`` snapshots are supported per model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .model import gumbel_noise, run_rnn
+from .training import TrainConfig, TrainingInterrupted, TrainResult, _atomic_save, pick_device
+
+__all__ = ["onehot_sinkhorn", "sinkhorn_schedule", "BatchedModels", "train_many"]
+
+
+# --------------------------------------------------------------------------------------------
+# Sinkhorn divergence between one-hot point clouds, S problems at once
+# --------------------------------------------------------------------------------------------
+
+def sinkhorn_schedule(diameter: float, blur: float, scaling: float) -> list[float]:
+    """geomloss's eps-scaling schedule for p = 2 (the very same function)."""
+    from geomloss._legacy.sinkhorn_divergence import epsilon_schedule
+
+    return [float(e) for e in epsilon_schedule(2, diameter, blur, scaling)]
+
+
+def _diameters(x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Per model, as geomloss's max_diameter: norm of the coordinate ranges of x and y together."""
+    mins = torch.minimum(x.amin(dim=1), y.amin(dim=1))
+    maxs = torch.maximum(x.amax(dim=1), y.amax(dim=1))
+    return (maxs - mins).norm(dim=-1).tolist()
+
+
+# exp of float32 arguments below about -87 underflows (to a denormal or 0), and PyTorch's
+# vectorised CPU exp then takes a slow path (10-30x slower per element). In a logsumexp every
+# argument is <= 0 after subtracting the row maximum, and the sum is >= 1, so arguments below -87
+# contribute less than N * 1.7e-38, far below float32 resolution: clamping them at -87 leaves the
+# result unchanged (bit for bit for N < 1e30) and avoids the slow path.
+_EXP_FLOOR = -87.0
+
+
+def _lse_(Z: torch.Tensor, dim: int) -> torch.Tensor:
+    """logsumexp of Z along ``dim``; overwrites Z."""
+    m = Z.amax(dim, keepdim=True)
+    s = Z.sub_(m).clamp_min_(_EXP_FLOOR).exp_().sum(dim)
+    return s.log_().add_(m.squeeze(dim))
+
+
+class _Softmin:
+    """-eps * logsumexp_j (h_j - C_ij / eps) for S models, eps (S,), C (S,N,M), h (S,M) -> (S,N).
+
+    One fused pass (addcdiv) builds h_j - C_ij / eps into a reused work buffer (fresh multi-MB allocations cost page faults on every call)."""
+
+    def __init__(self):
+        self.buf: dict = {}
+
+    def z(self, eps: torch.Tensor, C: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        key = (tuple(C.shape), C.dtype, C.device)
+        if key not in self.buf:
+            self.buf[key] = torch.empty_like(C)
+        return torch.addcdiv(h.unsqueeze(1), C, eps.view(-1, 1, 1), value=-1.0, out=self.buf[key])
+
+    def __call__(self, eps: torch.Tensor, C: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return -eps.view(-1, 1) * _lse_(self.z(eps, C, h), 2)
+
+
+def _run_group(eps_rows: torch.Tensor, C_xy, C_xx, C_yy, a_log, b_log, x, y, a, b, need_grad,
+               softmin: _Softmin | None = None):
+    """geomloss's sinkhorn_loop (balanced, debiased) for models sharing the schedule length.
+
+    eps_rows (T, S). C_yy None: the b<->b problem is skipped (its term is supplied by the caller).
+    Returns loss without the <b, g_bb> term (S,), <b, g_bb> (S,) or None, grad (S,N,F) or None.
+    """
+    _softmin_rows = softmin or _Softmin()
+    C_yx = C_xy.transpose(1, 2).contiguous()
+    eps = eps_rows[0]
+    g_ab = _softmin_rows(eps, C_yx, a_log)
+    f_ba = _softmin_rows(eps, C_xy, b_log)
+    f_aa = _softmin_rows(eps, C_xx, a_log)
+    g_bb = _softmin_rows(eps, C_yy, b_log) if C_yy is not None else None
+    for eps in eps_rows:
+        e = eps.view(-1, 1)
+        ft_ba = _softmin_rows(eps, C_xy, b_log + g_ab / e)
+        gt_ab = _softmin_rows(eps, C_yx, a_log + f_ba / e)
+        ft_aa = _softmin_rows(eps, C_xx, a_log + f_aa / e)
+        if g_bb is not None:
+            gt_bb = _softmin_rows(eps, C_yy, b_log + g_bb / e)
+        f_ba, g_ab = 0.5 * (f_ba + ft_ba), 0.5 * (g_ab + gt_ab)
+        f_aa = 0.5 * (f_aa + ft_aa)
+        if g_bb is not None:
+            g_bb = 0.5 * (g_bb + gt_bb)
+    # last extrapolation (the step geomloss differentiates through, potentials detached)
+    eps = eps_rows[-1]
+    e3 = eps.view(-1, 1, 1)
+    e = eps.view(-1, 1)
+    Z_xy = torch.addcdiv((b_log + g_ab / e).unsqueeze(1), C_xy, e3, value=-1.0)
+    Z_xx = torch.addcdiv((a_log + f_aa / e).unsqueeze(1), C_xx, e3, value=-1.0)
+    # _lse_ leaves exp(Z - rowmax) in Z; the plans are that divided by the row sums
+    lse_xy, lse_xx = _lse_(Z_xy, 2), _lse_(Z_xx, 2)
+    g_ab_new = _softmin_rows(eps, C_yx, a_log + f_ba / e)
+    f_ba = -e * lse_xy
+    f_aa = -e * lse_xx
+    g_ab = g_ab_new
+    bb_term = None
+    if g_bb is not None:
+        g_bb = _softmin_rows(eps, C_yy, b_log + g_bb / e)
+        bb_term = (b * g_bb).sum(1)
+    partial = (a * (f_ba - f_aa)).sum(1) + (b * g_ab).sum(1)
+    grad = None
+    if need_grad:
+        P = Z_xy.div_(Z_xy.sum(2, keepdim=True))  # (S,N,M), softmax rows, sum to 1
+        Q = Z_xx.div_(Z_xx.sum(2, keepdim=True))  # (S,N,N)
+        coef = (P.sum(2) - Q.sum(2)).unsqueeze(2)
+        grad = a.unsqueeze(2) * (coef * x + Q @ x - P @ y)
+    return partial, bb_term, grad
+
+
+def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling: float = 0.5,
+                    need_grad: bool = True, bb_cache: dict | None = None, cache_key=None,
+                    x_hard: torch.Tensor | None = None, softmin: "_Softmin | None" = None):
+    """Debiased Sinkhorn divergence (geomloss, p = 2, tensorized) of S pairs of one-hot clouds.
+
+    x (S, N, F): model outputs (one-hot up to rounding, e.g. straight-through samples; the
+    diameter is taken from these values as geomloss does); y (S, M, F): exact one-hot targets;
+    ``x_hard``: the exact one-hot of x (defaults to ``x.round()``). Uniform weights.
+    ``bb_cache`` + ``cache_key`` (hashable, identifying the S target batches): cache of the
+    target-target term <b, g_bb>, keyed by batch, model and diameter (6 significant digits). Returns (loss (S,), grad w.r.t. x (S, N, F) or None).
+    """
+    if x.dim() != 3 or y.dim() != 3:
+        raise ValueError(f"expected (S, N, F) inputs, got {tuple(x.shape)} and {tuple(y.shape)}")
+    S, N, F = x.shape
+    M = y.shape[1]
+    x = x.detach()
+    xh = x.round() if x_hard is None else x_hard.detach()
+    L = float(xh[0, 0].sum().item())  # one-hot: |x|^2 = L (sum of one row)
+    # the S x (N, M) cost matrices, exact integers: |x - y|^2 / 2 = L - <x, y>
+    C_xy = L - xh @ y.transpose(1, 2)
+    C_xx = L - xh @ xh.transpose(1, 2)
+    a = torch.full((S, N), 1.0 / N, dtype=x.dtype, device=x.device)
+    b = torch.full((S, M), 1.0 / M, dtype=x.dtype, device=x.device)
+    a_log, b_log = a.log(), b.log()
+    diameters = _diameters(x, y)
+    schedules = [sinkhorn_schedule(d, blur, scaling) for d in diameters]
+    loss = torch.empty(S, dtype=x.dtype, device=x.device)
+    grad = torch.empty_like(x) if need_grad else None
+    groups: dict[tuple, list[int]] = {}
+    for s, sched in enumerate(schedules):
+        groups.setdefault(len(sched), []).append(s)
+    for _, idx in groups.items():
+        ids = torch.tensor(idx, device=x.device)
+        # the diameter of straight-through outputs wobbles in its last bits (1 - s + s != 1 in
+        # float32); the b<->b term depends smoothly on it, so the key keeps 6 significant digits
+        keys = [None if cache_key is None else (cache_key, s, f"{diameters[s]:.6g}", blur, scaling) for s in idx]
+        cached = bb_cache is not None and all(k is not None and k in bb_cache for k in keys)
+        C_yy = None
+        if not cached:
+            y_g = y[ids]
+            C_yy = L - y_g @ y_g.transpose(1, 2)
+        eps_rows = torch.tensor([schedules[s] for s in idx], dtype=x.dtype, device=x.device).T.contiguous()
+        full = len(idx) == S
+        sel = (lambda t: t) if full else (lambda t: t[ids])
+        partial, bb, g = _run_group(eps_rows, sel(C_xy), sel(C_xx), C_yy, sel(a_log), sel(b_log),
+                                    sel(xh), sel(y), sel(a), sel(b), need_grad, softmin)
+        if cached:
+            bb = torch.stack([bb_cache[k] for k in keys])
+        elif bb_cache is not None and cache_key is not None:
+            for k, v in zip(keys, bb):
+                bb_cache[k] = v.clone()
+        loss[ids] = partial - bb
+        if need_grad:
+            grad[ids] = g
+    return loss, grad
+
+
+# --------------------------------------------------------------------------------------------
+# S models, stacked
+# --------------------------------------------------------------------------------------------
+
+_KEYS = ("weight_ih", "weight_hh", "readout")  # NoiseRNN's parameter names, in its order
+
+
+class BatchedModels:
+    """Stacked weights of S NoiseRNN models and their per-model random generators.
+
+    ``init_gens`` (CPU) draw the initial weights exactly as ``NoiseRNN.__init__`` after
+    ``torch.manual_seed(seed)``; ``noise_gens`` (on the device) draw what ``train()`` draws from the
+    device's default generator.
+    """
+
+    def __init__(self, seeds: Sequence[int], hidden: int, input_dim: int, n_outputs: int,
+                 random_h0: bool, device: torch.device):
+        self.seeds = [int(s) for s in seeds]
+        self.device = device
+        self.random_h0 = random_h0
+        self.init_gens = [torch.Generator().manual_seed(s) for s in self.seeds]
+        if device.type == "cpu":
+            self.noise_gens = self.init_gens
+        else:
+            self.noise_gens = [torch.Generator(device=device).manual_seed(s) for s in self.seeds]
+        bound = 1.0 / math.sqrt(hidden)
+        shapes = {"weight_ih": (hidden, input_dim), "weight_hh": (hidden, hidden), "readout": (n_outputs, hidden)}
+        per_model = [{k: torch.empty(*shapes[k]).uniform_(-bound, bound, generator=g) for k in _KEYS}
+                     for g in self.init_gens]
+        self.params = {k: torch.nn.Parameter(torch.stack([m[k] for m in per_model]).to(device)) for k in _KEYS}
+
+    @property
+    def S(self) -> int:
+        return len(self.seeds)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [self.params[k] for k in _KEYS]
+
+    def state(self, s: int) -> dict:
+        """Model ``s``'s weights as a NoiseRNN state dict (CPU copies)."""
+        return {k: self.params[k].detach()[s].cpu().clone() for k in _KEYS}
+
+    def forward(self, n: int, seq_len: int, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample n sequences from every model: (straight-through outputs, exact one-hot), both
+        (S, n, seq_len, K). Draws per model: input noise, h_0 (if random), Gumbel uniforms."""
+        W_ih, W_hh, W_out = (self.params[k] for k in _KEYS)
+        D, H = W_ih.shape[-1], W_hh.shape[-1]
+        noise = torch.stack([torch.randn(n, seq_len, D, generator=g, device=self.device) for g in self.noise_gens])
+        h0 = None
+        if self.random_h0:
+            h0 = torch.stack([torch.randn(n, H, generator=g, device=self.device) for g in self.noise_gens])
+        hidden = run_rnn(W_ih, W_hh, noise, h0)  # (S, n, L, H)
+        logits = hidden @ W_out.transpose(-1, -2).unsqueeze(1)  # (S, n, L, K)
+        gumbel = torch.stack([gumbel_noise(logits[s], g) for s, g in enumerate(self.noise_gens)])
+        soft = torch.softmax((logits + gumbel) / tau, dim=-1)
+        hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), logits.shape[-1]).to(soft.dtype)
+        return hard - soft.detach() + soft, hard
+
+    def clip_per_model(self, max_norm: float) -> torch.Tensor:
+        """clip_grad_norm_ applied to each model separately; returns the S total norms."""
+        grads = [p.grad for p in self.parameters()]
+        S = self.S
+        norms = torch.stack([g.reshape(S, -1).norm(dim=1) for g in grads])  # (3, S)
+        total = norms.norm(dim=0)  # (S,)
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+        return total
+
+    def rng_states(self) -> dict:
+        st = {"init": [g.get_state() for g in self.init_gens]}
+        if self.noise_gens is not self.init_gens:
+            st["noise"] = [g.get_state() for g in self.noise_gens]
+        return st
+
+    def set_rng_states(self, st: dict) -> None:
+        for g, s in zip(self.init_gens, st["init"]):
+            g.set_state(s)
+        if "noise" in st and self.noise_gens is not self.init_gens:
+            for g, s in zip(self.noise_gens, st["noise"]):
+                g.set_state(s)
+
+
+def _check_configs(cfgs: Sequence[TrainConfig]) -> TrainConfig:
+    if not cfgs:
+        raise ValueError("train_many: no configs")
+    ref = replace(cfgs[0], seed=0)
+    for c in cfgs[1:]:
+        if replace(c, seed=0) != ref:
+            diff = {k: (v, getattr(c, k)) for k, v in asdict(cfgs[0]).items() if k != "seed" and getattr(c, k) != v}
+            raise ValueError(f"train_many: configs must differ only in seed; they differ in {diff}")
+    return cfgs[0]
+
+
+def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
+    shapes = {np.shape(o) for o in obs}
+    if len(shapes) != 1:
+        raise ValueError(f"train_many: all data arrays must have the same shape, got {sorted(shapes)}")
+    idx = torch.as_tensor(np.stack(obs), dtype=torch.long, device=device)  # (S, N, L)
+    return torch.eye(K, device=device)[idx]  # (S, N, L, K)
+
+
+def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val_obs: Sequence[np.ndarray],
+               n_outputs: int = 3, checkpoint_path: str | Path | None = None,
+               log: Callable[[str], None] = print, stop_after: int | None = None) -> list[TrainResult]:
+    """Train S models at once; model s uses ``cfgs[s]`` (equal except ``seed``) and its own data
+    ``train_obs[s]``, ``val_obs[s]`` (int symbols (N, L), same shapes for all s).
+
+    Returns one :class:`rnnhmm.training.TrainResult` per model, as ``train()`` would (same
+    losses to float rounding, same weights, best-epoch bookkeeping and evolution snapshots).
+    ``checkpoint_path``: one resumable checkpoint for the whole batch, written every
+    ``checkpoint_every`` epochs and resumed from when present (configs must match).
+    ``stop_after`` (testing only): raise TrainingInterrupted after that many epochs of this call.
+    """
+    cfg = _check_configs(cfgs)
+    S = len(cfgs)
+    if len(train_obs) != S or len(val_obs) != S:
+        raise ValueError(f"train_many: {S} configs but {len(train_obs)} train / {len(val_obs)} val arrays")
+    device = pick_device(cfg.device)
+    y_train = _onehot(train_obs, n_outputs, device)
+    y_val = _onehot(val_obs, n_outputs, device)
+    L = y_train.shape[2]
+    F = L * n_outputs
+    y_train, y_val = y_train.reshape(S, -1, F), y_val.reshape(S, -1, F)
+
+    models = BatchedModels([c.seed for c in cfgs], cfg.hidden, cfg.input_dim, n_outputs, cfg.random_h0, device)
+    opt = torch.optim.Adam(models.parameters(), lr=cfg.lr, betas=cfg.betas)
+    train_hist: list[list[float]] = [[] for _ in range(S)]
+    val_hist: list[list[float]] = [[] for _ in range(S)]
+    best_val = [math.inf] * S
+    best_epoch = [0] * S
+    best_state = [models.state(s) for s in range(S)]
+    evo_epochs: list[int] = []
+    evo: list[dict[str, list]] = [{k: [] for k in _KEYS} for _ in range(S)]
+    elapsed_before, start_epoch = 0.0, 0
+    bb_cache: dict = {}  # target-target Sinkhorn terms, per batch and schedule
+    softmin = _Softmin()
+    cfg_dicts = [asdict(c) for c in cfgs]
+
+    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    if ckpt is not None and ckpt.exists():
+        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if blob.get("configs") != cfg_dicts:
+            log(f"checkpoint {ckpt} was written with other settings; starting afresh")
+        else:
+            with torch.no_grad():
+                for k in _KEYS:
+                    models.params[k].copy_(blob["params"][k].to(device))
+            opt.load_state_dict(blob["optimizer"])
+            train_hist, val_hist = blob["train_loss"], blob["val_loss"]
+            best_val, best_epoch, best_state = blob["best_val"], blob["best_epoch"], blob["best"]
+            evo_epochs, evo = blob["evolution_epochs"], blob["evolution"]
+            elapsed_before, start_epoch = blob["elapsed_s"], blob["epoch"]
+            models.set_rng_states(blob["rng"])
+            log(f"resumed from {ckpt} at epoch {start_epoch}/{cfg.epochs}")
+
+    def save_checkpoint(epoch: int, elapsed: float) -> None:
+        if ckpt is None:
+            return
+        _atomic_save({
+            "configs": cfg_dicts, "epoch": epoch,
+            "params": {k: models.params[k].detach().cpu().clone() for k in _KEYS},
+            "optimizer": opt.state_dict(), "train_loss": train_hist, "val_loss": val_hist,
+            "best_val": best_val, "best_epoch": best_epoch, "best": best_state,
+            "evolution_epochs": evo_epochs, "evolution": evo, "elapsed_s": elapsed, "rng": models.rng_states(),
+        }, ckpt)
+
+    def batches(n: int):
+        return [(s, min(s + cfg.batch_size, n)) for s in range(0, n, cfg.batch_size)]
+
+    def loss_of(out, hard, y, split, i, need_grad):
+        b = out.shape[1]
+        return onehot_sinkhorn(out.reshape(S, b, F), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
+                               cache_key=(split, i), x_hard=hard.reshape(S, b, F), softmin=softmin)
+
+    t0 = time.perf_counter()
+    n_train, n_val = y_train.shape[1], y_val.shape[1]
+    ran = 0
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        losses = []
+        for i, (s0, e0) in enumerate(batches(n_train)):
+            out, hard = models.forward(e0 - s0, L, cfg.tau)
+            loss, grad = loss_of(out, hard, y_train[:, s0:e0], "train", i, True)
+            opt.zero_grad(set_to_none=True)
+            out.backward(grad.view_as(out))
+            models.clip_per_model(cfg.grad_clip)
+            opt.step()
+            losses.append(loss.tolist())
+        with torch.no_grad():
+            vl = []
+            for i, (s0, e0) in enumerate(batches(n_val)):
+                out, hard = models.forward(e0 - s0, L, cfg.tau)
+                vl.append(loss_of(out, hard, y_val[:, s0:e0], "val", i, False)[0].tolist())
+        for s in range(S):
+            train_hist[s].append(float(np.mean([b[s] for b in losses])))
+            val_hist[s].append(float(np.mean([b[s] for b in vl])))
+            if val_hist[s][-1] < best_val[s]:
+                best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, copy.deepcopy(models.state(s))
+        if cfg.evolution_every and (epoch % cfg.evolution_every == 0 or epoch == 1):
+            evo_epochs.append(epoch)
+            for s in range(S):
+                st = models.state(s)
+                for k in _KEYS:
+                    evo[s][k].append(st[k])
+        elapsed = elapsed_before + time.perf_counter() - t0
+        done = epoch - start_epoch
+        if epoch == 1 or epoch % cfg.log_every == 0 or epoch == cfg.epochs:
+            per = (time.perf_counter() - t0) / done
+            vals = "  ".join(f"s{m.seed}: {train_hist[s][-1]:.4f}/{val_hist[s][-1]:.4f}"
+                             for s, m in enumerate(cfgs))
+            log(f"epoch {epoch}/{cfg.epochs}  train/val {vals}  {per:.2f} s/epoch for {S} models  "
+                f"ETA {per * (cfg.epochs - epoch) / 60:.1f} min")
+        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+            save_checkpoint(epoch, elapsed)
+        ran += 1
+        if stop_after is not None and ran >= stop_after and epoch < cfg.epochs:
+            save_checkpoint(epoch, elapsed)
+            raise TrainingInterrupted(f"stopped after epoch {epoch} (stop_after={stop_after})")
+
+    wall = elapsed_before + time.perf_counter() - t0
+    results = []
+    for s in range(S):
+        evolution = None
+        if evo_epochs:
+            evolution = {"epochs": list(evo_epochs), **{k: torch.stack(v) for k, v in evo[s].items()}}
+        results.append(TrainResult(
+            last=models.state(s), best=best_state[s], best_epoch=best_epoch[s], best_val=best_val[s],
+            train_loss=list(train_hist[s]), val_loss=list(val_hist[s]), evolution_epochs=list(evo_epochs),
+            evolution=evolution, wall_time_s=wall, device=str(device), resumed_from_epoch=start_epoch,
+        ))
+    return results

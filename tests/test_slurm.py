@@ -1,0 +1,244 @@
+"""The SLURM profile on a real, single-node SLURM brought up on this machine (marked ``workflow``).
+
+The fixture starts munge (if it is not already working), ``slurmctld`` and ``slurmd`` with a
+private ``slurm.conf`` (``SLURM_CONF``) in a temporary directory: one node with this machine's CPUs
+and two fake GPUs (``gres.conf`` pointing at two empty files, which slurmd counts, so that
+``sbatch --gpus=1`` is really scheduled; CUDA stays unavailable in the jobs, which run on the CPU).
+``/etc/slurm/slurm.conf`` is linked to it for the test's duration (the jobs' nested ``srun`` reads
+only the default location: the slurm-jobstep plugin strips ``SLURM_CONF`` from its environment).
+``SlurmdParameters=config_overrides`` and ``SelectTypeParameters=CR_Core`` let the profile's memory
+requests (16 GB for training) through on a small machine. The daemons are stopped by the pids in
+their pid files.
+
+It skips, saying why, where SLURM cannot run: not root, slurm-wlm/munge or the Snakemake SLURM
+executor plugin not installed (``.ci/run`` installs them where it can), or daemons that fail to start.
+
+The test runs the quick config's ``fig1`` (6 models, their data, metrics, floors, the figure)
+through ``snakemake --workflow-profile profiles/slurm``, checks that the jobs went through the
+scheduler (SLURM job ids, slurmctld's allocations, a training job holding a gpu), and that the
+trained weights and metrics equal those of a local run with the same seeds.
+"""
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+FIG1_MODELS = ["lin2/h16_d8/s0", "lin3/h16_d8/s0", "lin4/h16_d8/s0", "lin5/h16_d8/s0", "fully/h16_d8/s0",
+               "cyclic/h16_d8/s0"]
+
+pytestmark = pytest.mark.workflow
+
+SLURM_CONF = """\
+ClusterName=rnnhmmtest
+SlurmctldHost={host}(127.0.0.1)
+SlurmctldPort={ctld_port}
+SlurmdPort={d_port}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation={dir}/state
+SlurmdSpoolDir={dir}/spool
+SlurmctldPidFile={dir}/slurmctld.pid
+SlurmdPidFile={dir}/slurmd.pid
+SlurmctldLogFile={dir}/slurmctld.log
+SlurmdLogFile={dir}/slurmd.log
+SlurmctldDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+ReturnToService=2
+MinJobAge=3600
+GresTypes=gpu
+NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=64000 Gres=gpu:2 State=UNKNOWN
+PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _munge_ok() -> bool:
+    try:
+        enc = subprocess.run(["munge", "-n"], capture_output=True, timeout=10)
+        dec = subprocess.run(["unmunge"], input=enc.stdout, capture_output=True, timeout=10)
+        return enc.returncode == 0 and dec.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _stop(pidfile: Path, timeout: float = 15.0) -> None:
+    """Stop the daemon whose pid is in ``pidfile`` (TERM, then KILL)."""
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A running single-node SLURM; yields (environment for its clients, its directory)."""
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("SLURM test needs root (it starts slurmctld/slurmd as root)")
+    missing = [b for b in ("slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol", "munge", "munged")
+               if shutil.which(b) is None]
+    if missing:
+        pytest.skip(f"SLURM/munge not installed (missing {', '.join(missing)}); "
+                    "apt-get install slurm-wlm munge (.ci/run does this when it can)")
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        pytest.skip("snakemake-executor-plugin-slurm not installed (pip install '.[workflow]')")
+
+    d = tmp_path_factory.mktemp("slurm")
+    started_munge = None
+    if not _munge_ok():
+        run_dir = Path("/run/munge")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.chown(run_dir, "munge", "munge")
+        started_munge = run_dir / "munged.pid"
+        subprocess.run(["su", "-s", "/bin/sh", "munge", "-c", f"munged --pid-file={started_munge}"],
+                       capture_output=True, timeout=30)
+        for _ in range(50):
+            if _munge_ok():
+                break
+            time.sleep(0.1)
+        else:
+            _stop(started_munge)
+            pytest.skip("munged did not start (munge -n | unmunge fails)")
+
+    host = socket.gethostname().split(".")[0]
+    (d / "state").mkdir()
+    (d / "spool").mkdir()
+    for i in range(2):
+        (d / f"fakegpu{i}").touch()
+    conf = d / "slurm.conf"
+    conf.write_text(SLURM_CONF.format(host=host, dir=d, cpus=max(2, os.cpu_count() or 2),
+                                      ctld_port=_free_port(), d_port=_free_port()))
+    (d / "gres.conf").write_text(f"NodeName={host} Name=gpu File={d}/fakegpu[0-1]\n")
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    # The slurm-jobstep plugin runs each job's `srun` with every SLURM_* variable removed,
+    # SLURM_CONF included, so srun inside a job reads the default /etc/slurm/slurm.conf. Link it
+    # to ours for the test's duration, unless a real configuration is there.
+    etc_conf = Path("/etc/slurm/slurm.conf")
+    if etc_conf.is_symlink() and not etc_conf.exists():
+        etc_conf.unlink()  # dangling link left by an earlier, killed run of this test
+    if etc_conf.exists() or etc_conf.is_symlink():
+        pytest.skip(f"{etc_conf} exists (a real SLURM configuration?); not touching it")
+    etc_conf.parent.mkdir(parents=True, exist_ok=True)
+    etc_conf.symlink_to(conf)
+
+    def teardown():
+        _stop(d / "slurmd.pid")
+        _stop(d / "slurmctld.pid")
+        if started_munge is not None:
+            _stop(started_munge)
+        if etc_conf.is_symlink() and os.readlink(etc_conf) == str(conf):
+            etc_conf.unlink()
+
+    try:
+        for daemon in ("slurmctld", "slurmd"):
+            out = subprocess.run([daemon, "-f", str(conf)], env=env, capture_output=True, text=True, timeout=60)
+            if out.returncode != 0:
+                raise RuntimeError(f"{daemon} failed: {out.stderr.strip()[-500:]}")
+        for _ in range(120):
+            state = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True).stdout.strip()
+            if state == "idle":
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"node not idle after 60 s (sinfo: {state!r}); "
+                               f"slurmd.log: {(d / 'slurmd.log').read_text()[-1000:] if (d / 'slurmd.log').exists() else ''}")
+        probe = subprocess.run(["srun", "-N1", "--gpus=1", "hostname"], env=env, capture_output=True, text=True,
+                               timeout=60)
+        if probe.returncode != 0:
+            raise RuntimeError(f"srun --gpus=1 failed: {probe.stderr.strip()[-500:]}")
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        teardown()
+        pytest.skip(f"SLURM daemons could not be brought up: {e}")
+    yield env, d
+    teardown()
+
+
+def _metrics_values(path: Path) -> dict:
+    blob = json.loads(path.read_text())
+    blob.pop("provenance", None)
+    return blob
+
+
+def test_quick_fig1_through_slurm_equals_local_run(slurm, tmp_path):
+    env, sdir = slurm
+    quick = str(ROOT / "config/quick.yaml")
+    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    on_slurm.mkdir()
+    local.mkdir()
+    t0 = time.time()
+    out = subprocess.run(
+        [*SNAKEMAKE, "--workflow-profile", str(ROOT / "profiles/slurm"), "--configfile", quick,
+         "--directory", str(on_slurm), "--slurm-init-seconds-before-status-checks", "2", "fig1"],
+        cwd=on_slurm, env=env, capture_output=True, text=True, timeout=1500)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-6000:]
+    slurm_s = time.time() - t0
+
+    # the jobs went through the scheduler
+    ids = set(re.findall(r"external jobid '(\d+)'", text)) | set(re.findall(r"SLURM jobid (\d+)", text))
+    assert ids, text[-3000:]
+    ctld = (sdir / "slurmctld.log").read_text()
+    allocated = set(re.findall(r"(?:sched: Allocate|_start_job: Started) JobId=(\d+)", ctld))  # main or backfill
+    assert ids <= allocated, (sorted(ids), sorted(allocated))
+    # "... submitted with SLURM jobid N (log: .../slurm_logs/rule_train/...)"
+    train_ids = set(re.findall(r"SLURM jobid (\d+) \(log: [^)]*slurm_logs/rule_train/", text))
+    assert len(train_ids) == len(FIG1_MODELS), text[-3000:]
+    assert train_ids <= ids
+    job = subprocess.run(["scontrol", "show", "job", sorted(train_ids)[0]], env=env, capture_output=True,
+                         text=True).stdout
+    # the profile's gpu=1 became a GPU request (sbatch --gpus=1) that the scheduler granted
+    assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", job) and "JobState=COMPLETED" in job, job
+
+    # the same results as a local run
+    out = subprocess.run([*SNAKEMAKE, "--configfile", quick, "--cores", "2", "--directory", str(local), "fig1"],
+                         cwd=local, capture_output=True, text=True, timeout=1500)
+    assert out.returncode == 0, out.stderr[-5000:]
+    for model in FIG1_MODELS:
+        a = torch.load(on_slurm / f"results/models/{model}/model.pt", weights_only=False)
+        b = torch.load(local / f"results/models/{model}/model.pt", weights_only=False)
+        for k in b["last"]:
+            assert torch.equal(a["last"][k], b["last"][k]), (model, k)
+        assert a["val_loss"] == b["val_loss"], model
+        assert _metrics_values(on_slurm / f"results/metrics/models/{model}.json") == \
+            _metrics_values(local / f"results/metrics/models/{model}.json"), model
+    assert (on_slurm / "results/figures/fig1.pdf").stat().st_size > 10_000
+    print(f"fig1 through SLURM: {len(ids)} SLURM jobs in {slurm_s:.0f} s")
