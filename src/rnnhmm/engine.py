@@ -57,7 +57,8 @@ import numpy as np
 import torch
 
 from .model import gumbel_noise, run_rnn
-from .training import TrainConfig, TrainingInterrupted, TrainResult, _atomic_save, pick_device
+from .training import (TrainConfig, TrainResult, _atomic_save, end_of_epoch, pick_device,
+                       wants_log, wants_snapshot)
 
 __all__ = ["onehot_sinkhorn", "sinkhorn_schedule", "BatchedModels", "train_many"]
 
@@ -419,7 +420,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             val_hist[s].append(float(np.mean([b[s] for b in vl])))
             if val_hist[s][-1] < best_val[s]:
                 best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, copy.deepcopy(models.state(s))
-        if cfg.evolution_every and (epoch % cfg.evolution_every == 0 or epoch == 1):
+        if wants_snapshot(cfg, epoch):
             evo_epochs.append(epoch)
             for s in range(S):
                 st = models.state(s)
@@ -427,18 +428,14 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
                     evo[s][k].append(st[k])
         elapsed = elapsed_before + time.perf_counter() - t0
         done = epoch - start_epoch
-        if epoch == 1 or epoch % cfg.log_every == 0 or epoch == cfg.epochs:
+        if wants_log(cfg, epoch):
             per = (time.perf_counter() - t0) / done
             vals = "  ".join(f"s{m.seed}: {train_hist[s][-1]:.4f}/{val_hist[s][-1]:.4f}"
                              for s, m in enumerate(cfgs))
             log(f"epoch {epoch}/{cfg.epochs}  train/val {vals}  {per:.2f} s/epoch for {S} models  "
                 f"ETA {per * (cfg.epochs - epoch) / 60:.1f} min")
-        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-            save_checkpoint(epoch, elapsed)
         ran += 1
-        if stop_after is not None and ran >= stop_after and epoch < cfg.epochs:
-            save_checkpoint(epoch, elapsed)
-            raise TrainingInterrupted(f"stopped after epoch {epoch} (stop_after={stop_after})")
+        end_of_epoch(cfg, epoch, ran, stop_after, lambda: save_checkpoint(epoch, elapsed))
 
     wall = elapsed_before + time.perf_counter() - t0
     results = []

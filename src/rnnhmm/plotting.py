@@ -78,6 +78,18 @@ def _pair_bars(ax, values, errors, labels, title, ylabel=None):
     ax.tick_params(labelsize=6)
 
 
+def _frequency_bars(ax, hmm_stats, rnn_stats, title, legend):
+    """Per-symbol output frequencies (mean ± sd over sequences), HMM beside RNN."""
+    x = np.arange(len(hmm_stats["frequencies_mean"]))
+    for dx, st, color, label in ((-0.2, hmm_stats, HMM_COLOR, "HMM"), (0.2, rnn_stats, RNN_COLOR, "RNN")):
+        ax.bar(x + dx, st["frequencies_mean"], 0.4, yerr=st["frequencies_std"], color=color, label=label, capsize=2)
+    ax.set_xticks(x)
+    ax.tick_params(labelsize=6)
+    ax.set_title(title, fontsize=8)
+    if legend:
+        ax.legend(fontsize=6)
+
+
 # --------------------------------------------------------------------------- diagnostics
 def plot_diagnostics(data: dict):
     """Per-model page: loss curves and HMM vs RNN emission statistics. ``data`` = the model's
@@ -98,14 +110,7 @@ def plot_diagnostics(data: dict):
                "matched distance")
     _pair_bars(axes[2], [hs["volatility_mean"], rs["volatility_mean"]],
                [hs["volatility_std"], rs["volatility_std"]], ["HMM", "RNN"], f"changes / seq (L={data['seq_len']})")
-    ax = axes[3]
-    K = len(hs["frequencies_mean"])
-    x = np.arange(K)
-    ax.bar(x - 0.2, hs["frequencies_mean"], 0.4, yerr=hs["frequencies_std"], color=HMM_COLOR, label="HMM", capsize=2)
-    ax.bar(x + 0.2, rs["frequencies_mean"], 0.4, yerr=rs["frequencies_std"], color=RNN_COLOR, label="RNN", capsize=2)
-    ax.set_xticks(x)
-    ax.set_title("output frequency", fontsize=8)
-    ax.legend(fontsize=6)
+    _frequency_bars(axes[3], hs, rs, "output frequency", legend=True)
     ax = axes[4]
     diff = np.asarray(data["transition_sq_diff"])
     _matrix(ax, diff, "(T_HMM - T_RNN)^2", vmax=max(0.02, diff.max()), fmt="{:.3f}")
@@ -157,16 +162,7 @@ def plot_fig1(data: dict):
         _pair_bars(fig.add_subplot(gs[2, j]), [hs["volatility_mean"], rs["volatility_mean"]],
                    [hs["volatility_std"], rs["volatility_std"]], ["HMM", "RNN"],
                    f"volatility (L={m['seq_len']})", "output changes / seq" if j == 0 else None)
-        ax = fig.add_subplot(gs[3, j])
-        K = len(hs["frequencies_mean"])
-        x = np.arange(K)
-        ax.bar(x - 0.2, hs["frequencies_mean"], 0.4, yerr=hs["frequencies_std"], color=HMM_COLOR, label="HMM", capsize=2)
-        ax.bar(x + 0.2, rs["frequencies_mean"], 0.4, yerr=rs["frequencies_std"], color=RNN_COLOR, label="RNN", capsize=2)
-        ax.set_xticks(x)
-        ax.tick_params(labelsize=6)
-        ax.set_title("output frequencies", fontsize=8)
-        if j == 0:
-            ax.legend(fontsize=6)
+        _frequency_bars(fig.add_subplot(gs[3, j]), hs, rs, "output frequencies", legend=j == 0)
         _matrix(fig.add_subplot(gs[4, j]), hs["transition_matrix"], "HMM output transitions")
         _matrix(fig.add_subplot(gs[5, j]), rs["transition_matrix"], "RNN output transitions")
     fig.suptitle(f"Figure 1 - RNNs reproduce the emission statistics of their HMMs ({data['config_label']})",

@@ -133,6 +133,26 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def wants_snapshot(cfg: TrainConfig, epoch: int) -> bool:
+    """Keep this epoch's weights for the evolution analyses (every ``evolution_every``, and epoch 1)?"""
+    return bool(cfg.evolution_every) and (epoch % cfg.evolution_every == 0 or epoch == 1)
+
+
+def wants_log(cfg: TrainConfig, epoch: int) -> bool:
+    """Print a progress line after this epoch (the first, every ``log_every``, the last)?"""
+    return epoch == 1 or epoch % cfg.log_every == 0 or epoch == cfg.epochs
+
+
+def end_of_epoch(cfg: TrainConfig, epoch: int, ran: int, stop_after: int | None, save: Callable[[], None]) -> None:
+    """Checkpoint on schedule (and at the last epoch); with ``stop_after`` (tests), checkpoint and
+    raise TrainingInterrupted once this call has run that many epochs, as a killed job would."""
+    if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+        save()
+    if stop_after is not None and ran >= stop_after and epoch < cfg.epochs:
+        save()
+        raise TrainingInterrupted(f"stopped after epoch {epoch} (stop_after={stop_after})")
+
+
 def train(cfg: TrainConfig, train_obs: np.ndarray, val_obs: np.ndarray, n_outputs: int = 3,
           checkpoint_path: str | Path | None = None, log: Callable[[str], None] = print,
           stop_after: int | None = None) -> TrainResult:
@@ -215,23 +235,19 @@ def train(cfg: TrainConfig, train_obs: np.ndarray, val_obs: np.ndarray, n_output
         val_hist.append(float(np.mean(vl)))
         if val_hist[-1] < best_val:
             best_val, best_epoch, best_state = val_hist[-1], epoch, copy.deepcopy(_state(model))
-        if cfg.evolution_every and (epoch % cfg.evolution_every == 0 or epoch == 1):
+        if wants_snapshot(cfg, epoch):
             evo_epochs.append(epoch)
             st = _state(model)
             for k in evo:
                 evo[k].append(st[k])
         elapsed = elapsed_before + time.perf_counter() - t0
         done = epoch - start_epoch
-        if epoch == 1 or epoch % cfg.log_every == 0 or epoch == cfg.epochs:
+        if wants_log(cfg, epoch):
             per = (time.perf_counter() - t0) / done
             log(f"epoch {epoch}/{cfg.epochs}  train {train_hist[-1]:.4f}  val {val_hist[-1]:.4f}  "
                 f"best {best_val:.4f}@{best_epoch}  {per:.2f} s/epoch  ETA {per * (cfg.epochs - epoch) / 60:.1f} min")
-        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-            save_checkpoint(epoch, elapsed)
         ran += 1
-        if stop_after is not None and ran >= stop_after and epoch < cfg.epochs:
-            save_checkpoint(epoch, elapsed)
-            raise TrainingInterrupted(f"stopped after epoch {epoch} (stop_after={stop_after})")
+        end_of_epoch(cfg, epoch, ran, stop_after, lambda: save_checkpoint(epoch, elapsed))
 
     evolution = None
     if evo_epochs:
