@@ -1,0 +1,119 @@
+"""Timed, logged search for CPU training recipes per HMM family (issue: every paper HMM on a CPU).
+
+Each trial trains three seeds of one family at once with the batched engine
+(:func:`rnnhmm.engine.train_many`) and scores every seed with the pipeline's own statistics,
+computed the same way on the RNN and on fresh HMM samples (h_0 = 0, all symbols from h_1..h_L,
+L = the evaluation length):
+
+* ``vol_ratio``: mean output changes per sequence, RNN / HMM;
+* ``dT``: max abs difference of the output transition matrices (RNN vs HMM sample);
+* ``dF``: max abs difference of the mean output frequencies;
+* ``plateau``: the RNN's change rate is within 5% of what i.i.d. outputs with its own
+  frequencies would give (the i.i.d. loss plateau), while the HMM's is not.
+
+Usage::
+
+    python benchmarks/recipe_search.py TRIALS.jsonl RESULTS.tsv [--threads 1]
+
+TRIALS.jsonl: one JSON object per line: ``name``, ``hmm`` (a config ``hmms`` entry), ``hidden``,
+``input``, ``num_seq`` (train = val = num_seq / 3), ``seq_len``, ``eval_seq_len`` and any
+``TrainConfig`` keys (epochs, batch_size, lr, grad_clip, ...). Trials whose name is already in
+RESULTS.tsv are skipped, so a killed search resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnhmm.engine import train_many
+from rnnhmm.hmm import build_hmm
+from rnnhmm.metrics import output_frequencies, output_transition_matrix, volatility
+from rnnhmm.model import Weights, generate_outputs
+from rnnhmm.training import TrainConfig
+
+COLUMNS = ["name", "hmm", "seed", "hidden", "input", "num_seq", "seq_len", "batch_size", "lr", "epochs",
+           "grad_clip", "extra", "s_per_epoch", "train_s", "val_first", "val_min", "val_last", "best_epoch",
+           "vol_rnn", "vol_hmm", "vol_ratio", "dT", "dF", "iid_change", "plateau"]
+
+
+def iid_change_rate(freq: np.ndarray) -> float:
+    return float(1.0 - np.sum(freq ** 2))
+
+
+def score(weights: Weights, hmm, L: int, n: int = 2000, seed: int = 1234) -> dict:
+    K = hmm.n_outputs
+    g = torch.Generator().manual_seed(seed)
+    r = generate_outputs(weights, n, L, uniform_first=False, generator=g).numpy()
+    h = hmm.sample(n, L, seed=seed)
+    vr, vh = volatility(r).mean(), volatility(h).mean()
+    fr, fh = output_frequencies(r, K).mean(0), output_frequencies(h, K).mean(0)
+    Tr, Th = output_transition_matrix(r, K), output_transition_matrix(h, K)
+    rate_r = vr / (L - 1)
+    iid = iid_change_rate(fr)
+    return {"vol_rnn": vr, "vol_hmm": vh, "vol_ratio": vr / vh, "dT": float(np.abs(Tr - Th).max()),
+            "dF": float(np.abs(fr - fh).max()), "iid_change": iid,
+            "plateau": bool(abs(rate_r - iid) < 0.05 * iid and abs(vh / (L - 1) - iid) > 0.1 * iid)}
+
+
+def run_trial(t: dict, seeds=(0, 1, 2), log=print) -> list[dict]:
+    hmm = build_hmm(t["hmm"]["name"], t["hmm"])
+    n3 = t["num_seq"] // 3
+    L, Le = t["seq_len"], t.get("eval_seq_len", 100)
+    keys = {k: v for k, v in t.items() if k in TrainConfig.__dataclass_fields__
+            and k not in ("hidden", "seed", "device", "checkpoint_every", "log_every")}
+    cfgs = [TrainConfig(hidden=t["hidden"], input_dim=t["input"], seed=s, device="cpu",
+                        checkpoint_every=10**9, log_every=t.get("log_every", 50), **keys) for s in seeds]
+    data = [hmm.sample(2 * n3, L, seed=1000 + s) for s in seeds]
+    t0 = time.perf_counter()
+    res = train_many(cfgs, [d[:n3] for d in data], [d[n3:] for d in data], n_outputs=hmm.n_outputs,
+                     log=lambda m: log(f"  [{t['name']}] {m}"))
+    wall = time.perf_counter() - t0
+    rows = []
+    for s, r in zip(seeds, res):
+        w = Weights(r.last["weight_ih"], r.last["weight_hh"], r.last["readout"])
+        sc = score(w, hmm, Le)
+        rows.append({"name": t["name"], "hmm": t["hmm"]["name"], "seed": s, "hidden": t["hidden"],
+                     "input": t["input"], "num_seq": t["num_seq"], "seq_len": L,
+                     "batch_size": cfgs[0].batch_size, "lr": cfgs[0].lr, "epochs": cfgs[0].epochs,
+                     "grad_clip": cfgs[0].grad_clip, "extra": t.get("note", ""),
+                     "s_per_epoch": wall / cfgs[0].epochs, "train_s": wall,
+                     "val_first": r.val_loss[0], "val_min": min(r.val_loss), "val_last": r.val_loss[-1],
+                     "best_epoch": r.best_epoch, **sc})
+        log(f"  [{t['name']}] seed {s}: vol {sc['vol_rnn']:.2f}/{sc['vol_hmm']:.2f} dT {sc['dT']:.3f} "
+            f"dF {sc['dF']:.3f} plateau {sc['plateau']} val {r.val_loss[0]:.3f}->{r.val_loss[-1]:.3f}")
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("trials")
+    ap.add_argument("results")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    out = Path(a.results)
+    done = set()
+    if out.exists():
+        done = {line.split("\t")[0] for line in out.read_text().splitlines()[1:]}
+    else:
+        out.write_text("\t".join(COLUMNS) + "\n")
+    trials = [json.loads(x) for x in Path(a.trials).read_text().splitlines() if x.strip() and not x.startswith("#")]
+    for t in trials:
+        if t["name"] in done:
+            continue
+        print(f"trial {t['name']}: {json.dumps(t)}", flush=True)
+        rows = run_trial(t, log=lambda m: print(m, flush=True))
+        with out.open("a") as f:
+            for r in rows:
+                f.write("\t".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS) + "\n")
+        done.add(t["name"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
