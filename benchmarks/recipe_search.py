@@ -61,7 +61,7 @@ def score(weights: Weights, hmm, L: int, n: int = 2000, seed: int = 1234) -> dic
             "plateau": bool(abs(rate_r - iid) < 0.05 * iid and abs(vh / (L - 1) - iid) > 0.1 * iid)}
 
 
-def run_trial(t: dict, seeds=(0, 1, 2), log=print) -> list[dict]:
+def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -> list[dict]:
     hmm = build_hmm(t["hmm"]["name"], t["hmm"])
     n3 = t["num_seq"] // 3
     L, Le = t["seq_len"], t.get("eval_seq_len", 100)
@@ -74,6 +74,8 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print) -> list[dict]:
     res = train_many(cfgs, [d[:n3] for d in data], [d[n3:] for d in data], n_outputs=hmm.n_outputs,
                      log=lambda m: log(f"  [{t['name']}] {m}"))
     wall = time.perf_counter() - t0
+    if curves is not None:
+        curves[t["name"]] = {int(s): {"train": r.train_loss, "val": r.val_loss} for s, r in zip(seeds, res)}
     rows = []
     for s, r in zip(seeds, res):
         w = Weights(r.last["weight_ih"], r.last["weight_hh"], r.last["readout"])
@@ -108,7 +110,12 @@ def main(argv=None) -> None:
         if t["name"] in done:
             continue
         print(f"trial {t['name']}: {json.dumps(t)}", flush=True)
-        rows = run_trial(t, log=lambda m: print(m, flush=True))
+        curves: dict = {}
+        rows = run_trial(t, log=lambda m: print(m, flush=True), curves=curves)
+        cpath = out.with_suffix(".curves.json")
+        allc = json.loads(cpath.read_text()) if cpath.exists() else {}
+        allc.update(curves)
+        cpath.write_text(json.dumps(allc))
         with out.open("a") as f:
             for r in rows:
                 f.write("\t".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS) + "\n")
