@@ -46,8 +46,8 @@ seeds of one grid cell). ``evolution_every`` snapshots are supported per model.
 
 from __future__ import annotations
 
-import copy
 import math
+import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -57,10 +57,11 @@ import numpy as np
 import torch
 
 from .model import gumbel_noise, run_rnn
-from .training import (TrainConfig, TrainResult, _atomic_save, end_of_epoch, pick_device,
+from .training import (TrainConfig, TrainResult, _atomic_save, end_of_epoch, lr_at, pick_device,
                        wants_log, wants_snapshot)
 
-__all__ = ["onehot_sinkhorn", "sinkhorn_schedule", "BatchedModels", "train_many"]
+__all__ = ["onehot_sinkhorn", "sinkhorn_schedule", "BatchedModels", "SnapshotStore", "train_many",
+           "device_fingerprint"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,10 +298,12 @@ class BatchedModels:
             st["noise"] = [g.get_state() for g in self.noise_gens]
         return st
 
-    def set_rng_states(self, st: dict) -> None:
+    def set_rng_states(self, st: dict, restore_noise: bool = True) -> None:
+        """Restore the generators; ``restore_noise=False`` (checkpoint from another device kind):
+        only the CPU generators, the device's stay freshly seeded."""
         for g, s in zip(self.init_gens, st["init"]):
             g.set_state(s)
-        if "noise" in st and self.noise_gens is not self.init_gens:
+        if restore_noise and "noise" in st and self.noise_gens is not self.init_gens:
             for g, s in zip(self.noise_gens, st["noise"]):
                 g.set_state(s)
 
@@ -316,6 +319,25 @@ def _check_configs(cfgs: Sequence[TrainConfig]) -> TrainConfig:
     return cfgs[0]
 
 
+# Settings that change neither the numbers nor the result: a checkpoint written with other values
+# of these is still resumed (the device is compared separately, by kind and model).
+_NOT_RESUME_KEYS = ("device", "log_every", "checkpoint_every")
+
+
+def _resume_key(cfgs: Sequence[TrainConfig]) -> list[dict]:
+    return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS} for c in cfgs]
+
+
+def device_fingerprint(device: torch.device) -> dict:
+    """What decides the random numbers and the float rounding of a run: device kind and model."""
+    if device.type == "cuda":
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        return {"type": "cuda", "name": props.name, "capability": f"{props.major}.{props.minor}",
+                "torch": torch.__version__, "cuda": torch.version.cuda}
+    return {"type": device.type, "name": device.type, "torch": torch.__version__}
+
+
 def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
     shapes = {np.shape(o) for o in obs}
     if len(shapes) != 1:
@@ -324,23 +346,80 @@ def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
     return torch.eye(K, device=device)[idx]  # (S, N, L, K)
 
 
+class SnapshotStore:
+    """Evolution snapshots: one fixed-size record per snapshot (int64 epoch, then the S models'
+    weights as float32), appended to ``path`` (or kept in memory when ``path`` is None).
+
+    Appending keeps a checkpoint's cost independent of the number of snapshots (the checkpoint
+    records only how many there are; a resume truncates the file to that count).
+    """
+
+    def __init__(self, path: Path | None, shapes: dict[str, tuple], S: int):
+        self.path, self.shapes, self.S = path, shapes, S
+        self.sizes = {k: int(np.prod(v)) for k, v in shapes.items()}
+        self.floats = S * sum(self.sizes.values())
+        self.record = 8 + 4 * self.floats
+        self.mem: list[bytes] = []
+        self.count = 0
+
+    def reset(self, count: int = 0) -> None:
+        """Keep the first ``count`` records (drop any written after the last checkpoint)."""
+        if self.path is None:
+            del self.mem[count:]
+        elif count == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(b"")
+        else:
+            if not self.path.exists() or self.path.stat().st_size < count * self.record:
+                raise RuntimeError(f"{self.path}: fewer than the {count} snapshots its checkpoint records")
+            os.truncate(self.path, count * self.record)
+        self.count = count
+
+    def append(self, epoch: int, params: dict[str, torch.Tensor]) -> None:
+        flat = torch.cat([params[k].detach().reshape(self.S, -1) for k in _KEYS], dim=1).float().cpu()
+        rec = np.int64(epoch).tobytes() + flat.numpy().tobytes()
+        if self.path is None:
+            self.mem.append(rec)
+        else:
+            with open(self.path, "ab") as fh:
+                fh.write(rec)
+        self.count += 1
+
+    def read(self) -> tuple[list[int], list[dict[str, torch.Tensor]]]:
+        """(epochs, per model {name: (n, *shape)})."""
+        raw = b"".join(self.mem) if self.path is None else self.path.read_bytes()[: self.count * self.record]
+        buf = np.frombuffer(raw, dtype=np.uint8).reshape(self.count, self.record)
+        epochs = buf[:, :8].copy().view(np.int64).ravel().tolist()
+        w = torch.from_numpy(buf[:, 8:].copy().view(np.float32).reshape(self.count, self.S, -1))
+        out = [{} for _ in range(self.S)]
+        off = 0
+        for k in _KEYS:
+            n = self.sizes[k]
+            for s in range(self.S):
+                out[s][k] = w[:, s, off:off + n].reshape(self.count, *self.shapes[k]).clone()
+            off += n
+        return epochs, out
+
+
 def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val_obs: Sequence[np.ndarray],
                n_outputs: int = 3, checkpoint_path: str | Path | None = None,
                log: Callable[[str], None] = print, stop_after: int | None = None) -> list[TrainResult]:
     """Train S models at once; model s uses ``cfgs[s]`` (equal except ``seed``) and its own data
     ``train_obs[s]``, ``val_obs[s]`` (int symbols (N, L), same shapes for all s).
 
-    Returns one :class:`rnnhmm.training.TrainResult` per model, as ``train()`` would (same
-    losses to float rounding, same weights, best-epoch bookkeeping and evolution snapshots).
-    ``checkpoint_path``: one resumable checkpoint for the whole batch, written every
-    ``checkpoint_every`` epochs and resumed from when present (configs must match).
-    ``stop_after`` (testing only): raise TrainingInterrupted after that many epochs of this call.
+    Returns one :class:`rnnhmm.training.TrainResult` per model (losses, last and best weights,
+    best-epoch bookkeeping, evolution snapshots). ``checkpoint_path``: one resumable checkpoint for
+    the whole batch, written every ``checkpoint_every`` epochs and resumed from when present
+    (configs must match up to device and cadence); the evolution snapshots go to
+    ``<checkpoint_path>.evo``, appended. ``stop_after`` (testing only): raise TrainingInterrupted
+    after that many epochs of this call.
     """
     cfg = _check_configs(cfgs)
     S = len(cfgs)
     if len(train_obs) != S or len(val_obs) != S:
         raise ValueError(f"train_many: {S} configs but {len(train_obs)} train / {len(val_obs)} val arrays")
     device = pick_device(cfg.device)
+    fingerprint = device_fingerprint(device)
     y_train = _onehot(train_obs, n_outputs, device)
     y_val = _onehot(val_obs, n_outputs, device)
     L = y_train.shape[2]
@@ -348,23 +427,25 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     y_train, y_val = y_train.reshape(S, -1, F), y_val.reshape(S, -1, F)
 
     models = BatchedModels([c.seed for c in cfgs], cfg.hidden, cfg.input_dim, n_outputs, cfg.random_h0, device)
-    opt = torch.optim.Adam(models.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt = torch.optim.Adam(models.parameters(), lr=lr_at(cfg, 1), betas=cfg.betas)
     train_hist: list[list[float]] = [[] for _ in range(S)]
     val_hist: list[list[float]] = [[] for _ in range(S)]
     best_val = [math.inf] * S
     best_epoch = [0] * S
     best_state = [models.state(s) for s in range(S)]
-    evo_epochs: list[int] = []
-    evo: list[dict[str, list]] = [{k: [] for k in _KEYS} for _ in range(S)]
+    shapes = {k: tuple(models.params[k].shape[1:]) for k in _KEYS}
+    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    snaps = SnapshotStore(None if ckpt is None else ckpt.with_name(ckpt.name + ".evo"), shapes, S)
     elapsed_before, start_epoch = 0.0, 0
     bb_cache: dict = {}  # target-target Sinkhorn terms, per batch and schedule
     softmin = _Softmin()
-    cfg_dicts = [asdict(c) for c in cfgs]
+    key = _resume_key(cfgs)
+    identical = True
 
-    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    resumed = False
     if ckpt is not None and ckpt.exists():
         blob = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if blob.get("configs") != cfg_dicts:
+        if blob.get("resume_key") != key:
             log(f"checkpoint {ckpt} was written with other settings; starting afresh")
         else:
             with torch.no_grad():
@@ -373,20 +454,31 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             opt.load_state_dict(blob["optimizer"])
             train_hist, val_hist = blob["train_loss"], blob["val_loss"]
             best_val, best_epoch, best_state = blob["best_val"], blob["best_epoch"], blob["best"]
-            evo_epochs, evo = blob["evolution_epochs"], blob["evolution"]
+            snaps.reset(blob["n_snapshots"])
             elapsed_before, start_epoch = blob["elapsed_s"], blob["epoch"]
-            models.set_rng_states(blob["rng"])
+            was = blob.get("device", {})
+            same_kind = was.get("type") == fingerprint["type"]
+            identical = {k: was.get(k) for k in ("type", "name", "capability")} == \
+                {k: fingerprint.get(k) for k in ("type", "name", "capability")}
+            models.set_rng_states(blob["rng"], restore_noise=same_kind)
             log(f"resumed from {ckpt} at epoch {start_epoch}/{cfg.epochs}")
+            if not identical:
+                log(f"WARNING: the checkpoint was written on {was.get('type')} ({was.get('name')}) and this job "
+                    f"runs on {fingerprint['type']} ({fingerprint['name']}): other random numbers and float "
+                    f"rounding, so the result will NOT be identical to an uninterrupted run")
+            resumed = True
+    if not resumed:
+        snaps.reset(0)
 
     def save_checkpoint(epoch: int, elapsed: float) -> None:
         if ckpt is None:
             return
         _atomic_save({
-            "configs": cfg_dicts, "epoch": epoch,
+            "resume_key": key, "configs": [asdict(c) for c in cfgs], "epoch": epoch, "device": fingerprint,
             "params": {k: models.params[k].detach().cpu().clone() for k in _KEYS},
             "optimizer": opt.state_dict(), "train_loss": train_hist, "val_loss": val_hist,
             "best_val": best_val, "best_epoch": best_epoch, "best": best_state,
-            "evolution_epochs": evo_epochs, "evolution": evo, "elapsed_s": elapsed, "rng": models.rng_states(),
+            "n_snapshots": snaps.count, "elapsed_s": elapsed, "rng": models.rng_states(),
         }, ckpt)
 
     def batches(n: int):
@@ -399,33 +491,35 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
 
     t0 = time.perf_counter()
     n_train, n_val = y_train.shape[1], y_val.shape[1]
+    train_batches, val_batches = batches(n_train), batches(n_val)
     ran = 0
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, epoch)
         losses = []
-        for i, (s0, e0) in enumerate(batches(n_train)):
+        for i, (s0, e0) in enumerate(train_batches):
             out, hard = models.forward(e0 - s0, L, cfg.tau)
             loss, grad = loss_of(out, hard, y_train[:, s0:e0], "train", i, True)
             opt.zero_grad(set_to_none=True)
             out.backward(grad.view_as(out))
             models.clip_per_model(cfg.grad_clip)
             opt.step()
-            losses.append(loss.tolist())
+            losses.append(loss)
         with torch.no_grad():
             vl = []
-            for i, (s0, e0) in enumerate(batches(n_val)):
+            for i, (s0, e0) in enumerate(val_batches):
                 out, hard = models.forward(e0 - s0, L, cfg.tau)
-                vl.append(loss_of(out, hard, y_val[:, s0:e0], "val", i, False)[0].tolist())
+                vl.append(loss_of(out, hard, y_val[:, s0:e0], "val", i, False)[0])
+        # one device -> host transfer per epoch; the mean over batches as float64, as np.mean
+        tl = torch.stack(losses).double().mean(0).tolist()
+        vv = torch.stack(vl).double().mean(0).tolist()
         for s in range(S):
-            train_hist[s].append(float(np.mean([b[s] for b in losses])))
-            val_hist[s].append(float(np.mean([b[s] for b in vl])))
+            train_hist[s].append(float(tl[s]))
+            val_hist[s].append(float(vv[s]))
             if val_hist[s][-1] < best_val[s]:
-                best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, copy.deepcopy(models.state(s))
+                best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, models.state(s)
         if wants_snapshot(cfg, epoch):
-            evo_epochs.append(epoch)
-            for s in range(S):
-                st = models.state(s)
-                for k in _KEYS:
-                    evo[s][k].append(st[k])
+            snaps.append(epoch, models.params)
         elapsed = elapsed_before + time.perf_counter() - t0
         done = epoch - start_epoch
         if wants_log(cfg, epoch):
@@ -438,14 +532,14 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         end_of_epoch(cfg, epoch, ran, stop_after, lambda: save_checkpoint(epoch, elapsed))
 
     wall = elapsed_before + time.perf_counter() - t0
+    evo_epochs, evo = snaps.read() if snaps.count else ([], None)
     results = []
     for s in range(S):
-        evolution = None
-        if evo_epochs:
-            evolution = {"epochs": list(evo_epochs), **{k: torch.stack(v) for k, v in evo[s].items()}}
+        evolution = {"epochs": list(evo_epochs), **evo[s]} if evo_epochs else None
         results.append(TrainResult(
             last=models.state(s), best=best_state[s], best_epoch=best_epoch[s], best_val=best_val[s],
             train_loss=list(train_hist[s]), val_loss=list(val_hist[s]), evolution_epochs=list(evo_epochs),
             evolution=evolution, wall_time_s=wall, device=str(device), resumed_from_epoch=start_epoch,
+            device_name=fingerprint["name"], resume_identical=identical,
         ))
     return results
