@@ -117,3 +117,41 @@ def test_model_initialisation_follows_pytorch_defaults():
         assert p.abs().max() > 0.9 * bound
     with pytest.raises(ValueError):
         NoiseRNN(0, 3)
+
+
+def test_recurrence_gradient_equals_autograd_through_the_loop():
+    g = torch.Generator().manual_seed(0)
+    S, B, L, D, H = 2, 5, 7, 3, 6
+    W_ih = (0.5 * torch.randn(S, H, D, generator=g, dtype=torch.float64)).requires_grad_()
+    W_hh = (0.5 * torch.randn(S, H, H, generator=g, dtype=torch.float64)).requires_grad_()
+    h0 = torch.randn(S, B, H, generator=g, dtype=torch.float64).requires_grad_()
+    noise = torch.randn(S, B, L, D, generator=g, dtype=torch.float64)
+    w = torch.randn(S, B, L, H, generator=g, dtype=torch.float64)
+    (run_rnn(W_ih, W_hh, noise, h0) * w).sum().backward()
+    fast = [p.grad.clone() for p in (W_ih, W_hh, h0)]
+    for p in (W_ih, W_hh, h0):
+        p.grad = None
+    h, states = h0, []
+    for t in range(L):  # the textbook loop, autograd all the way
+        h = torch.relu(noise[:, :, t] @ W_ih.transpose(1, 2) + h @ W_hh.transpose(1, 2))
+        states.append(h)
+    (torch.stack(states, 2) * w).sum().backward()
+    for a, p in zip(fast, (W_ih, W_hh, h0)):
+        assert torch.allclose(a, p.grad, rtol=1e-10, atol=1e-12)
+
+
+DEVICES = ["cpu", "meta"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_generate_outputs_follows_the_weights_device(device):
+    """Random numbers come from the generator's device, results live on the weights' device: a CPU
+    generator gives the same samples whatever the weights' device (meta: shapes only)."""
+    torch.manual_seed(0)
+    H = 8
+    w = Weights(torch.randn(H, 2), 0.3 * torch.randn(H, H), 5 * torch.randn(3, H))
+    ref = generate_outputs(w, 50, 6, generator=torch.Generator().manual_seed(1))
+    out = generate_outputs(w.to(device), 50, 6, generator=torch.Generator().manual_seed(1))
+    assert out.device.type == device and out.shape == (50, 6) and out.dtype == torch.int64
+    if device != "meta":
+        assert torch.equal(out.cpu(), ref)
