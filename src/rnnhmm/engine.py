@@ -56,7 +56,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .model import gumbel_noise, run_rnn
+from torch.profiler import record_function
+
+from .model import project_inputs, recurrence
 from .training import (TrainConfig, TrainResult, _atomic_save, end_of_epoch, lr_at, pick_device,
                        wants_log, wants_snapshot)
 
@@ -166,6 +168,82 @@ def _run_group(eps_rows: torch.Tensor, C_xy, C_xx, C_yy, a_log, b_log, x, y, a, 
     return partial, bb_term, grad
 
 
+# Sums outside [_LO, _HI] mean the absorbed kernel left float32's comfortable range: that problem
+# is redone in the log domain (_run_group). Entries clamped at exp(-87) add at most M * 1.6e-38 to
+# a sum >= 1e-20: far below float32 resolution.
+_LO, _HI = 1e-20, 1e20
+FALLBACKS = {"calls": 0, "log_domain": 0}  # diagnostics: problems redone in the log domain
+
+
+def _absorbed_group(eps_rows: torch.Tensor, C_xy, C_xx, C_yy, xh, y, need_grad, bufs: dict):
+    """geomloss's sinkhorn_loop (balanced, debiased, uniform weights) with the potentials absorbed
+    into the kernel: K_ij = exp((f_i + g_j - C_ij) / eps), so that both softmins of a pair are
+    row / column sums of one exp pass: softmin_j(C, b, g)_i = f_i - eps log(mean_j K_ij), and
+    likewise for columns. Same updates and values as :func:`_run_group` (algebraically equal;
+    float32 rounding differs). Returns (partial, bb_term or None, grad or None, ok (S,) bool):
+    ``ok`` False where a sum left [_LO, _HI] (redo that problem with :func:`_run_group`).
+    """
+    S, N, M = C_xy.shape
+    logN, logM = math.log(N), math.log(M)
+    ok = torch.ones(S, dtype=torch.bool, device=C_xy.device)
+
+    def kernel(f, g, C, eps, name):
+        e3 = eps.view(-1, 1, 1)
+        key = (name, tuple(C.shape), C.dtype, C.device)
+        if key not in bufs:
+            bufs[key] = torch.empty_like(C)
+        Z = torch.addcdiv((g / eps.view(-1, 1)).unsqueeze(1), C, e3, value=-1.0, out=bufs[key])
+        if f is not None:
+            Z.add_((f / eps.view(-1, 1)).unsqueeze(2))
+        return Z.clamp_min_(_EXP_FLOOR).exp_()
+
+    def logmean(K, dim, log_n):
+        nonlocal ok
+        s = K.sum(dim)
+        ok = ok & ((s > _LO) & (s < _HI)).all(dim=1)
+        return s.log().sub_(log_n), s
+
+    zN = C_xy.new_zeros(S, N)
+    zM = C_xy.new_zeros(S, M)
+    eps = eps_rows[0]
+    e = eps.view(-1, 1)
+    K = kernel(None, zM, C_xy, eps, "xy")
+    g_ab = -e * logmean(K, 1, logN)[0]
+    f_ba = -e * logmean(K, 2, logM)[0]
+    f_aa = -e * logmean(kernel(None, zN, C_xx, eps, "xx"), 2, logN)[0]
+    g_bb = -e * logmean(kernel(None, zM, C_yy, eps, "yy"), 2, logM)[0] if C_yy is not None else None
+    for eps in eps_rows:
+        e = eps.view(-1, 1)
+        K = kernel(f_ba, g_ab, C_xy, eps, "xy")
+        ft_ba = f_ba - e * logmean(K, 2, logM)[0]
+        gt_ab = g_ab - e * logmean(K, 1, logN)[0]
+        ft_aa = f_aa - e * logmean(kernel(f_aa, f_aa, C_xx, eps, "xx"), 2, logN)[0]
+        if g_bb is not None:
+            gt_bb = g_bb - e * logmean(kernel(g_bb, g_bb, C_yy, eps, "yy"), 2, logM)[0]
+            g_bb = 0.5 * (g_bb + gt_bb)
+        f_ba, g_ab, f_aa = 0.5 * (f_ba + ft_ba), 0.5 * (g_ab + gt_ab), 0.5 * (f_aa + ft_aa)
+    # last extrapolation (the step geomloss differentiates through, potentials detached)
+    eps = eps_rows[-1]
+    e = eps.view(-1, 1)
+    Kxy = kernel(f_ba, g_ab, C_xy, eps, "xy")
+    lr, s_xy = logmean(Kxy, 2, logM)
+    lc, _ = logmean(Kxy, 1, logN)
+    Kxx = kernel(f_aa, f_aa, C_xx, eps, "xx")
+    lx, s_xx = logmean(Kxx, 2, logN)
+    f_new, g_new, faa_new = f_ba - e * lr, g_ab - e * lc, f_aa - e * lx
+    bb_term = None
+    if g_bb is not None:
+        g_bb = g_bb - e * logmean(kernel(g_bb, g_bb, C_yy, eps, "yy"), 2, logM)[0]
+        bb_term = g_bb.mean(1)
+    partial = (f_new - faa_new).mean(1) + g_new.mean(1)
+    grad = None
+    if need_grad:
+        # dS/dx_i = a_i [ (sum_j P_ij - sum_k Q_ik) x_i - (P y)_i + (Q x)_i ]; the rows of the plans
+        # P = K_xy / rowsum, Q = K_xx / rowsum sum to 1, so the first term vanishes
+        grad = (torch.bmm(Kxx, xh) / s_xx.unsqueeze(2) - torch.bmm(Kxy, y) / s_xy.unsqueeze(2)).div_(N)
+    return partial, bb_term, grad, ok
+
+
 def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling: float = 0.5,
                     need_grad: bool = True, bb_cache: dict | None = None, cache_key=None,
                     x_hard: torch.Tensor | None = None, softmin: "_Softmin | None" = None):
@@ -210,8 +288,21 @@ def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling
         eps_rows = torch.tensor([schedules[s] for s in idx], dtype=x.dtype, device=x.device).T.contiguous()
         full = len(idx) == S
         sel = (lambda t: t) if full else (lambda t: t[ids])
-        partial, bb, g = _run_group(eps_rows, sel(C_xy), sel(C_xx), C_yy, sel(a_log), sel(b_log),
-                                    sel(xh), sel(y), sel(a), sel(b), need_grad, softmin)
+        bufs = softmin.buf if softmin is not None else {}
+        partial, bb, g, ok = _absorbed_group(eps_rows, sel(C_xy), sel(C_xx), C_yy, sel(xh), sel(y),
+                                             need_grad, bufs)
+        FALLBACKS["calls"] += len(idx)
+        if not bool(ok.all()):  # redo those problems in the log domain
+            bad = (~ok).nonzero().flatten()
+            FALLBACKS["log_domain"] += len(bad)
+            pick = lambda t: sel(t)[bad]  # noqa: E731
+            p2, bb2, g2 = _run_group(eps_rows[:, bad], pick(C_xy), pick(C_xx), None if C_yy is None else C_yy[bad],
+                                     pick(a_log), pick(b_log), pick(xh), pick(y), pick(a), pick(b), need_grad)
+            partial[bad] = p2
+            if bb is not None:
+                bb[bad] = bb2
+            if need_grad:
+                g[bad] = g2
         if cached:
             bb = torch.stack([bb_cache[k] for k in keys])
         elif bb_cache is not None and cache_key is not None:
@@ -269,16 +360,21 @@ class BatchedModels:
         """Sample n sequences from every model: (straight-through outputs, exact one-hot), both
         (S, n, seq_len, K). Draws per model: input noise, h_0 (if random), Gumbel uniforms."""
         W_ih, W_hh, W_out = (self.params[k] for k in _KEYS)
-        D, H = W_ih.shape[-1], W_hh.shape[-1]
-        noise = torch.stack([torch.randn(n, seq_len, D, generator=g, device=self.device) for g in self.noise_gens])
-        h0 = None
-        if self.random_h0:
-            h0 = torch.stack([torch.randn(n, H, generator=g, device=self.device) for g in self.noise_gens])
-        hidden = run_rnn(W_ih, W_hh, noise, h0)  # (S, n, L, H)
-        logits = hidden @ W_out.transpose(-1, -2).unsqueeze(1)  # (S, n, L, K)
-        gumbel = torch.stack([gumbel_noise(logits[s], g) for s, g in enumerate(self.noise_gens)])
-        soft = torch.softmax((logits + gumbel) / tau, dim=-1)
-        hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), logits.shape[-1]).to(soft.dtype)
+        D, H, K = W_ih.shape[-1], W_hh.shape[-1], W_out.shape[-2]
+        S = self.S
+        with record_function("noise"):
+            noise = torch.stack([torch.randn(n, seq_len, D, generator=g, device=self.device) for g in self.noise_gens])
+            h0 = None
+            if self.random_h0:
+                h0 = torch.stack([torch.randn(n, H, generator=g, device=self.device) for g in self.noise_gens])
+            u = torch.stack([torch.rand(n, seq_len, K, generator=g, device=self.device) for g in self.noise_gens])
+        with record_function("rnn forward"):
+            states = recurrence(project_inputs(W_ih, noise), W_hh, h0)  # (S, L, n, H), time-major
+            logits = torch.bmm(states.view(S, seq_len * n, H), W_out.transpose(1, 2)).view(S, seq_len, n, K)
+            logits = logits.transpose(1, 2)  # (S, n, L, K)
+            gumbel = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))  # as gumbel_noise()
+            soft = torch.softmax((logits + gumbel) / tau, dim=-1)
+            hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), K).to(soft.dtype)
         return hard - soft.detach() + soft, hard
 
     def clip_per_model(self, max_norm: float) -> torch.Tensor:
@@ -486,7 +582,8 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
 
     def loss_of(out, hard, y, split, i, need_grad):
         b = out.shape[1]
-        return onehot_sinkhorn(out.reshape(S, b, F), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
+        with record_function("sinkhorn"):
+            return onehot_sinkhorn(out.reshape(S, b, F), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
                                cache_key=(split, i), x_hard=hard.reshape(S, b, F), softmin=softmin)
 
     t0 = time.perf_counter()
@@ -500,10 +597,12 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         for i, (s0, e0) in enumerate(train_batches):
             out, hard = models.forward(e0 - s0, L, cfg.tau)
             loss, grad = loss_of(out, hard, y_train[:, s0:e0], "train", i, True)
-            opt.zero_grad(set_to_none=True)
-            out.backward(grad.view_as(out))
-            models.clip_per_model(cfg.grad_clip)
-            opt.step()
+            with record_function("backward"):
+                opt.zero_grad(set_to_none=True)
+                out.backward(grad.view_as(out))
+            with record_function("optimiser"):
+                models.clip_per_model(cfg.grad_clip)
+                opt.step()
             losses.append(loss)
         with torch.no_grad():
             vl = []

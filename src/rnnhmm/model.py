@@ -66,6 +66,7 @@ class _Recurrence(torch.autograd.Function):
         return states
 
     @staticmethod
+    @torch.profiler.record_function("rnn backward")
     def backward(ctx, G):
         W_hh, h0, states = ctx.saved_tensors
         S, L, B, H = states.shape
@@ -113,18 +114,29 @@ def run_rnn(W_ih: torch.Tensor, W_hh: torch.Tensor, noise: torch.Tensor,
 
     One model: weights (H, D), (H, H), noise (..., B, L, D), h0 (..., B, H) or None for zeros.
     S models: weights (S, H, D), (S, H, H), noise (S, B, L, D), h0 (S, B, H). Returns (..., B, L, H).
-    The input projection of all steps is one matmul (no per-sequence copy of W_ih); only the
-    recurrence loops over time (:func:`recurrence`).
+    The input projection of all steps is one matmul, (S, B*L, D) @ (S, D, H) for S models (W_ih is
+    not copied per sequence); only the recurrence loops over time. Under autograd the recurrence
+    is :func:`recurrence` (custom backward); without, the plain loop (the numbers the analyses
+    have always had, bit for bit).
     """
-    batched = W_ih.dim() == 3
-    if not batched:
-        lead = noise.shape[:-2]
-        noise = noise.reshape(1, -1, *noise.shape[-2:])
-        h0 = None if h0 is None else h0.reshape(1, -1, h0.shape[-1])
-        W_ih, W_hh = W_ih.unsqueeze(0), W_hh.unsqueeze(0)
-    states = recurrence(project_inputs(W_ih, noise), W_hh, h0)  # (S, L, B, H)
-    out = states.transpose(1, 2).contiguous()  # (S, B, L, H)
-    return out if batched else out.reshape(*lead, *out.shape[-2:])
+    if W_ih.dim() == 3:
+        S, B, L, D = noise.shape
+        drive = torch.bmm(noise.reshape(S, B * L, D), W_ih.transpose(1, 2)).view(S, B, L, W_ih.shape[1])
+    else:
+        drive = noise @ W_ih.transpose(-1, -2)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (W_ih, W_hh, noise, h0)):
+        d = drive if W_ih.dim() == 3 else drive.reshape(1, -1, *drive.shape[-2:])
+        hh = W_hh if W_hh.dim() == 3 else W_hh.unsqueeze(0)
+        h = None if h0 is None else h0.reshape(d.shape[0], -1, h0.shape[-1])
+        states = recurrence(d.transpose(1, 2), hh, h)  # (S, L, B, H)
+        return states.transpose(1, 2).reshape(drive.shape)
+    h = drive.new_zeros(*drive.shape[:-2], W_hh.shape[-1]) if h0 is None else h0
+    W_hh_T = W_hh.transpose(-1, -2)
+    states = []
+    for d in drive.unbind(-2):
+        h = torch.relu(d + h @ W_hh_T)
+        states.append(h)
+    return torch.stack(states, dim=-2)
 
 
 def _draw(fn, shape, generator, like: torch.Tensor) -> torch.Tensor:
