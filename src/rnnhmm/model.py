@@ -43,23 +43,37 @@ class Weights(NamedTuple):
         return Weights(*(w.to(*args, **kwargs) for w in self))
 
 
+def _addmm_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """out[s] += a[s] @ b[s] for every model s, in place; ``out`` a (S, B, H) view whose
+    per-model blocks are contiguous. On the CPU one in-place addmm per model (a batched matmul
+    into a strided output would go through a temporary and a copy); elsewhere one batched matmul."""
+    if out.device.type == "cpu":
+        for s in range(out.shape[0]):
+            out[s].addmm_(a[s], b[s])
+    else:
+        out.baddbmm_(a, b)
+
+
 class _Recurrence(torch.autograd.Function):
     """h_t = ReLU(a_t), a_t = drive_t + W_hh h_{t-1}, for S models: drive (S, L, B, H) time-major,
     W_hh (S, H, H), h0 (S, B, H) -> states (S, L, B, H).
 
-    Two kernels per step forward (baddbmm into the output, in-place ReLU) and two backward
-    (dA_t = (G_t + dA_{t+1} W_hh) * [h_t > 0]); the weight gradient is one matmul over all steps
-    instead of one per step, and no autograd graph is built per step.
+    Forward: per step one matmul-add into the output and an in-place ReLU. Backward:
+    dA_t = (G_t + dA_{t+1} W_hh) * [h_t > 0] per step; the weight gradient is one matmul over all
+    steps instead of one per step, and no autograd graph is built per step.
     """
 
     @staticmethod
     def forward(ctx, drive, W_hh, h0):
-        states = torch.empty_like(drive)
+        # the states overwrite the drive in place (a_t = drive_t + W_hh h_{t-1}, then ReLU):
+        # no per-step copy of the drive into a fresh output
+        states = drive
+        ctx.mark_dirty(states)
         W_T = W_hh.transpose(1, 2)
         h = h0
         for t in range(drive.shape[1]):
             h_t = states[:, t]
-            torch.baddbmm(drive[:, t], h, W_T, out=h_t)
+            _addmm_(h_t, h, W_T)
             h_t.relu_()
             h = h_t
         ctx.save_for_backward(W_hh, h0, states)
@@ -70,15 +84,13 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx, G):
         W_hh, h0, states = ctx.saved_tensors
         S, L, B, H = states.shape
-        dA = torch.empty_like(states)
-        mask = states > 0
+        dA = G.clone(memory_format=torch.contiguous_format)
+        mask = torch.sign(states)  # ReLU outputs: 1 where h_t > 0, else 0
         nxt = None
         for t in range(L - 1, -1, -1):
             d_t = dA[:, t]
-            if nxt is None:
-                d_t.copy_(G[:, t])
-            else:
-                torch.baddbmm(G[:, t], nxt, W_hh, out=d_t)
+            if nxt is not None:
+                _addmm_(d_t, nxt, W_hh)
             d_t.mul_(mask[:, t])
             nxt = d_t
         # dW_hh = sum_t dA_t^T h_{t-1}: one matmul over steps 1..L-1 plus the h0 term
@@ -89,14 +101,18 @@ class _Recurrence(torch.autograd.Function):
         return dA, dW, dh0
 
 
-def recurrence(drive: torch.Tensor, W_hh: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+def recurrence(drive: torch.Tensor, W_hh: torch.Tensor, h0: torch.Tensor | None = None,
+               inplace: bool = False) -> torch.Tensor:
     """States of S models, time-major: drive (S, L, B, H), W_hh (S, H, H), h0 (S, B, H) or None.
 
     Differentiable (custom backward); without autograd, the same loop with no graph.
+    ``inplace``: the states overwrite ``drive`` (a contiguous tensor used nowhere else).
     """
     S, L, B, H = drive.shape
     if h0 is None:
         h0 = drive.new_zeros(S, B, H)
+    if not inplace or not drive.is_contiguous():
+        drive = drive.clone(memory_format=torch.contiguous_format)
     return _Recurrence.apply(drive, W_hh, h0)
 
 
