@@ -1,10 +1,15 @@
-"""Batched training engine: S models of the same shape trained at once, same mathematics as
-:func:`rnnhmm.training.train`.
+"""The training loop: S models of the same shape trained at once (the pipeline trains each group
+of seeds this way, and :func:`rnnhmm.training.train` is this loop with S = 1). Same mathematics
+as the pipeline's loop before (``benchmarks/reference_training.py``: geomloss, autograd, the
+global random generator), checked by ``tests/test_engine.py``.
 
 What is batched, and why it is exact
 ------------------------------------
 * **RNN.** The S models' weights are stacked on a leading model axis, (S, H, D), (S, H, H),
-  (S, K, H), and :func:`rnnhmm.model.run_rnn` runs them as batched matmuls.
+  (S, K, H). The input projection of all steps is one batched matmul; the recurrence
+  (:func:`rnnhmm.model.recurrence`) runs time-major in place with a hand-written backward (two
+  kernels per step each way, the W_hh gradient as one matmul); readout and Gumbel-softmax run in
+  an outputs-major layout (reductions over K = 3 along a long axis).
 * **Optimiser.** One ``torch.optim.Adam`` over the stacked parameters. Adam is elementwise and the
   S models step together (same step count), so it is the same update as S separate optimisers.
 * **Gradient clipping is per model**: each model's total gradient norm (over its three weight
@@ -31,13 +36,22 @@ What is batched, and why it is exact
     (it is the one autograd computes through geomloss's last extrapolation step, whose potentials
     are detached): dS/dx_i = a_i [ (sum_j P_ij - sum_k Q_ik) x_i - sum_j P_ij y_j + sum_k Q_ik x_k ]
     with P, Q the row-softmax plans of the x->y and x->x extrapolations;
-  - the S problems run as one batched computation.
+  - the S problems run as one batched computation;
+  - the potentials are absorbed into the kernel, K_ij = exp((f_i + g_j - C_ij) / eps), so that
+    both softmins of the x<->y pair are the row and column sums of one exp pass
+    (softmin_i = f_i - eps log mean_j K_ij), and the plans of the gradient are K's rows; exp is
+    computed as exp2 with denormals flushed to zero (torch's CPU exp is ~30x slower below -87).
+    A problem whose sums leave [1e-20, 1e20] is redone in the log domain (``FALLBACKS`` counts
+    them; none in the benchmarks).
 
   Values agree with geomloss to float32 rounding (not bit for bit: summation orders differ).
 
 Checkpoints: :func:`train_many` writes one resumable checkpoint for the whole batch (stacked
-weights, Adam state, histories and every model's generator state) every ``checkpoint_every``
-epochs, and continues from it when it exists; the resumed run is identical to an uninterrupted one.
+weights, Adam state, histories, every model's generator state, the device's kind and model)
+every ``checkpoint_every`` epochs, and continues from it when it exists; evolution snapshots are
+appended to ``<checkpoint>.evo`` (the checkpoint records their count), so a checkpoint's size does
+not grow with the number of snapshots. A resume on the same kind and model of device is identical
+to an uninterrupted run; on another it says so in the log and in the result (``resume_identical``).
 
 Restrictions: the S configs must be equal except for ``seed`` (same shape, epochs, batch size,
 hyper-parameters), and all data arrays must have the same shape. Group models accordingly (e.g. the

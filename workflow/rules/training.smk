@@ -19,7 +19,8 @@ def link_model_files(src, outputs):
 rule train:
     """Train one group of models (the seeds of a grid cell that share their training settings) in
     one process with the batched engine; resumes from results/checkpoints/{group}.pt if a
-    previous run was killed. Writes each model's files under results/train_groups/{group}/."""
+    previous run was killed. Writes each model's files under results/train_groups/{group}/.
+    """
     input:
         data=lambda w: [
             f"results/data/{TRAIN_GROUPS[w.group].hmm}/s{s}.npz"
@@ -29,6 +30,8 @@ rule train:
         directory("results/train_groups/{group}"),
     log:
         "logs/train/{group}.log",
+    wildcard_constraints:
+        group=r"[A-Za-z][A-Za-z0-9_]*/h[0-9]+_d[0-9]+/s[0-9]+(_[0-9]+)*",
     conda:
         ENV
     threads: train_threads
@@ -40,8 +43,6 @@ rule train:
         training=train_params,
         seeds=lambda w: list(TRAIN_GROUPS[w.group].seeds),
         checkpoint=lambda w: f"results/checkpoints/{w.group}.pt",
-    wildcard_constraints:
-        group=r"[A-Za-z][A-Za-z0-9_]*/h[0-9]+_d[0-9]+/s[0-9]+(_[0-9]+)*",
     script:
         "../scripts/train_group.py"
 
