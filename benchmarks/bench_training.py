@@ -1,81 +1,45 @@
-"""Training throughput: a reference-style loop (one model at a time) vs rnnhmm.engine (S at once).
+"""Training throughput: the pipeline's training path before issue 14 (the *reference*: the old
+``rnnhmm.training.train()``, frozen in ``benchmarks/reference_training.py``, one model at a time)
+vs the one loop it has now (``rnnhmm.engine.train_many``: S seeds at once).
 
-Both run in this process, on the same settings and data, alternately (``--repeats``), because other
-processes on a shared machine make absolute timings noisy; the best time of each is reported.
-
-(1) reference: what the authors' code does per model: torch.nn.RNN(relu, bias=False) +
-    nn.Linear(bias=False) + F.gumbel_softmax(hard=True) + geomloss SamplesLoss(blur=0.2)
-    (backend auto = tensorized), Adam (betas 0.9, 0.9), clip_grad_norm_, validation pass.
-(2) engine: rnnhmm.engine.train_many, the S seeds in one process (same mathematics; see its
-    docstring), validation pass included.
+Both run in this process, on the same settings and data, both warmed up, alternately
+(``--repeats``), because other processes on a shared machine make absolute timings noisy: the
+reported speed-up is the median over the side-by-side pairs of (reference time / engine time). Before the timing, one engine epoch (and one
+reference epoch) is profiled with torch.profiler and broken down into noise generation, RNN
+forward, Sinkhorn, backward (of which the RNN's), optimiser, and the time outside kernels
+(Python, dispatch).
 
 Reported: models x epochs per second of each, their ratio, and the peak memory of each phase (CPU:
 peak resident set size sampled during the phase; CUDA: torch.cuda.max_memory_allocated).
 
-    python benchmarks/bench_training.py                        # small CPU settings
+    python benchmarks/bench_training.py                        # CPU configs' shapes, L 30 and 50
     python benchmarks/bench_training.py --paper --device cuda  # H=150, D=100, L=100, batch 4096
-    python benchmarks/bench_training.py --paper --device cuda --project   # + GPU-hours of the grid
+    python benchmarks/bench_training.py --device cuda --project   # s/epoch at every paper shape + GPU-hours
 
-``--project`` measures the per-epoch time per model of both methods at every (H, D, L) shape of
-the paper grid (spec C.5) and prints the projected hours for all 150 models (128 x 500 epochs,
-18 x 1500, 4 x 1000).
+``--project`` measures seconds per epoch per model of both at every (L, H, D) shape of the paper
+grid (spec C.5; 10000 + 10000 sequences, batch 4096) and prints the projected hours of all 150
+models (128 x 500 epochs, 18 x 1500, 4 x 1000), trained in the pipeline's groups.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from rnnhmm import engine
 from rnnhmm.engine import train_many
 from rnnhmm.hmm import linear_chain
 from rnnhmm.training import TrainConfig
 
-
-# ---------------------------------------------------------------------------------------------
-def reference_train(seed: int, y_train: torch.Tensor, y_val: torch.Tensor, H: int, D: int, epochs: int,
-                    batch: int, device: torch.device, random_h0: bool = True, clip: float = 0.9) -> list[float]:
-    """One model, the reference's way. y_*: one-hot (N, L, 3) on device. Returns val losses."""
-    from geomloss import SamplesLoss
-
-    torch.manual_seed(seed)
-    rnn = nn.RNN(D, H, num_layers=1, nonlinearity="relu", bias=False, batch_first=True).to(device)
-    fc = nn.Linear(H, 3, bias=False).to(device)
-    params = list(rnn.parameters()) + list(fc.parameters())
-    opt = torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.9))
-    crit = SamplesLoss(blur=0.2)
-    N, L, _ = y_train.shape
-
-    def fwd(b):
-        x = torch.randn(b, L, D, device=device)
-        h0 = torch.randn(1, b, H, device=device) if random_h0 else torch.zeros(1, b, H, device=device)
-        out, _ = rnn(x, h0)
-        return F.gumbel_softmax(fc(out), tau=1.0, hard=True, dim=-1)
-
-    val = []
-    for _ in range(epochs):
-        for s in range(0, N, batch):
-            y = y_train[s:s + batch]
-            o = fwd(y.shape[0])
-            loss = crit(o.reshape(y.shape[0], -1), y.reshape(y.shape[0], -1))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, clip)
-            opt.step()
-        with torch.no_grad():
-            vl = []
-            for s in range(0, y_val.shape[0], batch):
-                y = y_val[s:s + batch]
-                o = fwd(y.shape[0])
-                vl.append(crit(o.reshape(y.shape[0], -1), y.reshape(y.shape[0], -1)).item())
-        val.append(float(np.mean(vl)))
-    return val
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_training import reference_train  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,71 +101,150 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def _cfgs(seeds, H, D, epochs, batch, device):
+    return [TrainConfig(hidden=H, input_dim=D, epochs=epochs, batch_size=batch, seed=s, device=str(device),
+                        checkpoint_every=10**9, log_every=10**9) for s in seeds]
+
+
 def time_reference(seeds, tr, va, H, D, epochs, batch, device):
-    eye = torch.eye(3, device=device)
     sync(device)
     t = time.perf_counter()
-    for s, a, b in zip(seeds, tr, va):
-        reference_train(s, eye[torch.as_tensor(a, dtype=torch.long, device=device)],
-                        eye[torch.as_tensor(b, dtype=torch.long, device=device)],
-                        H, D, epochs, batch, device)
+    for c, a, b in zip(_cfgs(seeds, H, D, epochs, batch, device), tr, va):
+        reference_train(c, a, b, device=device)
     sync(device)
     return time.perf_counter() - t
 
 
 def time_engine(seeds, tr, va, H, D, epochs, batch, device):
-    cfgs = [TrainConfig(hidden=H, input_dim=D, epochs=epochs, batch_size=batch, seed=s, device=str(device),
-                        checkpoint_every=10**9, log_every=10**9) for s in seeds]
     sync(device)
     t = time.perf_counter()
-    train_many(cfgs, tr, va, log=lambda m: None)
+    train_many(_cfgs(seeds, H, D, epochs, batch, device), tr, va, log=lambda m: None)
     sync(device)
     return time.perf_counter() - t
 
 
-# ---------------------------------------------------------------------------------------------
-def paper_grid():
-    """(hmm, L, H, D, n_models, epochs) groups of the paper's 150 models (spec C.4, C.5)."""
+CATEGORIES = [("noise", "noise generation (input noise, h0, Gumbel uniforms)"),
+              ("rnn forward", "RNN forward (input projection, recurrence, readout, Gumbel-softmax)"),
+              ("sinkhorn", "Sinkhorn loss (costs, iterations, gradient)"),
+              ("backward", "backward pass"),
+              ("rnn backward", "  of which the RNN recurrence"),
+              ("optimiser", "optimiser (per-model clipping, Adam)")]
+
+
+def profile_epoch(seeds, tr, va, H, D, batch, device) -> str:
+    """One engine epoch under torch.profiler (after a warm-up epoch): where the time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    time_engine(seeds, tr, va, H, D, 1, batch, device)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sync(device)
+    t = time.perf_counter()
+    with profile(activities=acts) as prof:
+        time_engine(seeds, tr, va, H, D, 1, batch, device)
+    wall = time.perf_counter() - t
+    ev = prof.key_averages()
+    by_name = {e.key: e for e in ev}
     rows = []
-    L_of = {"Two": 100, "Three": 30, "Four": 30, "Five": 40}
-    for hmm, L in L_of.items():
-        for H in (50, 150, 200):
-            for D in (1, 10, 100, 200):
-                if hmm != "Five" or H == 50 or (H == 150 and D == 200):
-                    rows.append((hmm, L, H, D, 3, 500))
-                elif H == 200:
-                    rows.append((hmm, L, H, D, 3, 1500))
-                elif D == 1:  # Five h150 i1: seed 0 1000 epochs, seeds 1, 2 1500
-                    rows += [(hmm, L, H, D, 1, 1000), (hmm, L, H, D, 2, 1500)]
-                else:  # Five h150 i10 / i100: seed 0 500, seeds 1, 2 1500
-                    rows += [(hmm, L, H, D, 1, 500), (hmm, L, H, D, 2, 1500)]
-    rows.append(("Fully", 30, 150, 100, 3, 500))
-    rows.append(("Cyclic", 40, 150, 100, 3, 1000))
-    return rows
+    for key, what in CATEGORIES:
+        e = by_name.get(key)
+        ms = (e.cpu_time_total / 1e3) if e is not None else 0.0
+        rows.append(f"    {what:<72s} {ms:8.1f} ms  {100 * ms / (wall * 1e3):5.1f}%")
+    top = sum(by_name[k].cpu_time_total / 1e3 for k, _ in CATEGORIES if k in by_name and k != "rnn backward")
+    rest = wall * 1e3 - top
+    rows.append(f"    {'everything else (epoch bookkeeping, data, Python between the phases)':<72s} {rest:8.1f} ms  "
+                f"{100 * rest / (wall * 1e3):5.1f}%")
+    kernels = sum(e.self_cpu_time_total for e in ev if e.key.startswith("aten::")) / 1e3
+    rows.append(f"    {'time inside aten kernels (all phases)':<72s} {kernels:8.1f} ms  "
+                f"{100 * kernels / (wall * 1e3):5.1f}%")
+    rows.append(f"    {'outside kernels (Python, dispatch, autograd, profiler)':<72s} {wall * 1e3 - kernels:8.1f} ms  "
+                f"{100 * (wall * 1e3 - kernels) / (wall * 1e3):5.1f}%")
+    return f"  one epoch of {len(seeds)} models, profiled: {wall * 1e3:.0f} ms (profiler overhead included)\n" + "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+def paper_groups(config_path: Path):
+    """(L, H, D, n_models, epochs) of every training job the pipeline plans for a config."""
+    from rnnhmm.config import load_config
+    from rnnhmm.plan import training_groups
+
+    cfg = load_config(config_path)
+    return [(cfg["hmms"][g.hmm]["seq_len"], g.hidden, g.input, len(g.seeds), g.params["epochs"])
+            for g in training_groups(cfg)]
 
 
 def project(args, device):
-    rows = paper_grid()
-    assert sum(r[4] for r in rows) == 150
-    assert sorted({(r[5], sum(q[4] for q in rows if q[5] == r[5])) for r in rows}) == [(500, 128), (1000, 4), (1500, 18)]
-    shapes = sorted({(r[1], r[2], r[3]) for r in rows})
-    per_epoch = {}
+    """Seconds per epoch at every (L, H, D) of the paper grid, reference vs engine, and the
+    projected hours of the 150-model grid as the pipeline trains it (one job per group)."""
+    groups = paper_groups(Path(args.config))
+    n_models = sum(g[3] for g in groups)
+    shapes = sorted({g[:3] for g in groups}, key=lambda s: (s[0] * s[1], s))
     S = 3
-    print(f"\nprojection: measuring {len(shapes)} shapes (L, H, D), {args.project_epochs} epochs each, "
-          f"{args.n_train}+{args.n_val} sequences, batch {args.batch}")
+    per_epoch = {}
+    print(f"\nprojection: {len(groups)} training jobs, {len(shapes)} shapes (L, H, D); {args.project_epochs} "
+          f"epoch(s) each, {args.project_n}+{args.project_n} sequences per model, batch {args.project_batch}")
+    t_start = time.perf_counter()
     for L, H, D in shapes:
-        tr, va = make_data(S, args.n_train, args.n_val, L, 2)
-        time_engine([0], tr[:1], va[:1], H, D, 1, args.batch, device)  # warm-up (allocator, kernels)
-        t_ref = time_reference([0], tr[:1], va[:1], H, D, args.project_epochs, args.batch, device)
-        t_eng = time_engine(list(range(S)), tr, va, H, D, args.project_epochs, args.batch, device)
-        per_epoch[(L, H, D)] = (t_ref / args.project_epochs, t_eng / (S * args.project_epochs))
-        print(f"  L={L:3d} H={H:3d} D={D:3d}: reference {per_epoch[(L, H, D)][0]:.3f} s/epoch/model, "
-              f"engine {per_epoch[(L, H, D)][1]:.3f} s/epoch/model")
-    ref_h = sum(n * ep * per_epoch[(L, H, D)][0] for _, L, H, D, n, ep in rows) / 3600
-    eng_h = sum(n * ep * per_epoch[(L, H, D)][1] for _, L, H, D, n, ep in rows) / 3600
+        if time.perf_counter() - t_start > args.project_budget:
+            print(f"  (time budget of {args.project_budget:.0f} s spent: {len(shapes) - len(per_epoch)} shapes not measured; "
+                  f"they are projected from the largest measured shape)")
+            break
+        tr, va = make_data(S, args.project_n, args.project_n, L, 2)
+        wtr, wva = [t[:args.project_batch] for t in tr], [v[:args.project_batch] for v in va]
+        time_reference([0], wtr[:1], wva[:1], H, D, 1, args.project_batch, device)  # warm-ups: one batch
+        time_engine(list(range(S)), wtr, wva, H, D, 1, args.project_batch, device)
+        t_ref = time_reference([0], tr[:1], va[:1], H, D, args.project_epochs, args.project_batch, device)
+        with PeakMemory(device) as pm:
+            t_eng = time_engine(list(range(S)), tr, va, H, D, args.project_epochs, args.project_batch, device)
+        per_epoch[(L, H, D)] = (t_ref / args.project_epochs, t_eng / args.project_epochs, pm.peak)
+        r, e, m = per_epoch[(L, H, D)]
+        print(f"  L={L:3d} H={H:3d} D={D:3d}: reference {r:7.3f} s/epoch (1 model), engine {e:7.3f} s/epoch "
+              f"({S} models; {e / S:.3f} per model, {S * r / e:5.1f}x), peak {m / 2**30:.2f} GiB", flush=True)
+    fallback = per_epoch[max(per_epoch, key=lambda s: s[0] * s[1])]
+    pe = lambda L, H, D: per_epoch.get((L, H, D), fallback)  # noqa: E731
+    ref_h = sum(n * ep * pe(L, H, D)[0] for L, H, D, n, ep in groups) / 3600
+    eng_h = sum(ep * pe(L, H, D)[1] for L, H, D, n, ep in groups) / 3600  # one job per group
+    peak = max(v[2] for v in per_epoch.values())
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"projected time for the 150-model grid on {dev}: reference {ref_h:.1f} h, engine {eng_h:.1f} h "
-          f"(seeds batched 3 at a time; ratio {ref_h / eng_h:.1f}x)")
+    print(f"projected time for the {n_models}-model grid on one {dev}: reference {ref_h:.2f} h (one model at a time), "
+          f"engine {eng_h:.2f} h ({len(groups)} group jobs one after another; ratio {ref_h / eng_h:.1f}x); "
+          f"largest group's peak memory {peak / 2**30:.2f} GiB ({'CUDA max allocated' if device.type == 'cuda' else 'RSS'}); "
+          f"measured in {time.perf_counter() - t_start:.0f} s")
+
+
+def bench_shape(args, device, L):
+    S = args.seeds
+    seeds = list(range(S))
+    tr, va = make_data(S, args.n_train, args.n_val, L, args.states)
+    print(f"\n== {S} models, H={args.hidden} D={args.input} L={L}, {args.n_train}+{args.n_val} sequences, "
+          f"batch {args.batch}, {args.epochs} epochs, {args.repeats} alternating repeats")
+    if not args.no_profile:
+        print(profile_epoch(seeds, tr, va, args.hidden, args.input, args.batch, device))
+    # warm-up of both (allocator, kernels, geomloss's first call), then alternate
+    time_reference(seeds[:1], tr[:1], va[:1], args.hidden, args.input, 1, args.batch, device)
+    time_engine(seeds, tr, va, args.hidden, args.input, 1, args.batch, device)
+    best = {"reference": np.inf, "engine": np.inf}
+    mem = {}
+    run = {"reference": time_reference, "engine": time_engine}
+    pairs = []
+    for r in range(args.repeats):
+        t_pair = {}
+        for name in ("reference", "engine"):
+            with PeakMemory(device) as pm:
+                t = run[name](seeds, tr, va, args.hidden, args.input, args.epochs, args.batch, device)
+            mem[name] = max(mem.get(name, 0), pm.peak)
+            pm.peak = mem[name]
+            mem[name + "_desc"] = pm.describe()
+            best[name] = min(best[name], t)
+            t_pair[name] = t
+            print(f"  run {r + 1}: {name:9s} {t:7.2f} s  ({S * args.epochs / t:.3f} models x epochs / s)", flush=True)
+        pairs.append(t_pair["reference"] / t_pair["engine"])
+    rate = {k: S * args.epochs / v for k, v in best.items()}
+    ratio = float(np.median(pairs))
+    print(f"  reference: {rate['reference']:.3f} models x epochs / s (best run)   {mem['reference_desc']}")
+    print(f"  engine:    {rate['engine']:.3f} models x epochs / s (best run)   {mem['engine_desc']}")
+    print(f"  speed-up (engine / reference), L={L}: {ratio:.2f}x median of the {len(pairs)} side-by-side pairs "
+          f"({', '.join(f'{p:.2f}' for p in pairs)}); best run vs best run {rate['engine'] / rate['reference']:.2f}x")
+    return ratio
 
 
 def main():
@@ -209,51 +252,43 @@ def main():
     ap.add_argument("--seeds", type=int, default=3, help="models trained (S seeds of one shape)")
     ap.add_argument("--hidden", type=int, default=50)
     ap.add_argument("--input", type=int, default=10)
-    ap.add_argument("--seq-len", type=int, default=30)
+    ap.add_argument("--seq-len", type=int, nargs="+", default=[30, 50], help="one or more sequence lengths")
     ap.add_argument("--states", type=int, default=3, help="linear-chain HMM states of the data")
     ap.add_argument("--n-train", type=int, default=1024, help="training sequences per model")
     ap.add_argument("--n-val", type=int, default=1024, help="validation sequences per model")
     ap.add_argument("--batch", type=int, default=512)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=2, help="alternating timed runs of each; best is kept")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="alternating timed runs of each (pairs)")
+    ap.add_argument("--no-profile", action="store_true", help="skip the torch.profiler breakdown")
     ap.add_argument("--paper", action="store_true",
                     help="paper settings: H=150, D=100, L=100, 10000+10000 sequences, batch 4096")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--project", action="store_true", help="also project GPU-hours of the 150-model grid")
-    ap.add_argument("--project-epochs", type=int, default=2)
+    ap.add_argument("--project", action="store_true", help="s/epoch at every paper shape and GPU-hours of the grid")
+    ap.add_argument("--only-project", action="store_true", help="--project without the timed comparison")
+    ap.add_argument("--project-epochs", type=int, default=1)
+    ap.add_argument("--project-n", type=int, default=10000, help="train (= validation) sequences per model")
+    ap.add_argument("--project-batch", type=int, default=4096)
+    ap.add_argument("--project-budget", type=float, default=1e9, help="stop measuring new shapes after this many s")
+    ap.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "config/config.yaml"))
     args = ap.parse_args()
     if args.paper:
-        args.hidden, args.input, args.seq_len, args.n_train, args.n_val, args.batch = 150, 100, 100, 10000, 10000, 4096
+        args.hidden, args.input, args.seq_len, args.n_train, args.n_val, args.batch = 150, 100, [100], 10000, 10000, 4096
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    S = args.seeds
-    seeds = list(range(S))
-    tr, va = make_data(S, args.n_train, args.n_val, args.seq_len, args.states)
-    print(f"device {device} ({torch.get_num_threads()} CPU threads, torch {torch.__version__}); {S} models, "
-          f"H={args.hidden} D={args.input} L={args.seq_len}, {args.n_train}+{args.n_val} sequences, "
-          f"batch {args.batch}, {args.epochs} epochs, {args.repeats} alternating repeats")
-    best = {"reference": np.inf, "engine": np.inf}
-    mem = {}
-    run = {"reference": time_reference, "engine": time_engine}
-    for r in range(args.repeats):
-        for name in ("reference", "engine"):
-            with PeakMemory(device) as pm:
-                t = run[name](seeds, tr, va, args.hidden, args.input, args.epochs, args.batch, device)
-            mem[name] = max(mem.get(name, 0), pm.peak) if r else pm.peak
-            pm.peak = mem[name]
-            mem[name + "_desc"] = pm.describe()
-            best[name] = min(best[name], t)
-            print(f"  run {r + 1}: {name:9s} {t:7.2f} s  ({S * args.epochs / t:.3f} models x epochs / s)")
-    rate = {k: S * args.epochs / v for k, v in best.items()}
-    print(f"reference: {rate['reference']:.3f} models x epochs / s   {mem['reference_desc']}")
-    print(f"engine:    {rate['engine']:.3f} models x epochs / s   {mem['engine_desc']}")
-    print(f"speed-up (engine / reference): {rate['engine'] / rate['reference']:.2f}x")
-    if args.project:
+    print(f"device {device} ({torch.get_num_threads()} CPU threads, torch {torch.__version__}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    if not args.only_project:
+        ratios = [bench_shape(args, device, L) for L in args.seq_len]
+        if len(ratios) > 1:
+            print(f"\nspeed-up over the shapes (geometric mean): {float(np.exp(np.mean(np.log(ratios)))):.2f}x  "
+                  f"(per shape: {', '.join(f'{r:.2f}x' for r in ratios)})")
+        print(f"Sinkhorn problems redone in the log domain: {engine.FALLBACKS['log_domain']} of {engine.FALLBACKS['calls']}")
+    if args.project or args.only_project:
         project(args, device)
 
 

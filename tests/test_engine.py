@@ -1,4 +1,9 @@
 """Batched training engine: same losses as one-model-at-a-time training, exact Sinkhorn rewrite."""
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +11,10 @@ import torch
 from rnnhmm.engine import BatchedModels, onehot_sinkhorn, train_many
 from rnnhmm.hmm import linear_chain
 from rnnhmm.model import gumbel_hard
-from rnnhmm.training import TrainConfig, TrainingInterrupted, sinkhorn_loss, train
+from rnnhmm.training import TrainConfig, TrainingInterrupted, lr_at, sinkhorn_loss, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from reference_training import reference_train  # noqa: E402  (the pipeline's loop before issue 14)
 
 
 def _clouds(S=3, B=200, L=12, K=3, seed=0):
@@ -45,8 +53,11 @@ def _data(S=3, n=384, L=10, seed=0):
     return [o[: n // 2] for o in obs], [o[n // 2:] for o in obs]
 
 
+DEVICE = os.environ.get("RNNHMM_TEST_DEVICE", "cpu")  # benchmarks/gpu_check.sh sets cuda
+
+
 def _cfgs(seeds, **kw):
-    base = dict(hidden=10, input_dim=3, epochs=4, batch_size=96, lr=0.01, device="cpu",
+    base = dict(hidden=10, input_dim=3, epochs=4, batch_size=96, lr=0.01, device=DEVICE,
                 checkpoint_every=1, log_every=100)
     base.update(kw)
     return [TrainConfig(seed=s, **base) for s in seeds]
@@ -54,16 +65,62 @@ def _cfgs(seeds, **kw):
 
 @pytest.mark.parametrize("random_h0,grad_clip", [(True, 0.9), (False, 0.05)])
 def test_batched_training_equals_single_model_training(random_h0, grad_clip):
+    """A model trained in a group equals the same model trained alone (a group of one), and both
+    equal the reference loop (geomloss, autograd, global RNG) the pipeline used before."""
     tr, va = _data()
     cfgs = _cfgs([3, 7, 11], random_h0=random_h0, grad_clip=grad_clip)
     many = train_many(cfgs, tr, va, log=lambda m: None)
     for cfg, t, v, res in zip(cfgs, tr, va, many):
         alone = train(cfg, t, v, log=lambda m: None)
-        np.testing.assert_allclose(res.train_loss, alone.train_loss, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(res.val_loss, alone.val_loss, rtol=1e-5, atol=1e-5)
-        for k in alone.last:
-            assert torch.allclose(res.last[k], alone.last[k], atol=1e-5), k
+        ref = reference_train(cfg, t, v, device=DEVICE)
+        for other in (alone, ref):
+            o = other if isinstance(other, dict) else other.__dict__
+            np.testing.assert_allclose(res.train_loss, o["train_loss"], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(res.val_loss, o["val_loss"], rtol=1e-5, atol=1e-5)
+            for k in o["last"]:
+                assert torch.allclose(res.last[k], o["last"][k], atol=1e-5), k
         assert res.best_epoch == alone.best_epoch
+
+
+def test_checkpoint_size_does_not_grow_with_snapshots(tmp_path):
+    tr, va = _data(S=2)
+    sizes = {}
+    for n in (2, 6):
+        ckpt = tmp_path / f"c{n}.pt"
+        with pytest.raises(TrainingInterrupted):
+            train_many(_cfgs([1, 2], epochs=10, evolution_every=1), tr, va, checkpoint_path=ckpt,
+                       log=lambda m: None, stop_after=n)
+        sizes[n] = ckpt.stat().st_size
+        evo = ckpt.with_name(ckpt.name + ".evo")
+        assert evo.stat().st_size == n * (8 + 4 * 2 * (10 * 3 + 10 * 10 + 3 * 10))  # appended records
+    assert abs(sizes[6] - sizes[2]) < 2000, sizes  # only the loss histories grow
+
+
+def test_cosine_lr_schedule():
+    cfg = TrainConfig(hidden=4, input_dim=2, epochs=5, lr=0.01, lr_schedule="cosine", lr_min_factor=0.1)
+    lrs = [lr_at(cfg, e) for e in range(1, 6)]
+    assert lrs[0] == pytest.approx(0.01) and lrs[-1] == pytest.approx(0.001)
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[2] == pytest.approx(0.0055)
+    assert lr_at(replace(cfg, lr_schedule="constant"), 3) == 0.01
+    tr, va = _data(S=1)
+    a = train_many(_cfgs([1], epochs=3), tr, va, log=lambda m: None)[0]
+    b = train_many(_cfgs([1], epochs=3, lr_schedule="cosine", lr_min_factor=0.01), tr, va, log=lambda m: None)[0]
+    assert a.train_loss[0] == b.train_loss[0] and a.val_loss[1:] != b.val_loss[1:]
+
+
+def test_resume_on_another_device_kind_says_it_is_not_identical(tmp_path):
+    tr, va = _data(S=1)
+    ckpt = tmp_path / "c.pt"
+    with pytest.raises(TrainingInterrupted):
+        train_many(_cfgs([1], epochs=4), tr, va, checkpoint_path=ckpt, log=lambda m: None, stop_after=2)
+    blob = torch.load(ckpt, weights_only=False)
+    assert blob["device"]["type"] == torch.device(DEVICE).type
+    blob["device"] = {"type": "xpu", "name": "Some Other Accelerator", "capability": "9.0"}
+    torch.save(blob, ckpt)
+    msgs = []
+    res = train_many(_cfgs([1], epochs=4, log_every=1), tr, va, checkpoint_path=ckpt, log=msgs.append)[0]
+    assert res.resumed_from_epoch == 2 and not res.resume_identical
+    assert any("NOT be identical" in m and "Some Other Accelerator" in m for m in msgs)
 
 
 def test_per_model_clipping_matches_clip_grad_norm():

@@ -1,5 +1,6 @@
-"""A training job killed part-way continues from its checkpoint when Snakemake reruns it, and ends
-with the same losses and weights as an uninterrupted run (marked ``workflow``)."""
+"""A training group job killed part-way continues from its checkpoint when Snakemake reruns it,
+and ends with the same losses and weights as an uninterrupted run; editing the log/checkpoint
+cadence afterwards reruns no training (marked ``workflow``)."""
 import os
 import re
 import signal
@@ -15,16 +16,19 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-MODEL = "lin2/h16_d2/s0"
+MODEL = "lin2/h16_d8/s0"  # keeps evolution snapshots (appended to the checkpoint's .evo file)
+GROUP = "lin2/h16_d8/s0_1"  # the job that trains it: both seeds of its grid cell
+SEEDS = ("s0", "s1")  # the group's folders, results/train_groups/{GROUP}/s{seed}
 EPOCHS = 80
 
 
-def _config(tmp: Path) -> Path:
+def _config(tmp: Path, **training) -> Path:
     """The quick config (kept valid by the pipeline's own tests) with a long, finely checkpointed
-    training; only one model is ever requested."""
+    training; only one group is ever requested."""
     cfg = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
     cfg["training"].update(epochs=EPOCHS, checkpoint_every=1, log_every=1)
-    path = tmp / "preempt.yaml"
+    cfg["training"].update(training)
+    path = tmp / f"preempt{len(list(tmp.glob('preempt*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -35,20 +39,21 @@ def _args(workdir: Path, config: Path):
 
 
 @pytest.mark.workflow
-def test_killed_training_job_resumes_from_checkpoint(tmp_path):
+def test_killed_training_group_resumes_from_checkpoint(tmp_path):
     config = _config(tmp_path)
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     killed.mkdir()
     clean.mkdir()
-    ckpt = killed / f"results/checkpoints/{MODEL}.pt"
+    ckpt = killed / f"results/checkpoints/{GROUP}.pt"
 
-    # 1. start the job and kill Snakemake and the job (one process group) at the first checkpoint
+    # 1. start the job and kill Snakemake and the job (one process group) after a few checkpoints
     proc = subprocess.Popen(_args(killed, config), cwd=killed, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     deadline = time.time() + 600
+    log_path = killed / f"logs/train/{GROUP}.log"
     try:
-        while not ckpt.exists():
-            assert proc.poll() is None, "snakemake ended before the first checkpoint:\n" + proc.stdout.read()[-3000:]
+        while not (ckpt.exists() and log_path.exists() and "epoch 3/" in log_path.read_text()):
+            assert proc.poll() is None, "snakemake ended before the first checkpoints:\n" + proc.stdout.read()[-3000:]
             assert time.time() < deadline, "no checkpoint within 10 minutes"
             time.sleep(0.02)
     finally:
@@ -56,28 +61,51 @@ def test_killed_training_job_resumes_from_checkpoint(tmp_path):
         proc.wait()
     assert not (killed / f"results/models/{MODEL}/model.pt").exists(), "job finished before it was killed"
     assert ckpt.exists()
+    # the device is resolved and logged when the job starts
+    assert re.search(r"training group \S+ \(2 models, seeds \[0, 1\]\) on cpu", log_path.read_text())
 
     # 2. rerun: Snakemake's lock of the killed run is removed first, then the job resumes
     subprocess.run([*_args(killed, config)[:-1], "--unlock"], cwd=killed, capture_output=True, check=True)
     out = subprocess.run(_args(killed, config), cwd=killed, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-5000:]
-    log = (killed / f"logs/train/{MODEL}.log").read_text()
+    log = log_path.read_text()
     m = re.search(r"resumed from (\S+) at epoch (\d+)/(\d+)", log)
     assert m, log[-3000:]
-    assert m.group(1).endswith(f"results/checkpoints/{MODEL}.pt")
+    assert m.group(1).endswith(f"results/checkpoints/{GROUP}.pt")
     assert 1 <= int(m.group(2)) < EPOCHS and int(m.group(3)) == EPOCHS
-    assert not ckpt.exists(), "the checkpoint is deleted once the model is written"
+    assert "NOT be identical" not in log
+    assert not ckpt.exists(), "the checkpoint is deleted once the models are written"
 
-    # 3. an uninterrupted run of the same job gives the same losses and weights
+    # 3. an uninterrupted run of the same job gives the same losses, weights and snapshots
     out = subprocess.run(_args(clean, config), cwd=clean, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-5000:]
-    assert "resumed from" not in (clean / f"logs/train/{MODEL}.log").read_text()
-    a = pd.read_csv(killed / f"results/models/{MODEL}/losses.tsv", sep="\t")
-    b = pd.read_csv(clean / f"results/models/{MODEL}/losses.tsv", sep="\t")
-    assert len(a) == EPOCHS
-    pd.testing.assert_frame_equal(a, b, check_exact=True)
-    wa = torch.load(killed / f"results/models/{MODEL}/model.pt", weights_only=False)
-    wb = torch.load(clean / f"results/models/{MODEL}/model.pt", weights_only=False)
-    for kind in ("last", "best"):
-        for k in wa[kind]:
-            assert torch.equal(wa[kind][k], wb[kind][k]), (kind, k)
+    assert "resumed from" not in (clean / f"logs/train/{GROUP}.log").read_text()
+    assert (killed / f"results/models/{MODEL}/model.pt").samefile(killed / f"results/train_groups/{GROUP}/s0/model.pt")
+    for model in SEEDS:
+        model = f"{GROUP}/{model}"
+        a = pd.read_csv(killed / f"results/train_groups/{model}/losses.tsv", sep="\t")
+        b = pd.read_csv(clean / f"results/train_groups/{model}/losses.tsv", sep="\t")
+        assert len(a) == EPOCHS
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+        wa = torch.load(killed / f"results/train_groups/{model}/model.pt", weights_only=False)
+        wb = torch.load(clean / f"results/train_groups/{model}/model.pt", weights_only=False)
+        for kind in ("last", "best"):
+            for k in wa[kind]:
+                assert torch.equal(wa[kind][k], wb[kind][k]), (model, kind, k)
+        ea = torch.load(killed / f"results/train_groups/{model}/evolution.pt", weights_only=False)
+        eb = torch.load(clean / f"results/train_groups/{model}/evolution.pt", weights_only=False)
+        assert ea["epochs"] == eb["epochs"] == list(range(1, EPOCHS + 1))
+        for k in ("weight_ih", "weight_hh", "readout"):
+            assert torch.equal(ea[k], eb[k]), (model, k)
+
+    # 4. editing the log / checkpoint cadence plans no training job (they are not rule params)
+    cadence = _config(tmp_path, checkpoint_every=7, log_every=3)
+    out = subprocess.run([*_args(clean, cadence)[:-1], "-n", f"results/models/{MODEL}/model.pt"], cwd=clean,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Nothing to be done" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+    # ... while a training setting does
+    other = _config(tmp_path, grad_clip=0.5)
+    out = subprocess.run([*_args(clean, other)[:-1], "-n", f"results/models/{MODEL}/model.pt"], cwd=clean,
+                         capture_output=True, text=True, timeout=300)
+    assert re.search(r"^train\s+1$", out.stdout + out.stderr, re.M), (out.stdout + out.stderr)[-3000:]

@@ -1,4 +1,6 @@
 """Model, loss and training loop: real properties on tiny problems."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +119,114 @@ def test_model_initialisation_follows_pytorch_defaults():
         assert p.abs().max() > 0.9 * bound
     with pytest.raises(ValueError):
         NoiseRNN(0, 3)
+
+
+@pytest.mark.parametrize("per_model", [True, False])  # False: the batched step used on GPUs
+def test_recurrence_gradient_equals_autograd_through_the_loop(per_model, monkeypatch):
+    import rnnhmm.model
+
+    monkeypatch.setattr(rnnhmm.model, "_CPU_PER_MODEL", per_model)
+    g = torch.Generator().manual_seed(0)
+    S, B, L, D, H = 2, 5, 7, 3, 6
+    W_ih = (0.5 * torch.randn(S, H, D, generator=g, dtype=torch.float64)).requires_grad_()
+    W_hh = (0.5 * torch.randn(S, H, H, generator=g, dtype=torch.float64)).requires_grad_()
+    h0 = torch.randn(S, B, H, generator=g, dtype=torch.float64).requires_grad_()
+    noise = torch.randn(S, B, L, D, generator=g, dtype=torch.float64)
+    w = torch.randn(S, B, L, H, generator=g, dtype=torch.float64)
+    (run_rnn(W_ih, W_hh, noise, h0) * w).sum().backward()
+    fast = [p.grad.clone() for p in (W_ih, W_hh, h0)]
+    for p in (W_ih, W_hh, h0):
+        p.grad = None
+    h, states = h0, []
+    for t in range(L):  # the textbook loop, autograd all the way
+        h = torch.relu(noise[:, :, t] @ W_ih.transpose(1, 2) + h @ W_hh.transpose(1, 2))
+        states.append(h)
+    (torch.stack(states, 2) * w).sum().backward()
+    for a, p in zip(fast, (W_ih, W_hh, h0)):
+        assert torch.allclose(a, p.grad, rtol=1e-10, atol=1e-12)
+
+
+DEVICES = ["cpu", "meta"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_generate_outputs_follows_the_weights_device(device):
+    """Random numbers come from the generator's device, results live on the weights' device: a CPU
+    generator gives the same samples whatever the weights' device (meta: shapes only)."""
+    torch.manual_seed(0)
+    H = 8
+    w = Weights(torch.randn(H, 2), 0.3 * torch.randn(H, H), 5 * torch.randn(3, H))
+    ref = generate_outputs(w, 50, 6, generator=torch.Generator().manual_seed(1))
+    out = generate_outputs(w.to(device), 50, 6, generator=torch.Generator().manual_seed(1))
+    assert out.device.type == device and out.shape == (50, 6) and out.dtype == torch.int64
+    if device != "meta":
+        assert torch.equal(out.cpu(), ref)
+
+
+# --- placement: GPU requests and per-job device choice, without a GPU ---------------------------
+
+def test_jobs_ask_for_a_gpu_only_when_they_will_use_one(monkeypatch):
+    from rnnhmm.plan import cuda_present, wants_gpu
+
+    assert wants_gpu("cpu", cuda=True) == 0
+    assert wants_gpu("cuda", cuda=False) == 1 and wants_gpu("cuda:1", cuda=False) == 1
+    assert wants_gpu("auto", cuda=False) == 0 and wants_gpu("auto", cuda=True) == 1
+    monkeypatch.setenv("RNNHMM_CUDA", "0")
+    assert not cuda_present() and wants_gpu("auto") == 0
+    monkeypatch.setenv("RNNHMM_CUDA", "1")
+    assert cuda_present() and wants_gpu("auto") == 1
+
+
+def test_concurrent_jobs_take_free_gpu_slots(tmp_path):
+    from rnnhmm.plan import claim_gpu_slot
+
+    held = [claim_gpu_slot(2, tmp_path) for _ in range(2)]
+    assert [i for i, _ in held] == [0, 1]  # one job per GPU first
+    assert claim_gpu_slot(2, tmp_path) == (None, None)  # all taken (slots_per_gpu=1)
+    held[0][1].close()  # a job ends (or dies): its GPU is free again
+    i, fh = claim_gpu_slot(2, tmp_path)
+    assert i == 0
+    shared = [claim_gpu_slot(2, tmp_path / "shared", slots_per_gpu=2) for _ in range(4)]  # keep the locks
+    assert [i for i, _ in shared] == [0, 1, 0, 1]  # two jobs per GPU where memory allows
+
+
+def test_resolve_device_at_job_start(tmp_path):
+    from rnnhmm.training import resolve_device
+
+    assert resolve_device("cpu") == ("cpu", None)
+    assert resolve_device("auto", n_gpus=0) == ("cpu", None)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        resolve_device("cuda", n_gpus=0)
+    assert resolve_device("auto", n_gpus=1) == ("cuda:0", None)
+    assert resolve_device("cuda:3", n_gpus=4) == ("cuda:3", None)
+    a, la = resolve_device("auto", n_gpus=2, lock_dir=tmp_path)
+    b, lb = resolve_device("cuda", n_gpus=2, lock_dir=tmp_path)
+    assert (a, b) == ("cuda:0", "cuda:1") and la is not None and lb is not None
+
+
+def test_train_rule_requests_gpu_only_where_auto_finds_one(tmp_path):
+    """Dry runs of the quick config with device auto: no GPU on the planning machine -> gpu=0 and
+    the rule's CPU threads; a GPU -> gpu=1 and one thread."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((root / "config/quick.yaml").read_text())
+    cfg["training"]["device"] = "auto"
+    path = tmp_path / "auto.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    for cuda, gpu, threads in (("0", 0, 2), ("1", 1, 1)):
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--configfile", str(path),
+                              "--cores", "4", "-n", "--directory", str(tmp_path), "results/models/lin2/h16_d8/s0/model.pt"],
+                             capture_output=True, text=True, env={**os.environ, "RNNHMM_CUDA": cuda}, timeout=300)
+        text = out.stdout + out.stderr
+        assert out.returncode == 0, text[-3000:]
+        block = text[text.index("rule train:"):]
+        block = block[:block.index("resources:") + 200]
+        # Snakemake prints no threads line for one thread
+        assert (f"threads: {threads}\n" in block) if threads > 1 else ("threads:" not in block), block
+        assert re.search(rf"resources: [^\n]*gpu={gpu}\b", block), block[:800]

@@ -1,10 +1,15 @@
-"""Batched training engine: S models of the same shape trained at once, same mathematics as
-:func:`rnnhmm.training.train`.
+"""The training loop: S models of the same shape trained at once (the pipeline trains each group
+of seeds this way, and :func:`rnnhmm.training.train` is this loop with S = 1). Same mathematics
+as the pipeline's loop before (``benchmarks/reference_training.py``: geomloss, autograd, the
+global random generator), checked by ``tests/test_engine.py``.
 
 What is batched, and why it is exact
 ------------------------------------
 * **RNN.** The S models' weights are stacked on a leading model axis, (S, H, D), (S, H, H),
-  (S, K, H), and :func:`rnnhmm.model.run_rnn` runs them as batched matmuls.
+  (S, K, H). The input projection of all steps is one batched matmul; the recurrence
+  (:func:`rnnhmm.model.recurrence`) runs time-major in place with a hand-written backward (two
+  kernels per step each way, the W_hh gradient as one matmul); readout and Gumbel-softmax run in
+  an outputs-major layout (reductions over K = 3 along a long axis).
 * **Optimiser.** One ``torch.optim.Adam`` over the stacked parameters. Adam is elementwise and the
   S models step together (same step count), so it is the same update as S separate optimisers.
 * **Gradient clipping is per model**: each model's total gradient norm (over its three weight
@@ -31,13 +36,22 @@ What is batched, and why it is exact
     (it is the one autograd computes through geomloss's last extrapolation step, whose potentials
     are detached): dS/dx_i = a_i [ (sum_j P_ij - sum_k Q_ik) x_i - sum_j P_ij y_j + sum_k Q_ik x_k ]
     with P, Q the row-softmax plans of the x->y and x->x extrapolations;
-  - the S problems run as one batched computation.
+  - the S problems run as one batched computation;
+  - the potentials are absorbed into the kernel, K_ij = exp((f_i + g_j - C_ij) / eps), so that
+    both softmins of the x<->y pair are the row and column sums of one exp pass
+    (softmin_i = f_i - eps log mean_j K_ij), and the plans of the gradient are K's rows; exp is
+    computed as exp2 with denormals flushed to zero (torch's CPU exp is ~30x slower below -87).
+    A problem whose sums leave [1e-20, 1e20] is redone in the log domain (``FALLBACKS`` counts
+    them; none in the benchmarks).
 
   Values agree with geomloss to float32 rounding (not bit for bit: summation orders differ).
 
 Checkpoints: :func:`train_many` writes one resumable checkpoint for the whole batch (stacked
-weights, Adam state, histories and every model's generator state) every ``checkpoint_every``
-epochs, and continues from it when it exists; the resumed run is identical to an uninterrupted one.
+weights, Adam state, histories, every model's generator state, the device's kind and model)
+every ``checkpoint_every`` epochs, and continues from it when it exists; evolution snapshots are
+appended to ``<checkpoint>.evo`` (the checkpoint records their count), so a checkpoint's size does
+not grow with the number of snapshots. A resume on the same kind and model of device is identical
+to an uninterrupted run; on another it says so in the log and in the result (``resume_identical``).
 
 Restrictions: the S configs must be equal except for ``seed`` (same shape, epochs, batch size,
 hyper-parameters), and all data arrays must have the same shape. Group models accordingly (e.g. the
@@ -46,8 +60,8 @@ seeds of one grid cell). ``evolution_every`` snapshots are supported per model.
 
 from __future__ import annotations
 
-import copy
 import math
+import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -56,22 +70,33 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .model import gumbel_noise, run_rnn
-from .training import (TrainConfig, TrainResult, _atomic_save, end_of_epoch, pick_device,
+from torch.profiler import record_function
+
+from .model import project_inputs, recurrence
+from .training import (TrainConfig, TrainResult, _atomic_save, end_of_epoch, lr_at, pick_device,
                        wants_log, wants_snapshot)
 
-__all__ = ["onehot_sinkhorn", "sinkhorn_schedule", "BatchedModels", "train_many"]
+__all__ = ["onehot_sinkhorn", "sinkhorn_schedule", "BatchedModels", "SnapshotStore", "train_many",
+           "device_fingerprint"]
 
 
 # --------------------------------------------------------------------------------------------
 # Sinkhorn divergence between one-hot point clouds, S problems at once
 # --------------------------------------------------------------------------------------------
 
-def sinkhorn_schedule(diameter: float, blur: float, scaling: float) -> list[float]:
-    """geomloss's eps-scaling schedule for p = 2 (the very same function)."""
-    from geomloss._legacy.sinkhorn_divergence import epsilon_schedule
+_SCHEDULES: dict = {}
 
-    return [float(e) for e in epsilon_schedule(2, diameter, blur, scaling)]
+
+def sinkhorn_schedule(diameter: float, blur: float, scaling: float) -> list[float]:
+    """geomloss's eps-scaling schedule for p = 2 (the very same function; memoised)."""
+    key = (diameter, blur, scaling)
+    if key not in _SCHEDULES:
+        from geomloss._legacy.sinkhorn_divergence import epsilon_schedule
+
+        if len(_SCHEDULES) > 10000:
+            _SCHEDULES.clear()
+        _SCHEDULES[key] = [float(e) for e in epsilon_schedule(2, diameter, blur, scaling)]
+    return _SCHEDULES[key]
 
 
 def _diameters(x: torch.Tensor, y: torch.Tensor) -> list[float]:
@@ -165,6 +190,91 @@ def _run_group(eps_rows: torch.Tensor, C_xy, C_xx, C_yy, a_log, b_log, x, y, a, 
     return partial, bb_term, grad
 
 
+# Sums outside [_LO, _HI] mean the absorbed kernel left float32's comfortable range: that problem
+# is redone in the log domain (_run_group). Entries clamped at exp(-87) add at most M * 1.6e-38 to
+# a sum >= 1e-20: far below float32 resolution.
+_LO, _HI = 1e-20, 1e20
+FALLBACKS = {"calls": 0, "log_domain": 0}  # diagnostics: problems redone in the log domain
+
+
+_LOG2E = 1.4426950408889634
+
+
+def _absorbed_group(eps_rows: torch.Tensor, C_xy, C_xx, C_yy, xh, y, need_grad, bufs: dict, clamp: bool = True):
+    """geomloss's sinkhorn_loop (balanced, debiased, uniform weights) with the potentials absorbed
+    into the kernel: K_ij = exp((f_i + g_j - C_ij) / eps), so that both softmins of a pair are
+    row / column sums of one exp pass: softmin_j(C, b, g)_i = f_i - eps log(mean_j K_ij), and
+    likewise for columns. Same updates and values as :func:`_run_group` (algebraically equal;
+    float32 rounding differs). Returns (partial, bb_term or None, grad or None, ok (S,) bool):
+    ``ok`` False where a sum left [_LO, _HI] (redo that problem with :func:`_run_group`).
+    """
+    S, N, M = C_xy.shape
+    logN, logM = math.log(N), math.log(M)
+    ok = torch.ones(S, dtype=torch.bool, device=C_xy.device)
+
+    def kernel(f, g, C, eps, name):
+        # exp(z) as exp2(z * log2(e)): torch's vectorised CPU exp takes a 10-30x slower path for
+        # arguments below about -87, exp2 does not; results below 2^-126 (denormal, and slow in
+        # the sums and matmuls that follow) are flushed to zero by the caller (FTZ/DAZ) or, where
+        # that is unavailable, avoided by clamping the argument
+        c = _LOG2E / eps.view(-1, 1)
+        key = (name, tuple(C.shape), C.dtype, C.device)
+        if key not in bufs:
+            bufs[key] = torch.empty_like(C)
+        Z = torch.addcdiv((g * c).unsqueeze(1), C, (1.0 / c).unsqueeze(2), value=-1.0, out=bufs[key])
+        if f is not None:
+            Z.add_((f * c).unsqueeze(2))
+        if clamp:
+            Z.clamp_min_(-126.0)
+        return Z.exp2_()
+
+    def logmean(K, dim, log_n):
+        nonlocal ok
+        s = K.sum(dim)
+        ok = ok & ((s > _LO) & (s < _HI)).all(dim=1)
+        return s.log().sub_(log_n), s
+
+    zN = C_xy.new_zeros(S, N)
+    zM = C_xy.new_zeros(S, M)
+    eps = eps_rows[0]
+    e = eps.view(-1, 1)
+    K = kernel(None, zM, C_xy, eps, "xy")
+    g_ab = -e * logmean(K, 1, logN)[0]
+    f_ba = -e * logmean(K, 2, logM)[0]
+    f_aa = -e * logmean(kernel(None, zN, C_xx, eps, "xx"), 2, logN)[0]
+    g_bb = -e * logmean(kernel(None, zM, C_yy, eps, "yy"), 2, logM)[0] if C_yy is not None else None
+    for eps in eps_rows:
+        e = eps.view(-1, 1)
+        K = kernel(f_ba, g_ab, C_xy, eps, "xy")
+        ft_ba = f_ba - e * logmean(K, 2, logM)[0]
+        gt_ab = g_ab - e * logmean(K, 1, logN)[0]
+        ft_aa = f_aa - e * logmean(kernel(f_aa, f_aa, C_xx, eps, "xx"), 2, logN)[0]
+        if g_bb is not None:
+            gt_bb = g_bb - e * logmean(kernel(g_bb, g_bb, C_yy, eps, "yy"), 2, logM)[0]
+            g_bb = 0.5 * (g_bb + gt_bb)
+        f_ba, g_ab, f_aa = 0.5 * (f_ba + ft_ba), 0.5 * (g_ab + gt_ab), 0.5 * (f_aa + ft_aa)
+    # last extrapolation (the step geomloss differentiates through, potentials detached)
+    eps = eps_rows[-1]
+    e = eps.view(-1, 1)
+    Kxy = kernel(f_ba, g_ab, C_xy, eps, "xy")
+    lr, s_xy = logmean(Kxy, 2, logM)
+    lc, _ = logmean(Kxy, 1, logN)
+    Kxx = kernel(f_aa, f_aa, C_xx, eps, "xx")
+    lx, s_xx = logmean(Kxx, 2, logN)
+    f_new, g_new, faa_new = f_ba - e * lr, g_ab - e * lc, f_aa - e * lx
+    bb_term = None
+    if g_bb is not None:
+        g_bb = g_bb - e * logmean(kernel(g_bb, g_bb, C_yy, eps, "yy"), 2, logM)[0]
+        bb_term = g_bb.mean(1)
+    partial = (f_new - faa_new).mean(1) + g_new.mean(1)
+    grad = None
+    if need_grad:
+        # dS/dx_i = a_i [ (sum_j P_ij - sum_k Q_ik) x_i - (P y)_i + (Q x)_i ]; the rows of the plans
+        # P = K_xy / rowsum, Q = K_xx / rowsum sum to 1, so the first term vanishes
+        grad = (torch.bmm(Kxx, xh) / s_xx.unsqueeze(2) - torch.bmm(Kxy, y) / s_xy.unsqueeze(2)).div_(N)
+    return partial, bb_term, grad, ok
+
+
 def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling: float = 0.5,
                     need_grad: bool = True, bb_cache: dict | None = None, cache_key=None,
                     x_hard: torch.Tensor | None = None, softmin: "_Softmin | None" = None):
@@ -209,8 +319,27 @@ def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling
         eps_rows = torch.tensor([schedules[s] for s in idx], dtype=x.dtype, device=x.device).T.contiguous()
         full = len(idx) == S
         sel = (lambda t: t) if full else (lambda t: t[ids])
-        partial, bb, g = _run_group(eps_rows, sel(C_xy), sel(C_xx), C_yy, sel(a_log), sel(b_log),
-                                    sel(xh), sel(y), sel(a), sel(b), need_grad, softmin)
+        bufs = softmin.buf if softmin is not None else {}
+        on_cpu = x.device.type == "cpu"
+        ftz = on_cpu and torch.set_flush_denormal(True)  # flush denormals to zero (x86 FTZ/DAZ)
+        try:
+            partial, bb, g, ok = _absorbed_group(eps_rows, sel(C_xy), sel(C_xx), C_yy, sel(xh), sel(y),
+                                                 need_grad, bufs, clamp=on_cpu and not ftz)
+        finally:
+            if ftz:
+                torch.set_flush_denormal(False)
+        FALLBACKS["calls"] += len(idx)
+        if not bool(ok.all()):  # redo those problems in the log domain
+            bad = (~ok).nonzero().flatten()
+            FALLBACKS["log_domain"] += len(bad)
+            pick = lambda t: sel(t)[bad]  # noqa: E731
+            p2, bb2, g2 = _run_group(eps_rows[:, bad], pick(C_xy), pick(C_xx), None if C_yy is None else C_yy[bad],
+                                     pick(a_log), pick(b_log), pick(xh), pick(y), pick(a), pick(b), need_grad)
+            partial[bad] = p2
+            if bb is not None:
+                bb[bad] = bb2
+            if need_grad:
+                g[bad] = g2
         if cached:
             bb = torch.stack([bb_cache[k] for k in keys])
         elif bb_cache is not None and cache_key is not None:
@@ -268,17 +397,38 @@ class BatchedModels:
         """Sample n sequences from every model: (straight-through outputs, exact one-hot), both
         (S, n, seq_len, K). Draws per model: input noise, h_0 (if random), Gumbel uniforms."""
         W_ih, W_hh, W_out = (self.params[k] for k in _KEYS)
-        D, H = W_ih.shape[-1], W_hh.shape[-1]
-        noise = torch.stack([torch.randn(n, seq_len, D, generator=g, device=self.device) for g in self.noise_gens])
-        h0 = None
-        if self.random_h0:
-            h0 = torch.stack([torch.randn(n, H, generator=g, device=self.device) for g in self.noise_gens])
-        hidden = run_rnn(W_ih, W_hh, noise, h0)  # (S, n, L, H)
-        logits = hidden @ W_out.transpose(-1, -2).unsqueeze(1)  # (S, n, L, K)
-        gumbel = torch.stack([gumbel_noise(logits[s], g) for s, g in enumerate(self.noise_gens)])
-        soft = torch.softmax((logits + gumbel) / tau, dim=-1)
-        hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), logits.shape[-1]).to(soft.dtype)
-        return hard - soft.detach() + soft, hard
+        D, H, K = W_ih.shape[-1], W_hh.shape[-1], W_out.shape[-2]
+        S = self.S
+        with record_function("noise"):
+            noise = torch.stack([torch.randn(n, seq_len, D, generator=g, device=self.device) for g in self.noise_gens])
+            h0 = None
+            if self.random_h0:
+                h0 = torch.stack([torch.randn(n, H, generator=g, device=self.device) for g in self.noise_gens])
+            u = torch.stack([torch.rand(n, seq_len, K, generator=g, device=self.device) for g in self.noise_gens])
+        with record_function("rnn forward"):
+            states = recurrence(project_inputs(W_ih, noise), W_hh, h0, inplace=True)  # (S, L, n, H), time-major
+            # readout and Gumbel-softmax in a (S, K, L, n) layout: the reductions over the K
+            # outputs then run along a long contiguous axis (over a last axis of size K they are
+            # 3-10x slower on the CPU)
+            # (S, L*n, K), then the small logits (not the states' gradient) are transposed
+            logits = torch.bmm(states.view(S, seq_len * n, H), W_out.transpose(1, 2))
+            logits = logits.transpose(1, 2).contiguous().view(S, K, seq_len, n)
+            u = u.permute(0, 3, 2, 1).contiguous()
+            gumbel = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))  # as gumbel_noise()
+            z = (logits + gumbel) / tau
+            e = (z - z.amax(1, keepdim=True).detach()).exp()  # softmax over the outputs
+            soft = e / e.sum(1, keepdim=True)
+            # one-hot of the argmax over the outputs (first maximum, as argmax), K comparisons
+            # (argmax over a non-last axis takes a slow path)
+            sd = soft.detach()
+            best, idx = sd[:, 0], torch.zeros_like(sd[:, 0], dtype=torch.long)
+            for k in range(1, K):
+                idx = torch.where(sd[:, k] > best, k, idx)
+                best = torch.maximum(best, sd[:, k])
+            hard = (torch.arange(K, device=self.device).view(1, K, 1, 1) == idx.unsqueeze(1)).to(soft.dtype)
+            out = (hard - soft.detach() + soft).permute(0, 3, 2, 1).contiguous()  # (S, n, L, K)
+            hard = hard.permute(0, 3, 2, 1).contiguous()
+        return out, hard
 
     def clip_per_model(self, max_norm: float) -> torch.Tensor:
         """clip_grad_norm_ applied to each model separately; returns the S total norms."""
@@ -297,10 +447,12 @@ class BatchedModels:
             st["noise"] = [g.get_state() for g in self.noise_gens]
         return st
 
-    def set_rng_states(self, st: dict) -> None:
+    def set_rng_states(self, st: dict, restore_noise: bool = True) -> None:
+        """Restore the generators; ``restore_noise=False`` (checkpoint from another device kind):
+        only the CPU generators, the device's stay freshly seeded."""
         for g, s in zip(self.init_gens, st["init"]):
             g.set_state(s)
-        if "noise" in st and self.noise_gens is not self.init_gens:
+        if restore_noise and "noise" in st and self.noise_gens is not self.init_gens:
             for g, s in zip(self.noise_gens, st["noise"]):
                 g.set_state(s)
 
@@ -316,6 +468,25 @@ def _check_configs(cfgs: Sequence[TrainConfig]) -> TrainConfig:
     return cfgs[0]
 
 
+# Settings that change neither the numbers nor the result: a checkpoint written with other values
+# of these is still resumed (the device is compared separately, by kind and model).
+_NOT_RESUME_KEYS = ("device", "log_every", "checkpoint_every")
+
+
+def _resume_key(cfgs: Sequence[TrainConfig]) -> list[dict]:
+    return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS} for c in cfgs]
+
+
+def device_fingerprint(device: torch.device) -> dict:
+    """What decides the random numbers and the float rounding of a run: device kind and model."""
+    if device.type == "cuda":
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        return {"type": "cuda", "name": props.name, "capability": f"{props.major}.{props.minor}",
+                "torch": torch.__version__, "cuda": torch.version.cuda}
+    return {"type": device.type, "name": device.type, "torch": torch.__version__}
+
+
 def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
     shapes = {np.shape(o) for o in obs}
     if len(shapes) != 1:
@@ -324,23 +495,80 @@ def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
     return torch.eye(K, device=device)[idx]  # (S, N, L, K)
 
 
+class SnapshotStore:
+    """Evolution snapshots: one fixed-size record per snapshot (int64 epoch, then the S models'
+    weights as float32), appended to ``path`` (or kept in memory when ``path`` is None).
+
+    Appending keeps a checkpoint's cost independent of the number of snapshots (the checkpoint
+    records only how many there are; a resume truncates the file to that count).
+    """
+
+    def __init__(self, path: Path | None, shapes: dict[str, tuple], S: int):
+        self.path, self.shapes, self.S = path, shapes, S
+        self.sizes = {k: int(np.prod(v)) for k, v in shapes.items()}
+        self.floats = S * sum(self.sizes.values())
+        self.record = 8 + 4 * self.floats
+        self.mem: list[bytes] = []
+        self.count = 0
+
+    def reset(self, count: int = 0) -> None:
+        """Keep the first ``count`` records (drop any written after the last checkpoint)."""
+        if self.path is None:
+            del self.mem[count:]
+        elif count == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(b"")
+        else:
+            if not self.path.exists() or self.path.stat().st_size < count * self.record:
+                raise RuntimeError(f"{self.path}: fewer than the {count} snapshots its checkpoint records")
+            os.truncate(self.path, count * self.record)
+        self.count = count
+
+    def append(self, epoch: int, params: dict[str, torch.Tensor]) -> None:
+        flat = torch.cat([params[k].detach().reshape(self.S, -1) for k in _KEYS], dim=1).float().cpu()
+        rec = np.int64(epoch).tobytes() + flat.numpy().tobytes()
+        if self.path is None:
+            self.mem.append(rec)
+        else:
+            with open(self.path, "ab") as fh:
+                fh.write(rec)
+        self.count += 1
+
+    def read(self) -> tuple[list[int], list[dict[str, torch.Tensor]]]:
+        """(epochs, per model {name: (n, *shape)})."""
+        raw = b"".join(self.mem) if self.path is None else self.path.read_bytes()[: self.count * self.record]
+        buf = np.frombuffer(raw, dtype=np.uint8).reshape(self.count, self.record)
+        epochs = buf[:, :8].copy().view(np.int64).ravel().tolist()
+        w = torch.from_numpy(buf[:, 8:].copy().view(np.float32).reshape(self.count, self.S, -1))
+        out = [{} for _ in range(self.S)]
+        off = 0
+        for k in _KEYS:
+            n = self.sizes[k]
+            for s in range(self.S):
+                out[s][k] = w[:, s, off:off + n].reshape(self.count, *self.shapes[k]).clone()
+            off += n
+        return epochs, out
+
+
 def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val_obs: Sequence[np.ndarray],
                n_outputs: int = 3, checkpoint_path: str | Path | None = None,
                log: Callable[[str], None] = print, stop_after: int | None = None) -> list[TrainResult]:
     """Train S models at once; model s uses ``cfgs[s]`` (equal except ``seed``) and its own data
     ``train_obs[s]``, ``val_obs[s]`` (int symbols (N, L), same shapes for all s).
 
-    Returns one :class:`rnnhmm.training.TrainResult` per model, as ``train()`` would (same
-    losses to float rounding, same weights, best-epoch bookkeeping and evolution snapshots).
-    ``checkpoint_path``: one resumable checkpoint for the whole batch, written every
-    ``checkpoint_every`` epochs and resumed from when present (configs must match).
-    ``stop_after`` (testing only): raise TrainingInterrupted after that many epochs of this call.
+    Returns one :class:`rnnhmm.training.TrainResult` per model (losses, last and best weights,
+    best-epoch bookkeeping, evolution snapshots). ``checkpoint_path``: one resumable checkpoint for
+    the whole batch, written every ``checkpoint_every`` epochs and resumed from when present
+    (configs must match up to device and cadence); the evolution snapshots go to
+    ``<checkpoint_path>.evo``, appended. ``stop_after`` (testing only): raise TrainingInterrupted
+    after that many epochs of this call.
     """
     cfg = _check_configs(cfgs)
     S = len(cfgs)
     if len(train_obs) != S or len(val_obs) != S:
         raise ValueError(f"train_many: {S} configs but {len(train_obs)} train / {len(val_obs)} val arrays")
     device = pick_device(cfg.device)
+    fingerprint = device_fingerprint(device)
     y_train = _onehot(train_obs, n_outputs, device)
     y_val = _onehot(val_obs, n_outputs, device)
     L = y_train.shape[2]
@@ -348,23 +576,25 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     y_train, y_val = y_train.reshape(S, -1, F), y_val.reshape(S, -1, F)
 
     models = BatchedModels([c.seed for c in cfgs], cfg.hidden, cfg.input_dim, n_outputs, cfg.random_h0, device)
-    opt = torch.optim.Adam(models.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt = torch.optim.Adam(models.parameters(), lr=lr_at(cfg, 1), betas=cfg.betas)
     train_hist: list[list[float]] = [[] for _ in range(S)]
     val_hist: list[list[float]] = [[] for _ in range(S)]
     best_val = [math.inf] * S
     best_epoch = [0] * S
     best_state = [models.state(s) for s in range(S)]
-    evo_epochs: list[int] = []
-    evo: list[dict[str, list]] = [{k: [] for k in _KEYS} for _ in range(S)]
+    shapes = {k: tuple(models.params[k].shape[1:]) for k in _KEYS}
+    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    snaps = SnapshotStore(None if ckpt is None else ckpt.with_name(ckpt.name + ".evo"), shapes, S)
     elapsed_before, start_epoch = 0.0, 0
     bb_cache: dict = {}  # target-target Sinkhorn terms, per batch and schedule
     softmin = _Softmin()
-    cfg_dicts = [asdict(c) for c in cfgs]
+    key = _resume_key(cfgs)
+    identical = True
 
-    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    resumed = False
     if ckpt is not None and ckpt.exists():
         blob = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if blob.get("configs") != cfg_dicts:
+        if blob.get("resume_key") != key:
             log(f"checkpoint {ckpt} was written with other settings; starting afresh")
         else:
             with torch.no_grad():
@@ -373,20 +603,31 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             opt.load_state_dict(blob["optimizer"])
             train_hist, val_hist = blob["train_loss"], blob["val_loss"]
             best_val, best_epoch, best_state = blob["best_val"], blob["best_epoch"], blob["best"]
-            evo_epochs, evo = blob["evolution_epochs"], blob["evolution"]
+            snaps.reset(blob["n_snapshots"])
             elapsed_before, start_epoch = blob["elapsed_s"], blob["epoch"]
-            models.set_rng_states(blob["rng"])
+            was = blob.get("device", {})
+            same_kind = was.get("type") == fingerprint["type"]
+            identical = {k: was.get(k) for k in ("type", "name", "capability")} == \
+                {k: fingerprint.get(k) for k in ("type", "name", "capability")}
+            models.set_rng_states(blob["rng"], restore_noise=same_kind)
             log(f"resumed from {ckpt} at epoch {start_epoch}/{cfg.epochs}")
+            if not identical:
+                log(f"WARNING: the checkpoint was written on {was.get('type')} ({was.get('name')}) and this job "
+                    f"runs on {fingerprint['type']} ({fingerprint['name']}): other random numbers and float "
+                    f"rounding, so the result will NOT be identical to an uninterrupted run")
+            resumed = True
+    if not resumed:
+        snaps.reset(0)
 
     def save_checkpoint(epoch: int, elapsed: float) -> None:
         if ckpt is None:
             return
         _atomic_save({
-            "configs": cfg_dicts, "epoch": epoch,
+            "resume_key": key, "configs": [asdict(c) for c in cfgs], "epoch": epoch, "device": fingerprint,
             "params": {k: models.params[k].detach().cpu().clone() for k in _KEYS},
             "optimizer": opt.state_dict(), "train_loss": train_hist, "val_loss": val_hist,
             "best_val": best_val, "best_epoch": best_epoch, "best": best_state,
-            "evolution_epochs": evo_epochs, "evolution": evo, "elapsed_s": elapsed, "rng": models.rng_states(),
+            "n_snapshots": snaps.count, "elapsed_s": elapsed, "rng": models.rng_states(),
         }, ckpt)
 
     def batches(n: int):
@@ -394,38 +635,43 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
 
     def loss_of(out, hard, y, split, i, need_grad):
         b = out.shape[1]
-        return onehot_sinkhorn(out.reshape(S, b, F), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
+        with record_function("sinkhorn"):
+            return onehot_sinkhorn(out.reshape(S, b, F), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
                                cache_key=(split, i), x_hard=hard.reshape(S, b, F), softmin=softmin)
 
     t0 = time.perf_counter()
     n_train, n_val = y_train.shape[1], y_val.shape[1]
+    train_batches, val_batches = batches(n_train), batches(n_val)
     ran = 0
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, epoch)
         losses = []
-        for i, (s0, e0) in enumerate(batches(n_train)):
+        for i, (s0, e0) in enumerate(train_batches):
             out, hard = models.forward(e0 - s0, L, cfg.tau)
             loss, grad = loss_of(out, hard, y_train[:, s0:e0], "train", i, True)
-            opt.zero_grad(set_to_none=True)
-            out.backward(grad.view_as(out))
-            models.clip_per_model(cfg.grad_clip)
-            opt.step()
-            losses.append(loss.tolist())
+            with record_function("backward"):
+                opt.zero_grad(set_to_none=True)
+                out.backward(grad.view_as(out))
+            with record_function("optimiser"):
+                models.clip_per_model(cfg.grad_clip)
+                opt.step()
+            losses.append(loss)
         with torch.no_grad():
             vl = []
-            for i, (s0, e0) in enumerate(batches(n_val)):
+            for i, (s0, e0) in enumerate(val_batches):
                 out, hard = models.forward(e0 - s0, L, cfg.tau)
-                vl.append(loss_of(out, hard, y_val[:, s0:e0], "val", i, False)[0].tolist())
+                vl.append(loss_of(out, hard, y_val[:, s0:e0], "val", i, False)[0])
+        # one device -> host transfer per epoch; the mean over batches as float64, as np.mean
+        tl = torch.stack(losses).double().mean(0).tolist()
+        vv = torch.stack(vl).double().mean(0).tolist()
         for s in range(S):
-            train_hist[s].append(float(np.mean([b[s] for b in losses])))
-            val_hist[s].append(float(np.mean([b[s] for b in vl])))
+            train_hist[s].append(float(tl[s]))
+            val_hist[s].append(float(vv[s]))
             if val_hist[s][-1] < best_val[s]:
-                best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, copy.deepcopy(models.state(s))
+                best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, models.state(s)
         if wants_snapshot(cfg, epoch):
-            evo_epochs.append(epoch)
-            for s in range(S):
-                st = models.state(s)
-                for k in _KEYS:
-                    evo[s][k].append(st[k])
+            snaps.append(epoch, models.params)
         elapsed = elapsed_before + time.perf_counter() - t0
         done = epoch - start_epoch
         if wants_log(cfg, epoch):
@@ -438,14 +684,14 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         end_of_epoch(cfg, epoch, ran, stop_after, lambda: save_checkpoint(epoch, elapsed))
 
     wall = elapsed_before + time.perf_counter() - t0
+    evo_epochs, evo = snaps.read() if snaps.count else ([], None)
     results = []
     for s in range(S):
-        evolution = None
-        if evo_epochs:
-            evolution = {"epochs": list(evo_epochs), **{k: torch.stack(v) for k, v in evo[s].items()}}
+        evolution = {"epochs": list(evo_epochs), **evo[s]} if evo_epochs else None
         results.append(TrainResult(
             last=models.state(s), best=best_state[s], best_epoch=best_epoch[s], best_val=best_val[s],
             train_loss=list(train_hist[s]), val_loss=list(val_hist[s]), evolution_epochs=list(evo_epochs),
             evolution=evolution, wall_time_s=wall, device=str(device), resumed_from_epoch=start_epoch,
+            device_name=fingerprint["name"], resume_identical=identical,
         ))
     return results

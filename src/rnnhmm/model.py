@@ -16,7 +16,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["Weights", "NoiseRNN", "run_rnn", "gumbel_noise", "gumbel_hard", "generate_outputs", "load_weights"]
+__all__ = ["Weights", "NoiseRNN", "run_rnn", "recurrence", "project_inputs", "gumbel_noise", "gumbel_hard",
+           "generate_outputs", "load_weights"]
 
 
 class Weights(NamedTuple):
@@ -42,33 +43,134 @@ class Weights(NamedTuple):
         return Weights(*(w.to(*args, **kwargs) for w in self))
 
 
+_CPU_PER_MODEL = True  # tests switch it off to run the accelerators' branch on the CPU
+
+
+def _addmm_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """out[s] += a[s] @ b[s] for every model s, in place; ``out`` a (S, B, H) view whose
+    per-model blocks are contiguous. On the CPU one in-place addmm per model (a batched matmul
+    into a strided output would go through a temporary and a copy); elsewhere one batched matmul."""
+    if out.device.type == "cpu" and _CPU_PER_MODEL:
+        for s in range(out.shape[0]):
+            out[s].addmm_(a[s], b[s])
+    else:
+        out.baddbmm_(a, b)
+
+
+class _Recurrence(torch.autograd.Function):
+    """h_t = ReLU(a_t), a_t = drive_t + W_hh h_{t-1}, for S models: drive (S, L, B, H) time-major,
+    W_hh (S, H, H), h0 (S, B, H) -> states (S, L, B, H).
+
+    Forward: per step one matmul-add into the output and an in-place ReLU. Backward:
+    dA_t = (G_t + dA_{t+1} W_hh) * [h_t > 0] per step; the weight gradient is one matmul over all
+    steps instead of one per step, and no autograd graph is built per step.
+    """
+
+    @staticmethod
+    def forward(ctx, drive, W_hh, h0):
+        # the states overwrite the drive in place (a_t = drive_t + W_hh h_{t-1}, then ReLU):
+        # no per-step copy of the drive into a fresh output
+        states = drive
+        ctx.mark_dirty(states)
+        W_T = W_hh.transpose(1, 2)
+        h = h0
+        for t in range(drive.shape[1]):
+            h_t = states[:, t]
+            _addmm_(h_t, h, W_T)
+            h_t.relu_()
+            h = h_t
+        ctx.save_for_backward(W_hh, h0, states)
+        return states
+
+    @staticmethod
+    @torch.profiler.record_function("rnn backward")
+    def backward(ctx, G):
+        W_hh, h0, states = ctx.saved_tensors
+        S, L, B, H = states.shape
+        dA = G.clone(memory_format=torch.contiguous_format)
+        mask = torch.sign(states)  # ReLU outputs: 1 where h_t > 0, else 0
+        nxt = None
+        for t in range(L - 1, -1, -1):
+            d_t = dA[:, t]
+            if nxt is not None:
+                _addmm_(d_t, nxt, W_hh)
+            d_t.mul_(mask[:, t])
+            nxt = d_t
+        # dW_hh = sum_t dA_t^T h_{t-1}: one matmul over steps 1..L-1 plus the h0 term
+        dW = torch.bmm(dA[:, 0].transpose(1, 2), h0)
+        if L > 1:
+            dW.baddbmm_(dA[:, 1:].reshape(S, (L - 1) * B, H).transpose(1, 2), states[:, :-1].reshape(S, (L - 1) * B, H))
+        dh0 = torch.bmm(dA[:, 0], W_hh) if ctx.needs_input_grad[2] else None
+        return dA, dW, dh0
+
+
+def recurrence(drive: torch.Tensor, W_hh: torch.Tensor, h0: torch.Tensor | None = None,
+               inplace: bool = False) -> torch.Tensor:
+    """States of S models, time-major: drive (S, L, B, H), W_hh (S, H, H), h0 (S, B, H) or None.
+
+    Differentiable (custom backward); without autograd, the same loop with no graph.
+    ``inplace``: the states overwrite ``drive`` (a contiguous tensor used nowhere else).
+    """
+    S, L, B, H = drive.shape
+    if h0 is None:
+        h0 = drive.new_zeros(S, B, H)
+    if not inplace or not drive.is_contiguous():
+        drive = drive.clone(memory_format=torch.contiguous_format)
+    return _Recurrence.apply(drive, W_hh, h0)
+
+
+def project_inputs(W_ih: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """W_ih x_t for every step of S models, time-major: W_ih (S, H, D), noise (S, B, L, D) ->
+    (S, L, B, H), as one batched matmul over (S, L*B, D) (the weights are not copied per sequence)."""
+    S, B, L, D = noise.shape
+    x = noise.transpose(1, 2).reshape(S, L * B, D)
+    return torch.bmm(x, W_ih.transpose(1, 2)).view(S, L, B, W_ih.shape[1])
+
+
 def run_rnn(W_ih: torch.Tensor, W_hh: torch.Tensor, noise: torch.Tensor,
             h0: torch.Tensor | None = None) -> torch.Tensor:
     """Hidden states h_1..h_L driven by ``noise``.
 
-    noise (…, B, L, D); h0 (…, B, H) or None for zeros. Returns (…, B, L, H).
-    The input projection of all steps is one matmul; only the recurrence loops over time.
+    One model: weights (H, D), (H, H), noise (..., B, L, D), h0 (..., B, H) or None for zeros.
+    S models: weights (S, H, D), (S, H, H), noise (S, B, L, D), h0 (S, B, H). Returns (..., B, L, H).
+    The input projection of all steps is one matmul, (S, B*L, D) @ (S, D, H) for S models (W_ih is
+    not copied per sequence); only the recurrence loops over time. Under autograd the recurrence
+    is :func:`recurrence` (custom backward); without, the plain loop (the numbers the analyses
+    have always had, bit for bit).
     """
-    W_ih_T = W_ih.transpose(-1, -2)
-    if W_ih.dim() == 3:  # (S, D, H) -> (S, 1, D, H) to broadcast over the sequence axis B
-        W_ih_T = W_ih_T.unsqueeze(-3)
-    drive = noise @ W_ih_T  # (..., B, L, H)
-    B_shape = drive.shape[:-2]
-    H = W_hh.shape[-1]
-    h = drive.new_zeros(*B_shape, H) if h0 is None else h0
+    if W_ih.dim() == 3:
+        S, B, L, D = noise.shape
+        drive = torch.bmm(noise.reshape(S, B * L, D), W_ih.transpose(1, 2)).view(S, B, L, W_ih.shape[1])
+    else:
+        drive = noise @ W_ih.transpose(-1, -2)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (W_ih, W_hh, noise, h0)):
+        d = drive if W_ih.dim() == 3 else drive.reshape(1, -1, *drive.shape[-2:])
+        hh = W_hh if W_hh.dim() == 3 else W_hh.unsqueeze(0)
+        h = None if h0 is None else h0.reshape(d.shape[0], -1, h0.shape[-1])
+        states = recurrence(d.transpose(1, 2), hh, h)  # (S, L, B, H)
+        return states.transpose(1, 2).reshape(drive.shape)
+    h = drive.new_zeros(*drive.shape[:-2], W_hh.shape[-1]) if h0 is None else h0
     W_hh_T = W_hh.transpose(-1, -2)
     states = []
-    # unbind, not drive[..., t, :]: under autograd each indexing op would back-propagate into a
-    # fresh full-size zero tensor (O(L^2) memory traffic); unbind's backward is one stack
     for d in drive.unbind(-2):
         h = torch.relu(d + h @ W_hh_T)
         states.append(h)
     return torch.stack(states, dim=-2)
 
 
+def _draw(fn, shape, generator, like: torch.Tensor) -> torch.Tensor:
+    """``fn`` (torch.rand / randn) of ``shape`` from ``generator`` on the generator's own device,
+    then moved to ``like``'s device: the same numbers wherever the weights live."""
+    dev = generator.device if generator is not None else like.device
+    if dev.type == "meta":
+        dev = torch.device("cpu")
+    return fn(shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
+
+
 def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard Gumbel(0, 1) samples with the shape, dtype and device of ``like``."""
-    u = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    """Standard Gumbel(0, 1) samples with the shape, dtype and device of ``like`` (drawn on the
+    generator's device when one is given)."""
+    u = _draw(torch.rand, like.shape, generator, like)
     exp_sample = (-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10)  # Exp(1)
     return -torch.log(exp_sample)
 
@@ -128,14 +230,16 @@ def generate_outputs(weights: Weights, n_seq: int, seq_len: int, uniform_first: 
     Starts from h_0 = 0. With ``uniform_first`` (the reference's evaluation protocol) the first
     symbol is read from h_0 (logits 0, hence uniform) and the rest from h_1..h_{L-1}; otherwise
     all L symbols come from h_1..h_L. Sampling o_t ~ Categorical(softmax(y_t)) is the forward
-    pass of the hard Gumbel-softmax.
+    pass of the hard Gumbel-softmax. Works with the weights on any device; the random numbers come
+    from ``generator``'s device (so a CPU generator gives the same samples for CPU or GPU weights);
+    the result is on the weights' device.
     """
     W_ih, W_hh, W_out = weights
     out = []
     for start in range(0, n_seq, chunk):
         b = min(chunk, n_seq - start)
         steps = seq_len - 1 if uniform_first else seq_len
-        noise = torch.randn(b, steps, W_ih.shape[1], generator=generator, device=W_ih.device)
+        noise = _draw(torch.randn, (b, steps, W_ih.shape[1]), generator, W_ih)
         hidden = run_rnn(W_ih, W_hh, noise)
         if uniform_first:
             hidden = torch.cat([hidden.new_zeros(b, 1, hidden.shape[-1]), hidden], dim=1)

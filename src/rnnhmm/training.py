@@ -10,25 +10,26 @@ Deliberate differences from the reference code (documented in the README):
   reference aliased the live parameters and so saved the last epoch under the best name);
   both ``last`` and ``best`` are written;
 * evolution snapshots are seeded per model (the reference forced seed 0 for every seed);
-* a run resumes from its checkpoint bit-for-bit (RNG states are part of the checkpoint).
+* a run resumes from its checkpoint bit-for-bit (RNG states are part of the checkpoint) on the
+  same kind of device; the checkpoint records the device and says when a resume cannot be identical.
+
+The loop itself lives in :func:`rnnhmm.engine.train_many` (S same-shape models at once);
+:func:`train` is that loop with one model.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .model import NoiseRNN
-
-__all__ = ["TrainingInterrupted", "TrainConfig", "TrainResult", "sinkhorn_loss", "train", "pick_device", "seed_everything"]
+__all__ = ["TrainingInterrupted", "TrainConfig", "TrainResult", "sinkhorn_loss", "train", "pick_device",
+           "seed_everything", "lr_at"]
 
 
 class TrainingInterrupted(RuntimeError):
@@ -54,9 +55,13 @@ class TrainConfig:
     evolution_every: int = 0  # 0: no per-epoch weight snapshots
     log_every: int = 10
     device: str = "auto"
+    lr_schedule: str = "constant"  # or "cosine": from lr down to lr * lr_min_factor at the last epoch
+    lr_min_factor: float = 0.1
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"training: lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         for key in ("hidden", "input_dim", "epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"training: {key} must be >= 1, got {getattr(self, key)}")
@@ -75,6 +80,8 @@ class TrainResult:
     wall_time_s: float = 0.0
     device: str = "cpu"
     resumed_from_epoch: int = 0
+    device_name: str = "cpu"  # the resolved device's model (GPU name), as recorded in checkpoints
+    resume_identical: bool = True  # False: resumed from a checkpoint written on another device kind
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -84,6 +91,38 @@ def pick_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device '{name}' requested but CUDA is not available")
     return torch.device(name)
+
+
+def resolve_device(spec: str = "auto", *, n_gpus: int | None = None, lock_dir: str | Path | None = None,
+                   slots_per_gpu: int | None = None, log: Callable[[str], None] = lambda m: None):
+    """The device a training job uses, decided when it starts: ``(device string, lock)``.
+
+    ``cpu`` and ``cuda:N`` are taken as they are; ``auto`` is CUDA when available, else the CPU.
+    ``cuda`` / ``auto`` on a machine with several GPUs take a free slot (:func:`rnnhmm.plan.claim_gpu_slot`;
+    ``$RNNHMM_JOBS_PER_GPU`` slots per GPU, default 1; locks in ``$RNNHMM_GPU_LOCK_DIR``, default
+    ``/tmp/rnnhmm-gpu-slots-<uid>``), so that concurrent jobs spread over the GPUs. Keep ``lock``
+    (an open file, or None) alive while the job runs. ``n_gpus`` overrides the count (tests).
+    """
+    from .plan import claim_gpu_slot
+
+    if spec == "cpu" or spec.startswith("cuda:"):
+        return spec, None
+    if n_gpus is None:
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n_gpus == 0:
+        if spec.startswith("cuda"):
+            raise RuntimeError(f"device '{spec}' requested but CUDA is not available")
+        return "cpu", None
+    if n_gpus == 1:
+        return "cuda:0", None
+    lock_dir = lock_dir or os.environ.get("RNNHMM_GPU_LOCK_DIR", f"/tmp/rnnhmm-gpu-slots-{os.getuid()}")
+    slots = slots_per_gpu or int(os.environ.get("RNNHMM_JOBS_PER_GPU", "1"))
+    visible = [v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    idx, lock = claim_gpu_slot(n_gpus, lock_dir, slots, visible=visible if len(visible) == n_gpus else None)
+    if idx is None:
+        idx = os.getpid() % n_gpus
+        log(f"WARNING: all {n_gpus} x {slots} GPU slots in {lock_dir} are taken; sharing cuda:{idx}")
+    return f"cuda:{idx}", lock
 
 
 def seed_everything(seed: int) -> None:
@@ -108,29 +147,21 @@ def sinkhorn_loss(blur: float = 0.2):
     return _LOSS_CACHE[key]
 
 
-def _state(model: NoiseRNN) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
-def _rng_state(device: torch.device) -> dict:
-    st = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        st["cuda"] = torch.cuda.get_rng_state(device)
-    return st
-
-
-def _set_rng_state(st: dict, device: torch.device) -> None:
-    torch.set_rng_state(st["cpu"])
-    if device.type == "cuda" and "cuda" in st:
-        torch.cuda.set_rng_state(st["cuda"], device)
-
-
 def _atomic_save(obj, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of epoch ``epoch`` (1-based): ``lr`` throughout (constant), or a cosine from
+    ``lr`` at epoch 1 to ``lr * lr_min_factor`` at the last epoch."""
+    if cfg.lr_schedule == "constant" or cfg.epochs == 1:
+        return float(cfg.lr)
+    lo = cfg.lr * cfg.lr_min_factor
+    return float(lo + (cfg.lr - lo) * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / (cfg.epochs - 1))))
 
 
 def wants_snapshot(cfg: TrainConfig, epoch: int) -> bool:
@@ -156,105 +187,13 @@ def end_of_epoch(cfg: TrainConfig, epoch: int, ran: int, stop_after: int | None,
 def train(cfg: TrainConfig, train_obs: np.ndarray, val_obs: np.ndarray, n_outputs: int = 3,
           checkpoint_path: str | Path | None = None, log: Callable[[str], None] = print,
           stop_after: int | None = None) -> TrainResult:
-    """Train one model.
+    """Train one model: :func:`rnnhmm.engine.train_many` with a batch of one (the one training loop).
 
     train_obs, val_obs: int symbols (N, L). ``checkpoint_path``: where the resumable state is
     written every ``checkpoint_every`` epochs; if it exists the run continues from it. ``stop_after``
     (testing only) returns after that many epochs of this call, as a killed job would.
     """
-    device = pick_device(cfg.device)
-    eye = torch.eye(n_outputs, device=device)
-    y_train = eye[torch.as_tensor(train_obs, dtype=torch.long, device=device)]  # (N, L, K)
-    y_val = eye[torch.as_tensor(val_obs, dtype=torch.long, device=device)]
-    L = y_train.shape[1]
-    loss_fn = sinkhorn_loss(cfg.blur)
+    from .engine import train_many
 
-    seed_everything(cfg.seed)
-    model = NoiseRNN(cfg.hidden, cfg.input_dim, n_outputs, random_h0=cfg.random_h0).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
-    train_hist: list[float] = []
-    val_hist: list[float] = []
-    best_val, best_epoch, best_state = math.inf, 0, _state(model)
-    evo_epochs: list[int] = []
-    evo: dict[str, list] = {"weight_ih": [], "weight_hh": [], "readout": []}
-    elapsed_before = 0.0
-    start_epoch = 0
-
-    ckpt = Path(checkpoint_path) if checkpoint_path else None
-    if ckpt is not None and ckpt.exists():
-        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if blob["config"] != asdict(cfg):
-            log(f"checkpoint {ckpt} was written with other settings; starting afresh")
-        else:
-            model.load_state_dict(blob["model"])
-            opt.load_state_dict(blob["optimizer"])
-            train_hist, val_hist = blob["train_loss"], blob["val_loss"]
-            best_val, best_epoch, best_state = blob["best_val"], blob["best_epoch"], blob["best"]
-            evo_epochs, evo = blob["evolution_epochs"], blob["evolution"]
-            elapsed_before = blob["elapsed_s"]
-            start_epoch = blob["epoch"]
-            _set_rng_state(blob["rng"], device)
-            log(f"resumed from {ckpt} at epoch {start_epoch}/{cfg.epochs}")
-
-    def save_checkpoint(epoch: int, elapsed: float) -> None:
-        if ckpt is None:
-            return
-        _atomic_save({
-            "config": asdict(cfg), "epoch": epoch, "model": _state(model), "optimizer": opt.state_dict(),
-            "train_loss": train_hist, "val_loss": val_hist, "best_val": best_val, "best_epoch": best_epoch,
-            "best": best_state, "evolution_epochs": evo_epochs, "evolution": evo,
-            "elapsed_s": elapsed, "rng": _rng_state(device),
-        }, ckpt)
-
-    def batches(n: int):
-        return [(s, min(s + cfg.batch_size, n)) for s in range(0, n, cfg.batch_size)]
-
-    t0 = time.perf_counter()
-    n_train, n_val = y_train.shape[0], y_val.shape[0]
-    ran = 0
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        model.train()
-        losses = []
-        for s, e in batches(n_train):
-            noise = torch.randn(e - s, L, cfg.input_dim, device=device)
-            out = model(noise, cfg.tau)
-            loss = loss_fn(out.reshape(e - s, -1), y_train[s:e].reshape(e - s, -1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            losses.append(loss.item())
-        model.eval()
-        with torch.no_grad():
-            vl = []
-            for s, e in batches(n_val):
-                noise = torch.randn(e - s, L, cfg.input_dim, device=device)
-                out = model(noise, cfg.tau)
-                vl.append(loss_fn(out.reshape(e - s, -1), y_val[s:e].reshape(e - s, -1)).item())
-        train_hist.append(float(np.mean(losses)))
-        val_hist.append(float(np.mean(vl)))
-        if val_hist[-1] < best_val:
-            best_val, best_epoch, best_state = val_hist[-1], epoch, copy.deepcopy(_state(model))
-        if wants_snapshot(cfg, epoch):
-            evo_epochs.append(epoch)
-            st = _state(model)
-            for k in evo:
-                evo[k].append(st[k])
-        elapsed = elapsed_before + time.perf_counter() - t0
-        done = epoch - start_epoch
-        if wants_log(cfg, epoch):
-            per = (time.perf_counter() - t0) / done
-            log(f"epoch {epoch}/{cfg.epochs}  train {train_hist[-1]:.4f}  val {val_hist[-1]:.4f}  "
-                f"best {best_val:.4f}@{best_epoch}  {per:.2f} s/epoch  ETA {per * (cfg.epochs - epoch) / 60:.1f} min")
-        ran += 1
-        end_of_epoch(cfg, epoch, ran, stop_after, lambda: save_checkpoint(epoch, elapsed))
-
-    evolution = None
-    if evo_epochs:
-        evolution = {"epochs": list(evo_epochs), **{k: torch.stack(v) for k, v in evo.items()}}
-    return TrainResult(
-        last=_state(model), best=best_state, best_epoch=best_epoch, best_val=best_val,
-        train_loss=train_hist, val_loss=val_hist, evolution_epochs=list(evo_epochs), evolution=evolution,
-        wall_time_s=elapsed_before + time.perf_counter() - t0, device=str(device),
-        resumed_from_epoch=start_epoch,
-    )
+    return train_many([cfg], [train_obs], [val_obs], n_outputs=n_outputs, checkpoint_path=checkpoint_path,
+                      log=log, stop_after=stop_after)[0]

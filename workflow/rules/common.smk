@@ -18,6 +18,7 @@ from rnnhmm.config import (  # noqa: E402
     training_params,
     validate_config,
 )
+from rnnhmm.plan import group_of, training_groups, wants_gpu  # noqa: E402
 
 try:
     config = validate_config(
@@ -28,6 +29,10 @@ except ConfigError as err:
 
 MODELS = expand_models(config)
 MODEL_IDS = [m.id for m in MODELS]
+# Models are trained in groups (the seeds of a grid cell sharing their training settings), one
+# job per group; see rnnhmm.plan.
+TRAIN_GROUPS = {g.id: g for g in training_groups(config)}
+GROUP_OF = group_of(list(TRAIN_GROUPS.values()))
 HMM_NAMES = sorted(config["hmms"])
 # Each rule file appends its figure targets and its claim files (rows of results/claims.csv).
 FIGURE_NAMES = []
@@ -54,7 +59,8 @@ def hmm_spec(wildcards):
 
 
 def train_params(wildcards):
-    return training_params(config, spec_of(wildcards))
+    """Training settings of a group job (shared by its models; no seed, no log/checkpoint cadence)."""
+    return TRAIN_GROUPS[wildcards.group].params
 
 
 def model_seeds(hmm):
@@ -62,4 +68,10 @@ def model_seeds(hmm):
 
 
 def uses_gpu(wildcards):
-    return 0 if train_params(wildcards)["device"] == "cpu" else 1
+    """1 when the group job will train on a GPU (cuda, or auto on a machine with one), else 0."""
+    return wants_gpu(train_params(wildcards)["device"])
+
+
+def train_threads(wildcards):
+    """CPU threads of a group job: 1 beside a GPU, 2 when it trains on the CPU."""
+    return 1 if uses_gpu(wildcards) else 2

@@ -1,22 +1,63 @@
+import os
+import shutil
+
+
+def link_model_files(src, outputs):
+    """Hard-link (copy where links are impossible) a model's files from its group folder, then
+    mark them as new (Snakemake compares them with the group folder's timestamp)."""
+    for out in outputs:
+        source = Path(src) / Path(out).name
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).unlink(missing_ok=True)
+        try:
+            os.link(source, out)
+        except OSError:
+            shutil.copyfile(source, out)
+        os.utime(out)
+
+
 rule train:
-    """Train one RNN; resumes from results/checkpoints/... if a previous run was killed."""
+    """Train one group of models (the seeds of a grid cell that share their training settings) in
+    one process with the batched engine; resumes from results/checkpoints/{group}.pt if a
+    previous run was killed. Writes each model's files under results/train_groups/{group}/.
+    """
     input:
-        data="results/data/{hmm}/s{seed}.npz",
+        data=lambda w: [
+            f"results/data/{TRAIN_GROUPS[w.group].hmm}/s{s}.npz"
+            for s in TRAIN_GROUPS[w.group].seeds
+        ],
     output:
-        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
-        losses="results/models/{hmm}/h{hidden}_d{input}/s{seed}/losses.tsv",
-        evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
+        directory("results/train_groups/{group}"),
     log:
-        "logs/train/{hmm}/h{hidden}_d{input}/s{seed}.log",
+        "logs/train/{group}.log",
+    wildcard_constraints:
+        group=r"[A-Za-z][A-Za-z0-9_]*/h[0-9]+_d[0-9]+/s[0-9]+(_[0-9]+)*",
     conda:
         ENV
-    threads: 1
+    threads: train_threads
     resources:
         gpu=uses_gpu,
         runtime=720,
         mem_mb=8000,
     params:
         training=train_params,
-        checkpoint=lambda w: f"results/checkpoints/{w.hmm}/h{w.hidden}_d{w.input}/s{w.seed}.pt",
+        seeds=lambda w: list(TRAIN_GROUPS[w.group].seeds),
+        checkpoint=lambda w: f"results/checkpoints/{w.group}.pt",
     script:
-        "../scripts/train_model.py"
+        "../scripts/train_group.py"
+
+
+localrules:
+    model_files,
+
+
+rule model_files:
+    """A trained model's files at their per-model paths (hard links into its group's folder)."""
+    input:
+        lambda w: f"results/train_groups/{GROUP_OF[spec_of(w).id].id}",
+    output:
+        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
+        losses="results/models/{hmm}/h{hidden}_d{input}/s{seed}/losses.tsv",
+        evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
+    run:
+        link_model_files(Path(input[0]) / f"s{wildcards.seed}", output)

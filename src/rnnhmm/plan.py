@@ -1,0 +1,142 @@
+"""Training groups and device placement, decided from a config (torch-free: Snakemake imports it).
+
+A *training group* is a set of models trained together by one job through
+:func:`rnnhmm.engine.train_many`: the seeds of one grid cell (same HMM, hidden size and input
+dimension) that share every training setting except the seed. Models of a cell whose settings
+differ (e.g. the paper's five-state overrides give seed 0 other epochs than seeds 1 and 2) form
+separate groups. A group id is ``{hmm}/h{hidden}_d{input}/s{seed}_{seed}...`` (seeds ascending).
+
+Cadence settings (``log_every``, ``checkpoint_every``) change neither the trained weights nor the
+losses, so they are not part of a group's training parameters (editing them reruns nothing); the
+job reads them from the config when it starts (:func:`cadence`).
+
+Placement: a job asks Snakemake for a GPU only when it will use one (:func:`wants_gpu`); ``auto``
+means CUDA only where a GPU is visible on the machine that plans the jobs (:func:`cuda_present`).
+On a machine with several GPUs each job takes a free slot (:func:`claim_gpu_slot`: a lock file per
+GPU and slot, held while the job runs and released by the kernel when the job dies).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import ModelSpec, expand_models, training_params
+
+__all__ = ["CADENCE_KEYS", "TrainGroup", "training_groups", "group_of", "cadence", "cuda_present",
+           "wants_gpu", "claim_gpu_slot"]
+
+CADENCE_KEYS = ("log_every", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class TrainGroup:
+    """Models trained by one job. ``params``: their shared training settings without the cadence."""
+
+    hmm: str
+    hidden: int
+    input: int
+    seeds: tuple[int, ...]
+    params_json: str  # the shared training settings, JSON with sorted keys (hashable)
+
+    @property
+    def id(self) -> str:
+        return f"{self.hmm}/h{self.hidden}_d{self.input}/s{'_'.join(map(str, self.seeds))}"
+
+    @property
+    def params(self) -> dict:
+        return json.loads(self.params_json)
+
+    @property
+    def models(self) -> list[ModelSpec]:
+        return [ModelSpec(self.hmm, self.hidden, self.input, s) for s in self.seeds]
+
+
+def _shared_params(cfg: dict, m: ModelSpec) -> dict:
+    return {k: v for k, v in training_params(cfg, m).items() if k not in CADENCE_KEYS}
+
+
+def training_groups(cfg: dict, models: list[ModelSpec] | None = None) -> list[TrainGroup]:
+    """The training groups of a validated config (all its models, or those of ``models``' cells)."""
+    cells: dict[tuple, list[int]] = {}
+    for m in models if models is not None else expand_models(cfg):
+        key = (m.hmm, m.hidden, m.input, json.dumps(_shared_params(cfg, m), sort_keys=True))
+        cells.setdefault(key, []).append(m.seed)
+    groups = [TrainGroup(h, hid, d, tuple(sorted(seeds)), p) for (h, hid, d, p), seeds in cells.items()]
+    return sorted(groups, key=lambda g: (g.hmm, g.hidden, g.input, g.seeds))
+
+
+def group_of(groups: list[TrainGroup]) -> dict[str, TrainGroup]:
+    """Model id -> its group."""
+    return {m.id: g for g in groups for m in g.models}
+
+
+def cadence(cfg: dict, group: TrainGroup) -> dict:
+    """Logging and checkpoint cadence of a group: the most frequent of its models' settings."""
+    per_model = [training_params(cfg, m) for m in group.models]
+    return {k: min(int(p[k]) for p in per_model) for k in CADENCE_KEYS}
+
+
+def cuda_present() -> bool:
+    """Is an NVIDIA GPU visible on this machine? (no torch: device nodes and the driver's list).
+
+    ``RNNHMM_CUDA=0`` / ``=1`` overrides the answer (e.g. a login node planning GPU jobs).
+    """
+    env = os.environ.get("RNNHMM_CUDA")
+    if env in ("0", "1"):
+        return env == "1"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidia0").exists()
+
+
+def wants_gpu(device: str, cuda: bool | None = None) -> int:
+    """GPUs a training job asks Snakemake for: 1 for ``cuda[:N]``, 1 for ``auto`` on a machine
+    with a GPU, 0 otherwise."""
+    if device == "cpu":
+        return 0
+    if device.startswith("cuda"):
+        return 1
+    return int(cuda_present() if cuda is None else cuda)
+
+
+def claim_gpu_slot(n_gpus: int, lock_dir: str | os.PathLike, slots_per_gpu: int = 1,
+                   visible: list[str] | None = None, wait_s: float = 0.0, poll_s: float = 1.0):
+    """Take a free (GPU, slot) by locking ``{lock_dir}/gpu{id}.slot{k}.lock`` (fcntl, non-blocking).
+
+    GPUs are tried in order, filling every GPU's first slot before any second slot, so concurrent
+    jobs spread over the GPUs and then share them. ``visible``: the physical ids behind the
+    process's device indices (``CUDA_VISIBLE_DEVICES``), used in the lock names so that jobs with
+    different visible sets do not collide. Returns (device index, open lock file: keep it open
+    for the job's lifetime); when every slot is taken after ``wait_s``, (None, None).
+    """
+    import fcntl
+
+    lock_dir = Path(lock_dir)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    ids = visible if visible else [str(i) for i in range(n_gpus)]
+    deadline = time.monotonic() + wait_s
+    while True:
+        for k in range(slots_per_gpu):
+            for i in range(n_gpus):
+                fh = open(lock_dir / f"gpu{ids[i]}.slot{k}.lock", "a+")
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as e:
+                    fh.close()
+                    if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                        raise
+                    continue
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"{os.getpid()}\n")
+                fh.flush()
+                return i, fh
+        if time.monotonic() >= deadline:
+            return None, None
+        time.sleep(poll_s)
