@@ -342,7 +342,7 @@ def test_quick_dynamics_figures_end_to_end(tmp_path):
             assert (tmp_path / f"results/figures/{fig}.{ext}").stat().st_size > 10_000
         assert (tmp_path / f"results/figure_data/{fig}.json").exists()
     assert len(list((tmp_path / "results/analysis/state_space").glob("*/*/*.npz"))) == 10
-    claims = pd.read_csv(tmp_path / "results/claims/dynamics.csv")
+    claims = pd.read_csv(tmp_path / "results/claims/dynamics.csv", keep_default_na=False)
     assert len(claims) > 0 and set(claims.columns) >= {"claim", "model", "expected", "ours", "outcome"}
     assert {"single_stable_fixed_point", "orbit_radius_linear", "cluster_more_noise_sensitive"} <= set(claims["claim"])
     from rnnhmm.plotting import read_figure_provenance

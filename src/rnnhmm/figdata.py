@@ -59,11 +59,14 @@ def _with_floor(m: dict, floors: dict) -> dict:
 
 def fig1_data(models: list[dict], floors: dict[str, dict], config_label: str) -> dict:
     """Per example model: matched distances (with the floor), volatility, frequencies, transition
-    matrices and a few example sequences."""
+    matrices, a few example sequences and ``converged`` (every applicable performance claim passes;
+    a figure of a non-converged model says so)."""
     keep = ("model", "hmm", "seq_len", "n_seq", "distance_mean", "distance_sd", "hmm_stats", "rnn_stats",
             "transition_sq_diff", "examples")
     return {"config_label": config_label,
-            "models": [_with_floor({k: m[k] for k in keep}, floors) for m in models]}
+            "models": [{**_with_floor({k: m[k] for k in keep}, floors),
+                        "converged": _converged(m, floors[m["hmm"]]) if "performance" in m else None}
+                       for m in models]}
 
 
 def figS1_data(table: pd.DataFrame, floors: dict[str, dict], hmms: list[str], sq_diffs: dict[str, list]) -> dict:
