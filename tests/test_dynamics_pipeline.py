@@ -164,7 +164,8 @@ REF = {"mean": 0.0688, "sd": 0.005, "steps": 300, "repeats": 100}
 
 def test_failed_analyses_give_failing_rows_that_say_why():
     rows = state_space_claims("m", _failed(), REF, TOL) + local_claims("m", _failed(), TOL) + noise_claims("m", _failed())
-    assert len(rows) == 4 + 2 + 1 and all(r["outcome"] == "fail" for r in rows)
+    rows = [r for r in rows if r["claim"] != "pca_explained_variance"]   # n/a off the paper's architecture
+    assert len(rows) == 3 + 2 + 1 and all(r["outcome"] == "fail" for r in rows)
     assert all(r["ours"].startswith("not analysed: diverged") for r in rows)
     assert noise_claims("m", fake_noise(found=False))[0]["ours"].startswith("not found: locate_areas")
 

@@ -242,7 +242,12 @@ def state_space_claims(model: str, a: dict, reference: dict, tol: dict) -> list[
     """Paper G.1 / E.2-E.4 / G.3 on one state-space analysis ``a`` (workflow/scripts/dyn_state_space.py).
     ``reference``: the HMM's switch-rate spread (``switch_reference``)."""
     if a.get("failed"):
-        return [claim(c, d, model, e, _failure(a), False, src) for c, d, e, src in _STATE_SPACE_CLAIMS]
+        rows = [claim(c, d, model, e, _failure(a), False, src) for c, d, e, src in _STATE_SPACE_CLAIMS[:-1]]
+        pca = pca_claims(model, {"explained_percent": [np.nan, np.nan]})[0]
+        if pca["outcome"] != "n/a":   # on the paper's architecture a diverged model fails it
+            pca = claim(*_STATE_SPACE_CLAIMS[-1][:2], model, _STATE_SPACE_CLAIMS[-1][2], _failure(a), False,
+                        _STATE_SPACE_CLAIMS[-1][3])
+        return rows + [pca]
     rows = []
     n_stable = int(np.sum(a["fp_stable"]))
     n_fp = len(a["fp_stable"])
@@ -290,10 +295,14 @@ def pca_claims(model: str, a: dict) -> list[dict]:
     ev = np.asarray(a["explained_percent"], float)
     top2 = float(ev[:2].sum())
     hmm = model.split("/")[0]
-    spec = ModelSpec.parse(model_id(model))
-    paper = PAPER_PCA_TOP2.get(hmm if not hmm.startswith("lin") else f"lin{hmm[3:]}")
-    if paper is None or (spec.hidden, spec.input) != (150, 100):
-        why = (f"the paper reports PCA variance for |h|=150, d=100 models only (this is h{spec.hidden}, d{spec.input})"
+    try:
+        spec = ModelSpec.parse(model_id(model))
+        size = (spec.hidden, spec.input)
+    except (ConfigError, ValueError):
+        size = None
+    paper = PAPER_PCA_TOP2.get(hmm)
+    if paper is None or size != (150, 100):
+        why = (f"the paper reports PCA variance for |h|=150, d=100 models only (this is {model_id(model)})"
                if paper is not None else f"no paper value for HMM '{hmm}'")
         return [claim("pca_explained_variance", desc, model, "-", f"PC1+PC2 {top2:.1f}%", None, "G.3",
                       statistic="PC1+PC2 explained variance (%)", value=top2, reason=why)]

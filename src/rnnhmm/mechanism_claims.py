@@ -270,6 +270,10 @@ def intervention_claims(iv: dict) -> list[dict]:
     return rows
 
 
+def _fmt(x) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+
 def onset_tolerance(epochs) -> int:
     """Epochs within which two events count as simultaneous: 10% of the run, at least two strides."""
     ep = [int(e) for e in epochs]
@@ -355,7 +359,7 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
             r = float(np.mean(vals))
             ok = abs(r - reference["mean"]) <= Z_SPREAD * reference["sd"]
             rows.append(claim("converged_transition_rate", desc, model, exp, f"{r:.4g} over the last {len(vals)} "
-                              f"finite evaluated epochs (argmax mean 1/dwell {ev.get('converged_rate')}, not "
+                              f"finite evaluated epochs (argmax mean 1/dwell {_fmt(ev.get('converged_rate'))}, not "
                               f"comparable){bad_txt}", ok, "E.10, G.4", statistic="sampled change rate", value=r))
     return rows
 
