@@ -12,8 +12,7 @@ import yaml
 
 from rnnhmm import plotting_mechanism as pm
 from rnnhmm.mechanism_claims import (
-    CONTROL_REL_TOL, RATE_REL_TOL, complete_kick_groups, display_epochs, evaluated_epoch_indices,
-    evolution_claims, intervention_claims, kick_claims, mechanism_claims, mu_grid, mu_index, readout_claims,
+    complete_kick_groups, display_epochs, evaluated_epoch_indices, mechanism_claims, mu_grid, mu_index,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,34 +59,7 @@ def test_mu_grid_and_index():
 
 
 # ------------------------------------------------------------------------------ claims
-
-
-def _evolution(cf, uf, rate, bif, drop=None, hmm="lin2"):
-    epochs = list(range(1, 10 * len(cf), 10))
-    return {"model": f"{hmm}/h8_d2/s0", "hmm": hmm, "epochs": epochs, "complex_fraction": cf,
-            "unstable_fraction": uf, "bifurcation_epoch": bif, "second_loss_drop": drop, "converged_rate": rate}
-
-
-def test_evolution_claims_pass_for_a_clean_bifurcation_and_fail_otherwise():
-    ev = _evolution([0, 0, 0, 0.3, 0.4, 0.5], [0, 0.01, 0, 0.2, 0.3, 0.3], 0.07, bif=31, drop=33)
-    rows = {r["claim"]: r for r in evolution_claims(ev, 0.0688)}
-    assert rows["complex_fraction_emerges"]["pass"] and rows["unstable_fraction_emerges"]["pass"]
-    assert rows["converged_transition_rate"]["pass"]
-    assert rows["loss_drop_at_bifurcation"]["pass"]
-    # unstable directions before the bifurcation: fails
-    ev = _evolution([0, 0, 0, 0.3, 0.4, 0.5], [0, 0.2, 0, 0.2, 0.3, 0.3], 0.07, bif=31)
-    rows = {r["claim"]: r for r in evolution_claims(ev, 0.0688)}
-    assert rows["complex_fraction_emerges"]["pass"] and not rows["unstable_fraction_emerges"]["pass"]
-    assert not rows["loss_drop_at_bifurcation"]["pass"]  # no second drop found
-    # no bifurcation at all: a failing row that says so, never a missing row
-    rows = {r["claim"]: r for r in evolution_claims(_evolution([0] * 6, [0] * 6, None, None), 0.0688)}
-    assert not rows["complex_fraction_emerges"]["pass"] and not rows["unstable_fraction_emerges"]["pass"]
-    assert "no bifurcation" in rows["complex_fraction_emerges"]["ours"]
-    assert not rows["converged_transition_rate"]["pass"]
-    # the rate tolerance is relative to the HMM's change probability
-    hi = 0.0688 * (1 + RATE_REL_TOL) * 1.01
-    rows = {r["claim"]: r for r in evolution_claims(_evolution([0, 1], [0, 1], hi, 11), 0.0688)}
-    assert not rows["converged_transition_rate"]["pass"]
+# (each claim's must-pass and must-fail cases are in tests/test_claims.py)
 
 
 def _intervention(kick_pairs, noise_pairs, control_pairs, mus, skipped_group2=False):
@@ -101,48 +73,27 @@ def _intervention(kick_pairs, noise_pairs, control_pairs, mus, skipped_group2=Fa
     return {"model": "lin2/h8_d2/s0", "mus": mus, "groups": [g1, g2]}
 
 
-def test_intervention_claims_compare_mu0_with_mu1_and_check_control_flatness():
-    mus = [0.0, 0.5, 1.0, 1.5, 2.0]
-    iv = _intervention([3, 5, 8, 8.5, 9], [2, 4, 8, 8, 8], [7.5, 8, 8, 8.2, 8.4], mus)
-    rows = intervention_claims(iv)
-    assert len(rows) == 6 and all(r["pass"] for r in rows)
-    flat = 8 * (1 + CONTROL_REL_TOL)
-    iv = _intervention([9, 8, 8, 8, 8], [2, 4, 8, 8, 8], [8, 8, 8, 8, flat + 0.5], mus, skipped_group2=True)
-    rows = intervention_claims(iv)
-    by = {(r["claim"], "group 1" in r["model"]): r for r in rows}
-    assert not by[("kick_mu0_reduces_pairs", True)]["pass"]
-    assert by[("noise_mu0_reduces_pairs", True)]["pass"]
-    assert not by[("control_flat", True)]["pass"]
-    skipped = [r for r in rows if "group 2" in r["model"]]
-    assert len(skipped) == 3 and not any(r["pass"] for r in skipped)
-    assert all("not run" in r["ours"] for r in skipped)
+def test_mechanism_claims_keep_every_row_with_three_valued_outcomes():
+    from rnnhmm.dynamics_claims import switch_reference
+    from rnnhmm.hmm import linear_chain
 
-
-def test_kick_and_readout_claims():
-    rows = kick_claims([{"model": "a", "n_selected": [3, 2], "group_status": ["selected"] * 2},
-                        {"model": "b", "n_selected": [3, 0], "group_status": ["selected", "fallback"]}])
-    assert [r["pass"] for r in rows] == [True, False]
-    ro = {"models": [{"model": f"lin{m}/h8_d2/s{s}", "hmm": f"lin{m}", "states": m, "mean_projection": v}
-                     for m, vals in ((2, [0.5, 0.52]), (3, [0.3, 0.33]), (5, [0.27, 0.26])) for s, v in enumerate(vals)]}
-    (row,) = readout_claims(ro)
-    assert row["pass"] and "M=2 0.510" in row["ours"]
-    ro["models"][0]["mean_projection"] = ro["models"][1]["mean_projection"] = 0.1
-    assert not readout_claims(ro)[0]["pass"]
-    (row,) = readout_claims({"models": ro["models"][:2]})
-    assert not row["pass"] and "at least two" in row["ours"]
-
-
-def test_mechanism_claims_keep_every_row():
-    mus = [0.0, 1.0, 2.0]
+    ref = switch_reference(linear_chain(2), 500, repeats=20, seed=0)
+    ev = {"model": "lin2/h8_d2/s0", "hmm": "lin2", "epochs": [1, 11, 21], "complex_fraction": [0, 0, 0.3],
+          "unstable_fraction": [0, 0.2, 0.3], "finite": [True] * 3, "val_loss": [9.0] * 10 + [4.0] * 20,
+          "sampled_change_rate": [0.5, 0.1, 0.07]}
+    iv = {"model": "lin2/h8_d2/s0", "mus": [0.0, 1.0, 2.0],
+          "groups": [{"group": 1, "neurons": [1], "status": "selected"},
+                     {"group": 2, "neurons": [], "status": "empty", "skipped": "kick group is empty"}]}
     rows = mechanism_claims(
-        [{"model": "lin2/h8_d2/s0", "n_selected": [3, 3], "group_status": ["selected"] * 2}],
-        _intervention([1, 8, 9], [1, 8, 8], [8, 8, 8], mus),
-        [_evolution([0, 0, 0.3], [0, 0, 0.2], 0.07, 21, 21)],
-        {"models": [{"model": "lin2/h8_d2/s0", "hmm": "lin2", "states": 2, "mean_projection": 0.5},
-                    {"model": "lin5/h8_d2/s0", "hmm": "lin5", "states": 5, "mean_projection": 0.2}]},
-        {"lin2": 0.0688})
-    assert len(rows) == 1 + 6 + 4 + 1
-    assert all(r["pass"] for r in rows), [r for r in rows if not r["pass"]]
+        [{"model": "lin2/h8_d2/s0", "n_selected": [3, 0], "group_status": ["selected", "empty"]}], iv, [ev],
+        {"models": [{"model": "lin2/h8_d2/s0", "hmm": "lin2", "states": 2, "mean_projection": 0.5}]}, {"lin2": ref})
+    outcome = {(r["claim"], r["model"]): r["outcome"] for r in rows}
+    assert set(outcome.values()) <= {"pass", "fail", "n/a"}
+    assert outcome[("two_kick_groups", "lin2/h8_d2/s0")] == "fail"
+    assert outcome[("kick_mu0_reduces_pairs", "lin2/h8_d2/s0 [kick group 2]")] == "n/a"
+    assert outcome[("kick_mu0_reduces_pairs", "lin2/h8_d2/s0 [kick group 1]")] == "fail"   # no baseline: says so
+    assert outcome[("readout_projection_decreases", "lin2")] == "n/a"
+    assert len(rows) == 1 + 2 + 2 + 2 * 5 + 5 + 1
 
 
 # ------------------------------------------------------------------------------ figure data
@@ -281,14 +232,16 @@ def test_quick_config_mechanism_figures_and_claims(tmp_path):
         assert (tmp_path / f"results/figure_data/{fig}.json").exists()
     cfg = yaml.safe_load((ROOT / "config/quick.yaml").read_text())["mechanism"]
     kick = json.loads((tmp_path / f"results/analysis/kick/{cfg['single_model']}.json").read_text())
-    assert len(kick["groups"]) == 2 and all(s in ("selected", "fallback", "empty") for s in kick["group_status"])
+    assert len(kick["groups"]) == 2 and all(s in ("selected", "empty") for s in kick["group_status"])
     import pandas as pd
 
-    claims = pd.read_csv(tmp_path / "results/claims/mechanism.csv")
-    assert list(claims.columns) == ["claim", "description", "model", "expected", "ours", "pass", "source"]
+    claims = pd.read_csv(tmp_path / "results/claims/mechanism.csv", keep_default_na=False)
+    from rnnhmm.claims import COLUMNS
+    assert list(claims.columns) == COLUMNS and set(claims["outcome"]) <= {"pass", "fail", "n/a"}
     ids = set(claims["claim"])
-    assert {"two_kick_groups", "kick_mu0_reduces_pairs", "noise_mu0_reduces_pairs", "control_flat",
-            "complex_fraction_emerges", "unstable_fraction_emerges", "converged_transition_rate", "readout_projection_decreases"} <= ids
+    from rnnhmm.mechanism_claims import INTERVENTION_CLAIMS
+    assert {"two_kick_groups", "complex_pairs_emerge", "unstable_fraction_emerges", "emergence_order",
+            "converged_transition_rate", "readout_projection_decreases", *INTERVENTION_CLAIMS} <= ids
     assert (claims["claim"] == "converged_transition_rate").sum() == len(cfg["evolution"]["models"])
     assert (claims["claim"] == "two_kick_groups").sum() == 1 + len(cfg["kick"]["models"])
     # a rerun has nothing to do

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["metrics_table", "fig1_data", "figS1_data"]
+__all__ = ["metrics_table", "floor_summary", "fig1_data", "figS1_data"]
 
 TABLE_COLUMNS = ["model", "hmm", "hidden", "input", "seed", "epochs", "seq_len", "n_seq", "distance_mean",
                  "distance_sd", "floor_mean", "floor_sd", "floor_within_sd", "volatility_hmm", "volatility_rnn",
                  "volatility_exact", "transition_sq_diff_max", "final_train_loss", "final_val_loss",
-                 "best_val_loss", "best_epoch"]
+                 "best_val_loss", "best_epoch", "reverse_distance_mean", "change_rate_rnn", "change_rate_hmm",
+                 "transition_max_z", "converged"]
 
 
 def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
@@ -29,8 +30,26 @@ def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
             "transition_sq_diff_max": float(np.max(m["transition_sq_diff"])),
             "final_train_loss": m["final_train_loss"], "final_val_loss": m["final_val_loss"],
             "best_val_loss": m["best_val_loss"], "best_epoch": m["best_epoch"],
+            "reverse_distance_mean": m.get("reverse_distance_mean", np.nan),
+            "change_rate_rnn": m["performance"]["change_rate"]["rnn"] if "performance" in m else np.nan,
+            "change_rate_hmm": m["performance"]["change_rate"]["null_mean"] if "performance" in m else np.nan,
+            "transition_max_z": m["performance"]["transition"]["max_z"] if "performance" in m else np.nan,
+            "converged": _converged(m, fl),
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["hmm", "hidden", "input", "seed"])
+
+
+def floor_summary(fl: dict) -> dict:
+    """The floor numbers the performance claims use, from a results/metrics/floor/{hmm}.json record."""
+    return {"floor_mean": fl["floor_mean"], "floor_sd": fl["floor_sd_across_repeats"],
+            "floor_within_sd": fl["floor_within_sd"], "n_seq": fl["n_seq"]}
+
+
+def _converged(m: dict, fl: dict) -> bool:
+    """Every applicable performance claim of the model passes (rnnhmm.claims.performance_claims)."""
+    from .claims import model_converged, performance_claims
+
+    return bool(model_converged(performance_claims([m], {m["hmm"]: floor_summary(fl)}), m["model"]))
 
 
 def _with_floor(m: dict, floors: dict) -> dict:
@@ -40,11 +59,14 @@ def _with_floor(m: dict, floors: dict) -> dict:
 
 def fig1_data(models: list[dict], floors: dict[str, dict], config_label: str) -> dict:
     """Per example model: matched distances (with the floor), volatility, frequencies, transition
-    matrices and a few example sequences."""
+    matrices, a few example sequences and ``converged`` (every applicable performance claim passes;
+    a figure of a non-converged model says so)."""
     keep = ("model", "hmm", "seq_len", "n_seq", "distance_mean", "distance_sd", "hmm_stats", "rnn_stats",
             "transition_sq_diff", "examples")
     return {"config_label": config_label,
-            "models": [_with_floor({k: m[k] for k in keep}, floors) for m in models]}
+            "models": [{**_with_floor({k: m[k] for k in keep}, floors),
+                        "converged": _converged(m, floors[m["hmm"]]) if "performance" in m else None}
+                       for m in models]}
 
 
 def figS1_data(table: pd.DataFrame, floors: dict[str, dict], hmms: list[str], sq_diffs: dict[str, list]) -> dict:

@@ -35,7 +35,8 @@ __all__ = [
     "kick_condition", "noise_projection_condition", "control_condition",
     "output_change_times", "moebius", "critical_eigen_counts", "critical_pairs", "intervention_sweep",
     "evolution_metrics", "bifurcation_epoch", "second_loss_drop",
-    "readout_alignment",
+    "readout_alignment", "select_kick_neurons_directional", "mean_block_weight", "weight_contrast",
+    "intervention_effects", "persistent_onset", "plateau_exit",
 ]
 
 GROUP_TRANSITION = 0
@@ -468,6 +469,8 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
     one batch. h0 defaults to (2 randn - 1) * h0_scale; noise has std ``sigma``.
 
     Per epoch (all over the T main steps after warm-up; outputs argmax(W_out h)):
+    * ``sampled_change_rate`` fraction of steps whose Gumbel-sampled output (as the model emits
+      it) changes: comparable with the same statistic on HMM samples (docs/claims.md);
     * ``transition_rate`` mean of 1/dwell over the dwell times between output changes
       (0 with fewer than 2 changes), ``mean_dwell`` (T with fewer than 2 changes), in steps;
     * with J_t = diag(1[h_t > 0]) W_hh (the exact step Jacobian): ``unstable_fraction`` fraction of
@@ -535,7 +538,12 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
         hp = torch.relu(hp @ W_hh_T)
     dh2 = d2.mean(1).double() if d2 is not None else torch.zeros(E, H, dtype=torch.float64)
 
-    out = {"transition_rate": rate, "mean_dwell": dwell, "unstable_fraction": unst_frac,
+    # outputs sampled as the model emits them (Gumbel-max, noise shared by every epoch; drawn last
+    # so the other draws are unchanged): their change rate is the statistic the HMM is compared on
+    gumbel = -torch.log(-torch.log(torch.rand(T, W_out.shape[1], **kw).clamp(1e-12, 1 - 1e-12)))
+    sampled = (states @ W_out.transpose(-1, -2) + gumbel).argmax(-1)
+    sampled_rate = (sampled[:, 1:] != sampled[:, :-1]).double().mean(1)
+    out = {"transition_rate": rate, "mean_dwell": dwell, "sampled_change_rate": sampled_rate, "unstable_fraction": unst_frac,
            "complex_fraction": cplx_frac, "unstable_count": unst_cnt, "complex_count": cplx_cnt,
            "dh2": dh2, "outputs": outputs, "finite": torch.isfinite(states).flatten(1).all(1)}
     if return_states:
@@ -639,3 +647,218 @@ def readout_alignment(weights: Weights, n_steps: int = 5000, generator: torch.Ge
     return {"projection": proj, "angle": angle, "angle_deg": torch.rad2deg(angle),
             "mean_projection": float(proj[list(readouts)].mean()), "pcs": pcs,
             "explained_variance_ratio": evr}
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. claim statistics (docs/claims.md): kick neurons per transition direction, weight contrasts
+#    against random neuron sets, intervention effects against random target sets, onsets that
+#    persist, the exit from the i.i.d. loss plateau
+
+
+def select_kick_neurons_directional(pre: torch.Tensor, groups: torch.Tensor, outputs: torch.Tensor,
+                                    classes: Sequence[int] | None = None, theta: float = 1.0,
+                                    eps: float = 0.5, max_per_group: int | None = 3,
+                                    min_steps: int = 5) -> dict:
+    """Kick neurons per transition direction, in per-neuron standardised units (paper E.8).
+
+    pre (T, H) pre-activations; groups (T,) region codes; outputs (T,) argmax outputs. Each
+    neuron's pre-activation is divided by its SD over the run (the ReLU threshold stays at 0, so
+    "near the threshold" keeps its meaning while neurons of different gain become comparable).
+    Direction d = "leaving class c" for the two most frequent output classes (or ``classes``):
+    its cluster, kick-zone and transition steps are those of each region while the output is c.
+    A neuron is a kick neuron of direction d iff, over those steps, its mean standardised
+    pre-activation is < -theta in clusters, within ±eps in kick-zones and > 0 in transitions;
+    score = min(-m_c - theta, eps - |m_k|, m_t) > 0. A neuron passing for both directions goes to
+    the one where it scores higher. Each group: passing neurons by decreasing score, cut to
+    ``max_per_group``; empty when none pass (no stand-ins).
+
+    Returns dict: ``classes`` [c0, c1]; ``indices`` [list, list]; ``scores`` (2, H) (nan where a
+    direction has fewer than ``min_steps`` steps in a region); ``n_steps`` {direction: {region: n}}.
+    """
+    if pre.ndim != 2 or groups.shape != pre.shape[:1] or outputs.shape != pre.shape[:1]:
+        raise ValueError(f"shapes: pre {tuple(pre.shape)}, groups {tuple(groups.shape)}, outputs {tuple(outputs.shape)}")
+    pre = pre.double()
+    sd = pre.std(0).clamp_min(1e-12)
+    z = pre / sd
+    if classes is None:
+        vals, counts = torch.unique(outputs, return_counts=True)
+        classes = vals[torch.argsort(counts, descending=True)][:2].tolist()
+    classes = [int(c) for c in classes]
+    H = pre.shape[1]
+    scores = torch.full((2, H), float("nan"), dtype=torch.float64)
+    n_steps = {}
+    for d, c in enumerate(classes):
+        m, n_steps[str(c)] = {}, {}
+        for name, code in (("cluster", GROUP_CLUSTER), ("kick", GROUP_KICK), ("transition", GROUP_TRANSITION)):
+            mask = (groups == code) & (outputs == c)
+            n_steps[str(c)][name] = int(mask.sum())
+            m[name] = z[mask].mean(0) if int(mask.sum()) >= min_steps else None
+        if all(v is not None for v in m.values()):
+            scores[d] = torch.stack([-m["cluster"] - theta, eps - m["kick"].abs(), m["transition"]]).min(0).values
+    passing = torch.nan_to_num(scores, nan=-torch.inf) > 0
+    both = passing[0] & passing[1]
+    if len(classes) > 1:
+        passing[0] &= ~both | (scores[0] >= scores[1])
+        passing[1] &= ~both | (scores[1] > scores[0])
+    indices = []
+    for d in range(len(classes)):
+        cand = torch.nonzero(passing[d]).reshape(-1)
+        cand = cand[torch.argsort(scores[d, cand], descending=True, stable=True)]
+        indices.append((cand[:max_per_group] if max_per_group else cand).tolist())
+    while len(indices) < 2:
+        indices.append([])
+    return {"classes": classes, "indices": indices, "scores": scores, "n_steps": n_steps}
+
+
+def mean_block_weight(W: torch.Tensor, post, pre, exclude_diagonal: bool = True) -> float:
+    """Mean of W[post, pre] (rows post-synaptic), without self-connections when post and pre overlap."""
+    a, b = _as_long(post), _as_long(pre)
+    blk = W[a][:, b].double()
+    if exclude_diagonal:
+        keep = a[:, None] != b[None, :]
+        return float(blk[keep].mean()) if bool(keep.any()) else float("nan")
+    return float(blk.mean())
+
+
+def weight_contrast(W: torch.Tensor, set_a, set_b, n_random: int = 1000, candidates=None,
+                    generator: torch.Generator | None = None, seed: int | None = 0) -> dict:
+    """Within-set and between-set mean weights of two neuron sets, against random sets of the same
+    sizes drawn from ``candidates`` (default all neurons).
+
+    within = mean over the two sets of mean W[a, a] (no self-connections); between = mean of
+    W[a, b] and W[b, a]. Returns within, between, and their percentile ranks among ``n_random``
+    random pairs of disjoint sets (``within_rank``: fraction of random pairs with a within-value
+    >= ours, small when ours is unusually excitatory; ``between_rank``: fraction with a
+    between-value <= ours, small when ours is unusually inhibitory)."""
+    gen = _generator(generator, seed)
+    a, b = _as_long(set_a), _as_long(set_b)
+    cand = torch.arange(W.shape[0]) if candidates is None else _as_long(candidates)
+
+    def stats(x, y):
+        within = 0.5 * (mean_block_weight(W, x, x) + mean_block_weight(W, y, y))
+        between = 0.5 * (mean_block_weight(W, x, y, False) + mean_block_weight(W, y, x, False))
+        return within, between
+
+    w0, b0 = stats(a, b)
+    rw, rb = [], []
+    na, nb = a.numel(), b.numel()
+    for _ in range(n_random):
+        perm = cand[torch.randperm(cand.numel(), generator=gen)]
+        w, bt = stats(perm[:na], perm[na:na + nb])
+        rw.append(w)
+        rb.append(bt)
+    rw, rb = torch.tensor(rw), torch.tensor(rb)
+    return {"within": w0, "between": b0, "within_rank": float((rw >= w0).double().mean()),
+            "between_rank": float((rb <= b0).double().mean()), "random_within_mean": float(rw.mean()),
+            "random_between_mean": float(rb.mean()), "n_random": int(n_random)}
+
+
+def intervention_effects(weights: Weights, target_sets: Sequence, pathway: str, mus: Sequence[float],
+                         noises: torch.Tensor, h0s: torch.Tensor, window: int = 15, re_tol: float = 0.1,
+                         im_min: float = 0.06, pairs: bool = True, chunk: int = 256) -> dict:
+    """Statistics of intervened runs for many target sets and noise seeds (paper E.9).
+
+    target_sets: list of N index sets; pathway 'recurrent' or 'input'; mus: gains (1 = no
+    intervention is added as the reference); noises (S, T, D), h0s (S, H): one noise sequence and
+    start per seed, shared by every set and mu. For every (set, seed, mu): ``changes`` output
+    changes over the run; ``pairs`` critical complex pairs per transition window (the reference
+    run's change times when fewer than 2 changes, as in the paper); ``spread`` mean distance of the
+    states from the reference run's mean state (overshoot shows as a larger spread).
+    Returns arrays (N, S, len(mus)) plus ``ref_changes``, ``ref_pairs``, ``ref_spread`` (S,).
+    """
+    W_hh, W_out = weights.W_hh, weights.W_out
+    H = W_hh.shape[0]
+    mus_t = torch.as_tensor(list(mus), dtype=torch.float64)
+    N, S, M = len(target_sets), noises.shape[0], mus_t.numel()
+    gains = torch.ones(N * M + 1, H, dtype=W_hh.dtype)       # row 0: the reference (no intervention)
+    for i, tg in enumerate(target_sets):
+        idx = _as_long(tg)
+        for j in range(M):
+            gains[1 + i * M + j, idx] = float(mus_t[j])
+    ones = torch.ones_like(gains)
+    g_rec, g_in = (gains, ones) if pathway == "recurrent" else (ones, gains)
+    out = {k: torch.zeros(N, S, M, dtype=torch.float64) for k in ("changes", "pairs", "spread")}
+    ref = {k: torch.zeros(S, dtype=torch.float64) for k in ("changes", "pairs", "spread")}
+    for s in range(S):
+        sim = simulate_intervention(weights, noises[s], h0s[s], g_rec, g_in, return_jacobians=False)
+        states, pre = sim["states"], sim["pre"]                          # (R, T, H)
+        outs = (states @ W_out.transpose(-1, -2)).argmax(-1)
+        T = states.shape[1]
+        ref_ct = output_change_times(outs[0])
+        centre = states[0].mean(0)
+        for r in range(states.shape[0]):
+            ct = output_change_times(outs[r])
+            n_ch = float(ct.numel())
+            if ct.numel() < 2:
+                ct = ref_ct
+            pr = 0.0
+            if pairs:
+                steps = _window_steps(T, ct, window)
+                sc = torch.zeros(T, dtype=torch.float64)
+                if steps.numel():
+                    J = intervention_jacobians(W_hh, pre[r, steps], g_rec[r])
+                    sc[steps] = critical_eigen_counts(J, re_tol, im_min, chunk).double()
+                pr = _window_stats(sc, ct, window)["mean"]
+            sp = float((states[r] - centre).norm(dim=-1).mean())
+            if r == 0:
+                ref["changes"][s], ref["pairs"][s], ref["spread"][s] = n_ch, pr, sp
+            else:
+                i, j = divmod(r - 1, M)
+                out["changes"][i, s, j], out["pairs"][i, s, j], out["spread"][i, s, j] = n_ch, pr, sp
+    return {**out, "ref_changes": ref["changes"], "ref_pairs": ref["pairs"], "ref_spread": ref["spread"],
+            "mus": mus_t}
+
+
+def persistent_onset(epochs, values, threshold: float, finite=None, min_frac: float = 0.9):
+    """First evaluated epoch from which ``values`` exceed ``threshold`` at that epoch and at no less
+    than ``min_frac`` of the finite evaluations up to the end (an onset that persists, not a single
+    jump); non-finite snapshots (``finite`` False or nan values) are skipped. None if none."""
+    v = torch.as_tensor([float("nan") if x is None else x for x in values], dtype=torch.float64)
+    ok = torch.isfinite(v)
+    if finite is not None:
+        ok &= torch.as_tensor(list(finite), dtype=torch.bool)
+    ep = list(epochs)
+    idx = torch.nonzero(ok).reshape(-1).tolist()
+    above = [bool(v[i] > threshold) for i in idx]
+    for k, i in enumerate(idx):
+        if above[k] and sum(above[k:]) >= min_frac * (len(above) - k):
+            return ep[i]
+    return None
+
+
+def plateau_exit(loss_per_epoch, epochs=None, plateau_frac: float = 0.2, smooth: int = 5) -> dict:
+    """The loss drop of the paper (E.10) as the exit from the early (i.i.d.-output) plateau.
+
+    The loss is smoothed by a centred running median of ``smooth`` epochs (transient spikes and
+    non-finite values do not count). Plateau level P = median over the first ``plateau_frac`` of
+    training; final level F = median over the last 10%. The exit is the first epoch from which the
+    smoothed loss stays below (P + F) / 2 until the end. Returns {'epoch' (or None), 'plateau',
+    'final', 'threshold'}; None when the loss never falls below the midpoint for good, or when
+    P <= F (no drop)."""
+    loss = torch.as_tensor([float("nan") if x is None else x for x in loss_per_epoch], dtype=torch.float64)
+    n = loss.numel()
+    ep = list(range(1, n + 1)) if epochs is None else list(epochs)
+    w = max(1, int(smooth))
+    s = torch.full_like(loss, float("nan"))
+    for i in range(n):
+        win = loss[max(0, i - w // 2): i + w // 2 + 1]
+        win = win[torch.isfinite(win)]
+        if win.numel():
+            s[i] = win.median()
+    fin = torch.isfinite(s)
+    head = s[: max(1, int(round(plateau_frac * n)))]
+    tail = s[-max(1, int(round(0.1 * n))):]
+    head, tail = head[torch.isfinite(head)], tail[torch.isfinite(tail)]
+    if head.numel() == 0 or tail.numel() == 0:
+        return {"epoch": None, "plateau": None, "final": None, "threshold": None}
+    P, F = float(head.median()), float(tail.median())
+    thr = 0.5 * (P + F)
+    out = {"epoch": None, "plateau": P, "final": F, "threshold": thr}
+    if not P > F:
+        return out
+    below = (s < thr) | ~fin
+    for i in range(n):
+        if bool(fin[i]) and bool(below[i:].all()):
+            out["epoch"] = ep[i]
+            break
+    return out

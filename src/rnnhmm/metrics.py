@@ -286,3 +286,75 @@ def compare(hmm_obs_1, hmm_obs_2, hmm_obs_3, rnn_obs, K: int, device=None, **sin
         "rnn": s_rnn,
         "transition_sq_diff": sq.tolist(),
     }
+
+
+# ---------------------------------------------------------------------- performance claims (G.2)
+def change_rate(obs, skip_first: bool = True) -> float:
+    """Fraction of consecutive steps whose symbol changes, over all sequences of obs (n, L).
+
+    With ``skip_first`` the first symbol is dropped: under the reference's evaluation protocol it
+    is uniform (read from h_0 = 0), not the model's, so volatility compared with an HMM that
+    starts stationary is biased by it (~0.6 changes of 6.8 for M=2, issue 10)."""
+    o = _obs(obs)
+    if skip_first:
+        o = o[:, 1:]
+    return float(np.mean(o[:, 1:] != o[:, :-1])) if o.shape[1] > 1 else float("nan")
+
+
+def _standardised(dev: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """|dev| / sd, with entries of zero spread giving 0 when dev is 0 and inf otherwise."""
+    dev = np.abs(dev)
+    out = np.divide(dev, sd, out=np.zeros_like(dev), where=sd > 0)
+    out[(sd <= 0) & (dev > 1e-12)] = np.inf
+    return out
+
+
+def rare_symbol(frequencies) -> int | None:
+    """The rare output symbol: the least frequent one when its stationary frequency is below
+    1/(2K) (lin-chain HMMs: symbol 1 at 0.01), else None."""
+    f = np.asarray(frequencies, dtype=float)
+    k = int(np.argmin(f))
+    return k if f[k] < 0.5 / len(f) else None
+
+
+def performance_record(rnn_obs, hmm, repeats: int = 200, seed=None, skip_first: bool = True,
+                       quantile: float = 0.99) -> dict:
+    """Statistics of the performance claims for one sample obs (n, L) of a model, with their spread
+    over ``repeats`` independent HMM samples of the same size (n, L) (the null a perfect emulator
+    would show), all computed the same way (first symbol dropped when ``skip_first``).
+
+    Returns a JSON-serialisable dict: ``change_rate`` {rnn, null_mean, null_sd}; ``transition``
+    {rnn, null_mean, null_sd (K x K), max_z (max_ij |ΔP_ij| / SD_ij), argmax 'i->j', max_abs,
+    null_q (the ``quantile`` of the same max over the null samples, each against the null mean)};
+    ``rare`` (None without a rare symbol) {symbol, rnn, hmm (columns), max_z, null_q}.
+    """
+    o = _obs(rnn_obs)
+    n, L = o.shape
+    K = hmm.n_outputs
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    crop = (lambda x: x[:, 1:]) if skip_first else (lambda x: x)
+    null_cr, null_T = [], []
+    for _ in range(repeats):
+        h = hmm.sample(n, L, rng)
+        null_cr.append(change_rate(h, skip_first))
+        null_T.append(output_transition_matrix(crop(h), K))
+    null_cr, null_T = np.asarray(null_cr), np.stack(null_T)
+    T_mean, T_sd = null_T.mean(0), null_T.std(0, ddof=1)
+    T_rnn = output_transition_matrix(crop(o), K)
+    z = _standardised(T_rnn - T_mean, T_sd)
+    null_z = np.stack([_standardised(t - T_mean, T_sd) for t in null_T])  # (R, K, K)
+    i, j = np.unravel_index(int(np.argmax(z)), z.shape)
+    out = {
+        "repeats": int(repeats), "skip_first": bool(skip_first),
+        "change_rate": {"rnn": change_rate(o, skip_first), "null_mean": float(null_cr.mean()),
+                        "null_sd": float(null_cr.std(ddof=1))},
+        "transition": {"rnn": T_rnn.tolist(), "null_mean": T_mean.tolist(), "null_sd": T_sd.tolist(),
+                       "max_z": float(z.max()), "argmax": f"{i}->{j}", "max_abs": float(np.abs(T_rnn - T_mean).max()),
+                       "null_q": float(np.quantile(null_z.reshape(repeats, -1).max(1), quantile))},
+        "rare": None,
+    }
+    r = rare_symbol(hmm.output_frequencies())
+    if r is not None:
+        out["rare"] = {"symbol": r, "rnn": T_rnn[:, r].tolist(), "hmm": T_mean[:, r].tolist(),
+                       "max_z": float(z[:, r].max()), "null_q": float(np.quantile(null_z[:, :, r].max(1), quantile))}
+    return out

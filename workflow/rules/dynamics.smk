@@ -139,7 +139,8 @@ rule dynamics_claims:
         state_space_models=DYN_STATE_SPACE,
         models=DYN_MODELS,
         fig8_models=DYN_FIG8,
-        change_probability=DYN_CHANGE_PROB,
+        hmm_specs={h: config["hmms"][h] for h in sorted({ModelSpec.parse(m).hmm for m in DYN_STATE_SPACE})},
+        switch_steps=DYN["state_space"]["pca_steps"],
         tolerances=DYN["claims"],
     script:
         "../scripts/dyn_claims.py"

@@ -150,7 +150,8 @@ rule mechanism_claims:
     conda:
         ENV
     params:
-        change_probability=MECH_CHANGE_PROBABILITY,
+        hmm_specs={h: config["hmms"][h] for h in MECH_HMMS},
+        evolution_T=MECH["evolution"]["T"],
     script:
         "../scripts/mech_claims.py"
 

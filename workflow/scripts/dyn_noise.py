@@ -49,6 +49,12 @@ with job_log(sm.log[0]) as log:
             ns = dy.noise_sensitivity(w, areas.hidden, areas.noise, idx, gammas=p["gammas"], n_traj=p["trajectories"],
                                       T=p["horizon"], generator=gen)
             arrays[f"{name}_trace"] = ns["trace"]
+            # bootstrap over trajectories of the last-step trace (the claim's sampling spread)
+            last = np.asarray(ns["trajectories"])[:, :, -1]                  # (G, n_traj, H)
+            brng = np.random.default_rng(derive_seed(seed, "bootstrap", name))
+            idx = brng.integers(0, last.shape[1], size=(200, last.shape[1]))
+            boots = np.stack([last[:, i].var(axis=1, ddof=1).sum(-1) for i in idx])  # (200, G)
+            arrays[f"{name}_trace_boot_sd"] = boots.std(axis=0, ddof=1)
             arrays[f"{name}_mean_dist"] = ns["mean_dist"]
             arrays[f"{name}_traj"] = pca_project(pca, ns["trajectories"][:, :n_plot]).astype(np.float32)
             log(f"{name}: trace at t={p['horizon']} per gamma {dict(zip(p['gammas'], ns['trace'][:, -1].round(3)))}")

@@ -58,8 +58,20 @@ with job_log(sm.log[0]) as log:
         unstable_count=clean(m["unstable_count"]), complex_count=clean(m["complex_count"]),
         finite=finite.tolist(), sqrt_abs_dh2=clean(np.sqrt(np.abs(m["dh2"].numpy()))),
         bifurcation_epoch=bif, converged_rate=float(last.mean()) if last.size else None,
-        converged_last=p["converged_last"],
+        converged_last=p["converged_last"], sampled_change_rate=clean(m["sampled_change_rate"]),
+        fraction_threshold=p["bifurcation_threshold"], onset_min_fraction=p["onset_min_fraction"],
+        T=p["T"],
     )
+    # onsets that persist and the exit from the loss plateau (what the claims test; docs/claims.md)
+    fin = finite.tolist()
+    out["onsets"] = {k: mech.persistent_onset(epochs, out[k], p["bifurcation_threshold"], finite=fin,
+                                              min_frac=p["onset_min_fraction"])
+                     for k in ("unstable_fraction", "complex_fraction")}
+    out["plateau_exit"] = mech.plateau_exit(val_loss)
+    out["non_finite_epochs"] = [e for e, f in zip(epochs, fin) if not f]
+    if out["non_finite_epochs"]:
+        log(f"non-finite snapshots (excluded from onsets and rates): {out['non_finite_epochs']}")
+    log(f"persistent onsets {out['onsets']}; loss plateau exit {out['plateau_exit']}")
     # PCA across selected epochs: the same noise and h0 for every epoch (same seed), own PCA(2) each
     shown = display_epochs(epochs, p["n_pca_epochs"], bif)
     sel = [epochs.index(e) for e in shown]

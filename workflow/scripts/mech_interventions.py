@@ -30,6 +30,34 @@ with job_log(sm.log[0]) as log:
     seed = derive_seed("interventions", model, sm.params.seed)
     out = {"model": model, "hmm": kick["hmm"], "mus": mus, "show_mus": show, "show_steps": p["show_steps"],
            "kick_status": kick["group_status"], "groups": []}
+    non_kick = torch.tensor([i for i in range(H) if i not in set(all_kick)], dtype=torch.long)
+    R, S = p["random_sets"], p["noise_seeds"]
+    base_mus = [0.0, 2.0]
+
+    def baseline(gi, group, conditions):
+        """Each condition's targets and R random non-kick sets of the same size, over S noise seeds
+        (shared by all sets): effects at mu = 0 and mu = 2 against the unintervened run."""
+        bgen = torch.Generator().manual_seed(seed + 1000 + gi)
+        noises = torch.randn(S, p["T"], D, generator=bgen, dtype=W_hh.dtype)
+        h0s = torch.randn(S, H, generator=bgen, dtype=W_hh.dtype)
+        res = {}
+        for name, cond in conditions.items():
+            k = int(cond.targets.numel())
+            if k == 0 or k > non_kick.numel():
+                res[name] = {"skipped": f"{k} targets; {non_kick.numel()} non-kick neurons to draw random sets from"}
+                continue
+            sets = [cond.targets] + [non_kick[torch.randperm(non_kick.numel(), generator=bgen)[:k]] for _ in range(R)]
+            eff = mech.intervention_effects(weights, sets, cond.pathway, base_mus, noises, h0s, window=p["window"],
+                                            re_tol=p["re_tol"], im_min=p["im_min"])
+            res[name] = {"n_targets": k, "pathway": cond.pathway, "mus": base_mus, "n_random": R, "n_seeds": S,
+                         **{key: eff[key].tolist() for key in ("changes", "pairs", "spread", "ref_changes",
+                                                               "ref_pairs", "ref_spread")}}
+            log(f"group {gi + 1} {name} baseline: targets pairs(0) {eff['pairs'][0, :, 0].mean():.2f}, random "
+                f"{eff['pairs'][1:, :, 0].mean():.2f}, unintervened {eff['ref_pairs'].mean():.2f}; changes(0) "
+                f"{eff['changes'][0, :, 0].mean():.1f} vs random {eff['changes'][1:, :, 0].mean():.1f} "
+                f"(unintervened {eff['ref_changes'].mean():.1f})")
+        return res
+
     for gi, group in enumerate(groups):
         entry = {"group": gi + 1, "neurons": group, "status": kick["group_status"][gi]}
         if not group:
@@ -66,6 +94,7 @@ with job_log(sm.log[0]) as log:
             log(f"group {gi + 1} {name}: {cond.targets.numel()} targets; pairs at mu=0/1/{mus[-1]:g}: "
                 f"{res['pairs_mean'][0]:.2f} / {res['pairs_mean'][mu_index(mus, 1.0)]:.2f} / "
                 f"{res['pairs_mean'][-1]:.2f}; output changes at mu=1: {n_changes[mu_index(mus, 1.0)]}")
+        entry["baseline"] = baseline(gi, group, conditions)
         out["groups"].append(entry)
     out["provenance"] = provenance({**p, "weights": sm.params.weights}, seed, t0)
     write_json(out, sm.output[0])

@@ -30,33 +30,32 @@ def analyse(model, path, out_path, p, log):
     ld = dyn.local_dynamics(weights, hidden, n_rollouts=p["n_rollouts"], max_steps=p["max_steps"], generator=gen)
     groups = torch.as_tensor(ld["groups"][1:])
     pre = mech.preactivations(weights, hidden[1:], noise[1:], h0=hidden[0])
-    diff = mech.logit_difference(weights, hidden[1:])
     counts = {name: int((groups == code).sum()) for name, code in
               (("transition", mech.GROUP_TRANSITION), ("kick", mech.GROUP_KICK),
                ("cluster", mech.GROUP_CLUSTER), ("other", mech.GROUP_OTHER))}
     out["region_counts"] = counts
     log(f"{model}: regions {counts}")
-    try:
-        sel = mech.select_kick_neurons(pre, groups, diff, theta=p["theta"], eps=p["eps"],
-                                       max_per_group=p["max_per_group"])
-        indices, ranked = sel["indices"], [r.tolist() for r in sel["ranked"]]
-        out.update(scores=sel["scores"].tolist(), correlation=sel["correlation"].tolist(),
-                   mean_pre={k: v.tolist() for k, v in sel["mean_pre"].items()},
-                   n_passing=int(sel["selected"].sum()))
-    except ValueError as err:  # e.g. a region is empty: rank by correlation with the drive alone
-        out["error"] = f"criterion not applicable: {err}"
-        drive = torch.gradient(diff.double())[0]
-        corr = mech._pearson(pre.double(), drive)
-        ranked = [torch.nonzero(corr >= 0).reshape(-1)[torch.argsort(corr[corr >= 0], descending=True)].tolist(),
-                  torch.nonzero(corr < 0).reshape(-1)[torch.argsort(corr[corr < 0])].tolist()]
-        indices = [[], []]
-        out.update(scores=None, correlation=corr.tolist(), mean_pre=None, n_passing=0)
-    kick, status = complete_kick_groups(indices, ranked, p["fallback_top"])
+    outputs = (hidden[1:] @ weights.W_out.T).argmax(-1)
+    # per transition direction ("leaving class c"), in per-neuron standardised units; a direction
+    # where no neuron passes gets an empty group (no stand-in neurons: issue 10)
+    sel = mech.select_kick_neurons_directional(pre, groups, outputs, theta=p["theta"], eps=p["eps"],
+                                               max_per_group=p["max_per_group"])
+    indices = sel["indices"]
+    out.update(scores=torch.nan_to_num(sel["scores"], nan=-1e9).tolist(), direction_classes=sel["classes"],
+               direction_steps=sel["n_steps"], n_passing=int((torch.nan_to_num(sel["scores"], nan=-1.0) > 0).sum()))
+    if len(sel["classes"]) < 2:
+        out["error"] = f"fewer than two output classes on the orbit: {sel['classes']}"
+    kick, status = complete_kick_groups(indices, [[], []], 0)
     out.update(selected=[list(map(int, g)) for g in indices], n_selected=[len(g) for g in indices],
-               groups=kick, group_status=status, criterion={k: p[k] for k in ("theta", "eps", "max_per_group")})
-    log(f"kick groups {kick} ({status}); {out['n_passing']} neurons pass the criterion")
+               groups=kick, group_status=status, criterion={k: p[k] for k in ("theta", "eps", "max_per_group")},
+               criterion_units="per-neuron SD of the pre-activation (threshold at 0)")
+    log(f"kick groups {kick} ({status}) for directions leaving classes {sel['classes']}; "
+        f"{out['n_passing']} (neuron, direction) pairs pass")
     if out["error"]:
         log(out["error"])
+    if kick[0] and kick[1]:
+        out["kick_contrast"] = mech.weight_contrast(W_hh, kick[0], kick[1], seed=derive_seed(seed, "kick-contrast"))
+        log(f"kick weights: {out['kick_contrast']}")
 
     # 2. integrating populations and sorted weight blocks
     if kick[0] and kick[1]:
@@ -66,6 +65,10 @@ def analyse(model, path, out_path, p, log):
         out["population_to_kick"] = [[float(g[j][pop].mean()) for j in range(2)] for pop in (pop1, pop2)]
         kk, kp, pp = mech.sorted_weight_blocks(W_hh, kick, (pop1, pop2))
         out["blocks"] = {"kick_kick": kk.tolist(), "kick_pop": kp.tolist(), "pop_pop": pp.tolist()}
+        non_kick = [i for i in range(H) if i not in set(kick[0]) | set(kick[1])]
+        out["population_contrast"] = mech.weight_contrast(W_hh, pop1, pop2, candidates=non_kick,
+                                                          seed=derive_seed(seed, "population-contrast"))
+        log(f"population weights: {out['population_contrast']}")
     else:
         out["populations"], out["population_to_kick"], out["blocks"] = [[], []], None, None
         log("a kick group is empty: no populations or weight blocks")
