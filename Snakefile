@@ -1,9 +1,13 @@
 # rnnhmm: reproducibility pipeline for "Mechanistic Interpretability of RNNs emulating Hidden
 # Markov Models" (Torre et al., NeurIPS 2025).
 #
-#   snakemake --cores 2 --configfile config/quick.yaml     # every figure, tiny models, CPU
+#   snakemake --cores 2 --configfile=config/quick.yaml     # every figure, tiny models, CPU
 #   snakemake --cores 8 fig1                               # one figure of the paper config
 #   snakemake --list-target-rules                          # all figure targets
+from snakemake.utils import min_version
+
+# Profiles named profile.yaml and the rule/resource features used here need Snakemake 9.19.
+min_version("9.19")
 
 
 # The paper config unless another is given (--configfile replaces it; it is not merged into it).
