@@ -15,6 +15,6 @@ rule claims:
     log:
         "logs/claims/all.log",
     conda:
-        ENV
+        ENV_PLOTS
     script:
         "../scripts/collect_claims.py"

@@ -134,7 +134,7 @@ rule dynamics_claims:
     log:
         "logs/claims/dynamics.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         state_space_models=DYN_STATE_SPACE,
         models=DYN_MODELS,
@@ -153,7 +153,7 @@ rule fig2_data:
     log:
         "logs/figure_data/fig2.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig2",
         models=DYN_MODELS,
@@ -170,7 +170,7 @@ rule fig3_data:
     log:
         "logs/figure_data/fig3.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig3",
         models=DYN_MODELS,
@@ -186,7 +186,7 @@ rule fig4_data:
     log:
         "logs/figure_data/fig4.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig4",
         models=DYN_MODELS,
@@ -208,7 +208,7 @@ rule fig8_data:
     log:
         "logs/figure_data/fig8.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig8",
         models=DYN_FIG8,
@@ -224,7 +224,7 @@ rule figS2_data:
     log:
         "logs/figure_data/figS2.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS2",
         models=DYN_GRID,
@@ -248,7 +248,7 @@ rule fig2:
     log:
         "logs/figures/fig2.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig2",
     script:
@@ -270,7 +270,7 @@ rule fig3:
     log:
         "logs/figures/fig3.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig3",
     script:
@@ -292,7 +292,7 @@ rule fig4:
     log:
         "logs/figures/fig4.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig4",
     script:
@@ -314,7 +314,7 @@ rule fig8:
     log:
         "logs/figures/fig8.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig8",
     script:
@@ -336,7 +336,7 @@ rule figS2:
     log:
         "logs/figures/figS2.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS2",
     script:

@@ -148,7 +148,7 @@ rule mechanism_claims:
     log:
         "logs/claims/mechanism.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         change_probability=MECH_CHANGE_PROBABILITY,
     script:
@@ -163,7 +163,7 @@ rule fig5_data:
     log:
         "logs/figure_data/fig5.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig5",
     script:
@@ -178,7 +178,7 @@ rule fig6_data:
     log:
         "logs/figure_data/fig6.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig6",
     script:
@@ -195,7 +195,7 @@ rule fig7_data:
     log:
         "logs/figure_data/fig7.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig7",
         change_probability=MECH_CHANGE_PROBABILITY,
@@ -211,7 +211,7 @@ rule figS3_data:
     log:
         "logs/figure_data/figS3.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS3",
     script:
@@ -226,7 +226,7 @@ rule figS4_data:
     log:
         "logs/figure_data/figS4.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS4",
     script:
@@ -248,7 +248,7 @@ rule fig5:
     log:
         "logs/figures/fig5.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig5",
     script:
@@ -270,7 +270,7 @@ rule fig6:
     log:
         "logs/figures/fig6.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig6",
     script:
@@ -292,7 +292,7 @@ rule fig7:
     log:
         "logs/figures/fig7.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig7",
     script:
@@ -314,7 +314,7 @@ rule figS3:
     log:
         "logs/figures/figS3.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS3",
     script:
@@ -336,7 +336,7 @@ rule figS4:
     log:
         "logs/figures/figS4.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS4",
     script:
