@@ -29,6 +29,41 @@ include: "workflow/rules/mechanism.smk"
 include: "workflow/rules/claims.smk"
 
 
+# Cheap jobs (figure data, plots, tables, claims: seconds each) run where Snakemake runs, never
+# through a cluster queue (profiles/slurm). Torch jobs (training, metrics, analyses) are submitted.
+localrules:
+    metrics_table,
+    model_diagnostics,
+    performance_claims,
+    dynamics_claims,
+    mechanism_claims,
+    claims,
+    fig1_data,
+    fig2_data,
+    fig3_data,
+    fig4_data,
+    fig5_data,
+    fig6_data,
+    fig7_data,
+    fig8_data,
+    figS1_data,
+    figS2_data,
+    figS3_data,
+    figS4_data,
+    fig1,
+    fig2,
+    fig3,
+    fig4,
+    fig5,
+    fig6,
+    fig7,
+    fig8,
+    figS1,
+    figS2,
+    figS3,
+    figS4,
+
+
 rule all:
     default_target: True
     input:
