@@ -1,9 +1,13 @@
 # rnnhmm: reproducibility pipeline for "Mechanistic Interpretability of RNNs emulating Hidden
 # Markov Models" (Torre et al., NeurIPS 2025).
 #
-#   snakemake --cores 2 --configfile config/quick.yaml     # every figure, tiny models, CPU
+#   snakemake --cores 2 --configfile=config/quick.yaml     # every figure, tiny models, CPU
 #   snakemake --cores 8 fig1                               # one figure of the paper config
 #   snakemake --list-target-rules                          # all figure targets
+from snakemake.utils import min_version
+
+# Profiles named profile.yaml and the rule/resource features used here need Snakemake 9.19.
+min_version("9.19")
 
 
 # The paper config unless another is given (--configfile replaces it; it is not merged into it).
@@ -23,6 +27,41 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/mechanism.smk"
 include: "workflow/rules/claims.smk"
+
+
+# Cheap jobs (figure data, plots, tables, claims: seconds each) run where Snakemake runs, never
+# through a cluster queue (profiles/slurm). Torch jobs (training, metrics, analyses) are submitted.
+localrules:
+    metrics_table,
+    model_diagnostics,
+    performance_claims,
+    dynamics_claims,
+    mechanism_claims,
+    claims,
+    fig1_data,
+    fig2_data,
+    fig3_data,
+    fig4_data,
+    fig5_data,
+    fig6_data,
+    fig7_data,
+    fig8_data,
+    figS1_data,
+    figS2_data,
+    figS3_data,
+    figS4_data,
+    fig1,
+    fig2,
+    fig3,
+    fig4,
+    fig5,
+    fig6,
+    fig7,
+    fig8,
+    figS1,
+    figS2,
+    figS3,
+    figS4,
 
 
 rule all:

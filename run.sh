@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh clone: creates .venv on first use, then
-#   ./run.sh quick   - the quick pipeline end to end (every figure, tiny models, 2 CPU cores)
+#   ./run.sh quick   - the quick pipeline end to end (every figure, tiny models, 2 CPU cores);
+#                    ./run.sh quick fig1 builds one figure (extra arguments go after the config)
 #   ./run.sh small   - the scientifically meaningful CPU run (config/small.yaml)
 #   ./run.sh paper   - the paper (config/config.yaml; GPU scale)
 #   ./run.sh test    - the test suite (unit tests + workflow tests)
@@ -20,9 +21,9 @@ fi
 what=${1:-quick}
 shift || true
 case "$what" in
-  quick) exec .venv/bin/snakemake --configfile config/quick.yaml --cores "${CORES:-2}" "$@" ;;
-  small) exec .venv/bin/snakemake --configfile config/small.yaml --cores "${CORES:-2}" "$@" ;;
-  paper) exec .venv/bin/snakemake --configfile config/config.yaml --cores "${CORES:-8}" "$@" ;;
+  quick) exec .venv/bin/snakemake --configfile=config/quick.yaml --cores "${CORES:-2}" "$@" ;;
+  small) exec .venv/bin/snakemake --configfile=config/small.yaml --cores "${CORES:-2}" "$@" ;;
+  paper) exec .venv/bin/snakemake --configfile=config/config.yaml --cores "${CORES:-8}" "$@" ;;
   test) exec .venv/bin/python -m pytest -q "$@" ;;
   *) echo "usage: ./run.sh {quick|small|paper|test} [extra args]" >&2; exit 2 ;;
 esac

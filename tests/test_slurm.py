@@ -13,10 +13,13 @@ their pid files.
 It skips, saying why, where SLURM cannot run: not root, slurm-wlm/munge or the Snakemake SLURM
 executor plugin not installed (``.ci/run`` installs them where it can), or daemons that fail to start.
 
-The test runs the quick config's ``fig1`` (6 models, their data, metrics, floors, the figure)
-through ``snakemake --workflow-profile profiles/slurm``, checks that the jobs went through the
-scheduler (SLURM job ids, slurmctld's allocations, a training job holding a gpu), and that the
-trained weights and metrics equal those of a local run with the same seeds.
+The tests run through ``snakemake --workflow-profile profiles/slurm`` and read what each job asked
+for from the scheduler (``scontrol show job``: CPUs, GPUs, time limit):
+- a CPU config (quick: ``fig1``, 6 models with their data, metrics and floors, plus one 2-thread
+  ``dyn_local``): no GPU anywhere, CPUs = the rule's threads, the figure jobs run locally
+  (``localrules``), and the trained weights and metrics equal those of a local run;
+- a GPU-requesting config (quick with ``training.device: auto``): the training job gets
+  ``--gpus=1 --cpus-per-gpu=2``, its data job no GPU.
 """
 import importlib.util
 import json
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -198,19 +202,41 @@ def _metrics_values(path: Path) -> dict:
     return blob
 
 
+def _submitted(text: str) -> dict[str, set[str]]:
+    """rule -> SLURM job ids, from Snakemake's "... SLURM jobid N (log: .../slurm_logs/rule_R/...)"."""
+    out: dict[str, set[str]] = {}
+    for jid, rule in re.findall(r"SLURM jobid (\d+) \(log: [^)]*slurm_logs/rule_(\w+)/", text):
+        out.setdefault(rule, set()).add(jid)
+    return out
+
+
+def _job(env, jid: str) -> dict[str, str]:
+    """squeue's / scontrol's view of one job (finished jobs are kept: MinJobAge=3600)."""
+    text = subprocess.run(["scontrol", "-o", "show", "job", jid], env=env, capture_output=True, text=True).stdout
+    return dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+
+
+def _run_on_slurm(workdir: Path, config: Path, targets: list[str], env) -> str:
+    out = subprocess.run(
+        [*SNAKEMAKE, "--workflow-profile", str(ROOT / "profiles/slurm"), f"--configfile={config}",
+         "--directory", str(workdir), "--slurm-init-seconds-before-status-checks", "2", *targets],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=1500)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-6000:]
+    return text
+
+
 def test_quick_fig1_through_slurm_equals_local_run(slurm, tmp_path):
+    """A CPU config (training.device: cpu): no job asks for a GPU, CPUs follow the rules' threads,
+    the profile's runtimes reach sbatch, the figure jobs run locally, results equal a local run."""
     env, sdir = slurm
-    quick = str(ROOT / "config/quick.yaml")
+    quick = ROOT / "config/quick.yaml"
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
     on_slurm.mkdir()
     local.mkdir()
     t0 = time.time()
-    out = subprocess.run(
-        [*SNAKEMAKE, "--workflow-profile", str(ROOT / "profiles/slurm"), "--configfile", quick,
-         "--directory", str(on_slurm), "--slurm-init-seconds-before-status-checks", "2", "fig1"],
-        cwd=on_slurm, env=env, capture_output=True, text=True, timeout=1500)
-    text = out.stdout + out.stderr
-    assert out.returncode == 0, text[-6000:]
+    # fig1 (6 trainings, their data, metrics and floors) and one 2-thread analysis (dyn_local)
+    text = _run_on_slurm(on_slurm, quick, ["fig1", "results/analysis/local/lin2/h16_d8/s0.npz"], env)
     slurm_s = time.time() - t0
 
     # the jobs went through the scheduler
@@ -219,17 +245,24 @@ def test_quick_fig1_through_slurm_equals_local_run(slurm, tmp_path):
     ctld = (sdir / "slurmctld.log").read_text()
     allocated = set(re.findall(r"(?:sched: Allocate|_start_job: Started) JobId=(\d+)", ctld))  # main or backfill
     assert ids <= allocated, (sorted(ids), sorted(allocated))
-    # "... submitted with SLURM jobid N (log: .../slurm_logs/rule_train/...)"
-    train_ids = set(re.findall(r"SLURM jobid (\d+) \(log: [^)]*slurm_logs/rule_train/", text))
-    assert len(train_ids) == len(FIG1_MODELS), text[-3000:]
-    assert train_ids <= ids
-    job = subprocess.run(["scontrol", "show", "job", sorted(train_ids)[0]], env=env, capture_output=True,
-                         text=True).stdout
-    # the profile's gpu=1 became a GPU request (sbatch --gpus=1) that the scheduler granted
-    assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", job) and "JobState=COMPLETED" in job, job
+    by_rule = _submitted(text)
+    assert len(by_rule.get("train", ())) == len(FIG1_MODELS), text[-3000:]
+    assert set(by_rule) >= {"train", "hmm_data", "hmm_floor", "dyn_local"}, sorted(by_rule)
+    # figure data and figures are localrules: never submitted, yet produced
+    assert not {"fig1", "fig1_data"} & set(by_rule), sorted(by_rule)
+    assert "localrule fig1_data:" in text and "localrule fig1:" in text
+    # what was asked for, as the scheduler recorded it
+    for rule, jids in by_rule.items():
+        for jid in jids:
+            job = _job(env, jid)
+            assert job["JobState"] == "COMPLETED", (rule, job)
+            assert "gpu" not in job.get("TresPerJob", "") + job.get("TresPerNode", ""), (rule, job)
+            expected_cpus = 2 if rule in ("dyn_local", "dyn_subspaces") else 1  # the rules' threads
+            assert job["NumCPUs"] == str(expected_cpus), (rule, job["NumCPUs"])
+            assert job["TimeLimit"] == ("15:00:00" if rule == "train" else "01:00:00"), (rule, job["TimeLimit"])
 
     # the same results as a local run
-    out = subprocess.run([*SNAKEMAKE, "--configfile", quick, "--cores", "2", "--directory", str(local), "fig1"],
+    out = subprocess.run([*SNAKEMAKE, f"--configfile={quick}", "--cores", "2", "--directory", str(local), "fig1"],
                          cwd=local, capture_output=True, text=True, timeout=1500)
     assert out.returncode == 0, out.stderr[-5000:]
     for model in FIG1_MODELS:
@@ -242,3 +275,28 @@ def test_quick_fig1_through_slurm_equals_local_run(slurm, tmp_path):
             _metrics_values(local / f"results/metrics/models/{model}.json"), model
     assert (on_slurm / "results/figures/fig1.pdf").stat().st_size > 10_000
     print(f"fig1 through SLURM: {len(ids)} SLURM jobs in {slurm_s:.0f} s")
+
+
+def test_gpu_config_asks_for_a_gpu_for_training_only(slurm, tmp_path):
+    """A GPU config (training.device: auto, as the paper's): the training job is submitted with
+    --gpus=1 and --cpus-per-gpu=2 and granted them; the data job asks for no GPU. CUDA is not
+    there inside the job (fake GPUs), so 'auto' trains on the CPU."""
+    env, _ = slurm
+    cfg = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+    cfg["training"]["device"] = "auto"
+    gpu_cfg = tmp_path / "gpu.yaml"
+    gpu_cfg.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "run"
+    work.mkdir()
+    text = _run_on_slurm(work, gpu_cfg, ["results/models/lin2/h16_d8/s0/model.pt"], env)
+    by_rule = _submitted(text)
+    assert set(by_rule) == {"train", "hmm_data"}, sorted(by_rule)
+    (train_id,) = by_rule["train"]
+    job = _job(env, train_id)
+    assert job["JobState"] == "COMPLETED", job
+    assert re.fullmatch(r"gres[:/]gpu[:=]1", job.get("TresPerJob", "")), job  # sbatch --gpus=1
+    assert re.search(r"gpu[:=]2", job.get("CpusPerTres", "")), job  # sbatch --cpus-per-gpu=2
+    assert job["NumCPUs"] == "2" and job["TimeLimit"] == "15:00:00", job
+    (data_id,) = by_rule["hmm_data"]
+    data = _job(env, data_id)
+    assert "gpu" not in data.get("TresPerJob", "") and data["NumCPUs"] == "1", data

@@ -18,7 +18,14 @@ import yaml
 __all__ = ["ConfigError", "ModelSpec", "validate_config", "expand_models", "training_params",
            "in_evolution", "derive_seed", "load_config"]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+def _schema_path() -> Path:
+    """The config schema: workflow/schemas/ of the source tree (run from a clone or an editable
+    install), else the copy installed with the package (``pip install .`` ships it as rnnhmm/schemas)."""
+    in_tree = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    return in_tree if in_tree.is_file() else Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
+
+
+SCHEMA_PATH = _schema_path()
 
 
 class ConfigError(ValueError):

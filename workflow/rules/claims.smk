@@ -23,6 +23,6 @@ rule claims:
     log:
         "logs/claims/all.log",
     conda:
-        ENV
+        ENV_PLOTS
     script:
         "../scripts/collect_claims.py"

@@ -38,7 +38,10 @@ HMM_NAMES = sorted(config["hmms"])
 FIGURE_NAMES = []
 CLAIM_FILES = []
 DIAGNOSTICS = [f"results/diagnostics/{m}.png" for m in MODEL_IDS]
-ENV = "../../envs/rnnhmm.yaml"
+# Conda envs (--sdm conda): torch for training and analyses, a light one for data, tables,
+# claims, figure data and plots.
+ENV = "../../envs/torch.yaml"
+ENV_PLOTS = "../../envs/plots.yaml"
 
 
 wildcard_constraints:

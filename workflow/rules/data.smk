@@ -5,7 +5,7 @@ rule hmm_data:
     log:
         "logs/data/{hmm}/s{seed}.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         spec=hmm_spec,
         num_seq=config["data"]["num_seq"],

@@ -134,7 +134,7 @@ rule dynamics_claims:
     log:
         "logs/claims/dynamics.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         state_space_models=DYN_STATE_SPACE,
         models=DYN_MODELS,
@@ -154,7 +154,7 @@ rule fig2_data:
     log:
         "logs/figure_data/fig2.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig2",
         models=DYN_MODELS,
@@ -171,7 +171,7 @@ rule fig3_data:
     log:
         "logs/figure_data/fig3.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig3",
         models=DYN_MODELS,
@@ -187,7 +187,7 @@ rule fig4_data:
     log:
         "logs/figure_data/fig4.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig4",
         models=DYN_MODELS,
@@ -209,7 +209,7 @@ rule fig8_data:
     log:
         "logs/figure_data/fig8.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig8",
         models=DYN_FIG8,
@@ -225,7 +225,7 @@ rule figS2_data:
     log:
         "logs/figure_data/figS2.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS2",
         models=DYN_GRID,
@@ -249,7 +249,7 @@ rule fig2:
     log:
         "logs/figures/fig2.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig2",
     script:
@@ -271,7 +271,7 @@ rule fig3:
     log:
         "logs/figures/fig3.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig3",
     script:
@@ -293,7 +293,7 @@ rule fig4:
     log:
         "logs/figures/fig4.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig4",
     script:
@@ -315,7 +315,7 @@ rule fig8:
     log:
         "logs/figures/fig8.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig8",
     script:
@@ -337,7 +337,7 @@ rule figS2:
     log:
         "logs/figures/figS2.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS2",
     script:

@@ -18,7 +18,7 @@ rule performance_claims:
     log:
         "logs/claims/performance.log",
     conda:
-        ENV
+        ENV_PLOTS
     script:
         "../scripts/performance_claims.py"
 
@@ -35,7 +35,7 @@ rule fig1_data:
     log:
         "logs/figure_data/fig1.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig1",
         label=CONFIG_LABEL,
@@ -57,7 +57,7 @@ rule figS1_data:
     log:
         "logs/figure_data/figS1.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS1",
         hmms=FIGS1_HMMS,
@@ -80,7 +80,7 @@ rule fig1:
     log:
         "logs/figures/fig1.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig1",
     script:
@@ -102,7 +102,7 @@ rule figS1:
     log:
         "logs/figures/figS1.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS1",
     script:

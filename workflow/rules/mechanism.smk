@@ -148,7 +148,7 @@ rule mechanism_claims:
     log:
         "logs/claims/mechanism.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         hmm_specs={h: config["hmms"][h] for h in MECH_HMMS},
         evolution_T=MECH["evolution"]["T"],
@@ -164,7 +164,7 @@ rule fig5_data:
     log:
         "logs/figure_data/fig5.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig5",
     script:
@@ -179,7 +179,7 @@ rule fig6_data:
     log:
         "logs/figure_data/fig6.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig6",
     script:
@@ -196,7 +196,7 @@ rule fig7_data:
     log:
         "logs/figure_data/fig7.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig7",
         change_probability=MECH_CHANGE_PROBABILITY,
@@ -212,7 +212,7 @@ rule figS3_data:
     log:
         "logs/figure_data/figS3.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS3",
     script:
@@ -227,7 +227,7 @@ rule figS4_data:
     log:
         "logs/figure_data/figS4.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS4",
     script:
@@ -249,7 +249,7 @@ rule fig5:
     log:
         "logs/figures/fig5.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig5",
     script:
@@ -271,7 +271,7 @@ rule fig6:
     log:
         "logs/figures/fig6.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig6",
     script:
@@ -293,7 +293,7 @@ rule fig7:
     log:
         "logs/figures/fig7.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="fig7",
     script:
@@ -315,7 +315,7 @@ rule figS3:
     log:
         "logs/figures/figS3.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS3",
     script:
@@ -337,7 +337,7 @@ rule figS4:
     log:
         "logs/figures/figS4.log",
     conda:
-        ENV
+        ENV_PLOTS
     params:
         figure="figS4",
     script:

@@ -45,7 +45,7 @@ rule metrics_table:
     log:
         "logs/metrics/summary.log",
     conda:
-        ENV
+        ENV_PLOTS
     script:
         "../scripts/metrics_table.py"
 
@@ -59,16 +59,16 @@ rule model_diagnostics:
     output:
         [
             report(
-                p,
+                f"results/diagnostics/{m}.png",
                 caption="../report/diagnostics.rst",
                 category="9 Per-model diagnostics",
-                labels={"model": p.removeprefix("results/diagnostics/").removesuffix(".png")},
+                labels={"model": m},
             )
-            for p in DIAGNOSTICS
+            for m in MODEL_IDS
         ],
     log:
         "logs/diagnostics.log",
     conda:
-        ENV
+        ENV_PLOTS
     script:
         "../scripts/diagnostics.py"

@@ -1,0 +1,123 @@
+"""The Snakemake ecosystem's bar: ``snakemake --lint`` and ``snakefmt --check`` clean, a
+``min_version`` in the Snakefile, and one conda environment per kind of rule (conda-forge only,
+valid YAML, a pinned lock file beside each range file). Seconds, no jobs run.
+
+``snakemake --sdm conda -n`` needs a ``conda`` executable even for a dry run (it calls
+``conda info``): where conda is installed the test runs it on the paper config; elsewhere it
+checks, without conda, what that dry run would use: every rule's ``conda:`` file exists and is a
+valid conda-forge environment.
+"""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+RULE_FILES = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
+
+
+def test_snakemake_lint_is_clean(tmp_path):
+    for cfg in ("config/config.yaml", "config/quick.yaml"):
+        out = subprocess.run([*SNAKEMAKE, f"--configfile={ROOT / cfg}", "--lint", "--directory", str(tmp_path)],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        text = out.stdout + out.stderr
+        assert out.returncode == 0 and "Congratulations" in text, (cfg, text[-3000:])
+
+
+def test_snakefmt_check_is_clean():
+    out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+
+
+def test_snakefile_states_min_version():
+    assert re.search(r'^min_version\("9\.\d+"\)', (ROOT / "Snakefile").read_text(), re.M)
+
+
+def _rule_envs() -> dict[str, str]:
+    """rule name -> env file (relative to the repository), from the ``conda:`` of every rule."""
+    names = {}
+    for line in (ROOT / "workflow/rules/common.smk").read_text().splitlines():
+        m = re.match(r'^(ENV\w*)\s*=\s*"([^"]+)"', line)
+        if m:
+            names[m.group(1)] = m.group(2)
+    out = {}
+    for f in RULE_FILES:
+        for rule, body in re.findall(r"^rule (\w+):\n((?:(?:    .*)?\n)+)", f.read_text() + "\n", re.M):
+            m = re.search(r"^    conda:\n        (.+)$", body, re.M)
+            assert m, f"rule {rule} ({f.name}) has no conda: directive"
+            expr = m.group(1).strip()
+            path = names.get(expr, expr.strip('"'))
+            out[rule] = str((f.parent / path).resolve().relative_to(ROOT))
+    return out
+
+
+def test_every_rule_has_a_valid_conda_forge_env_with_a_lock_file():
+    envs = _rule_envs()
+    assert len(envs) > 30
+    torch_rules = {"train", "model_metrics", "hmm_floor", "dyn_state_space", "dyn_local", "dyn_noise",
+                   "dyn_subspaces", "mech_kick", "mech_interventions", "mech_evolution", "mech_readout"}
+    for rule, env in envs.items():
+        spec = yaml.safe_load((ROOT / env).read_text())
+        assert spec["channels"] == ["conda-forge"], (env, spec["channels"])
+        assert "nodefaults" not in spec["channels"]
+        deps = [d for d in spec["dependencies"] if isinstance(d, str)]
+        names = {re.split(r"[<>=! ]", d)[0] for d in deps}
+        assert "python" in names and "jsonschema" in names and "pyyaml" in names, env
+        assert ("pytorch" in names) == (rule in torch_rules), (rule, env)
+        lock = ROOT / env.replace(".yaml", ".lock.yaml")
+        pinned = yaml.safe_load(lock.read_text())
+        assert pinned["channels"] == ["conda-forge"]
+        pins = {re.split(r"=", d)[0]: d for d in pinned["dependencies"] if isinstance(d, str)}
+        assert set(pins) >= names, (lock, names - set(pins))
+        assert all(re.fullmatch(r"[\w.-]+=[\w.]+", d) for d in pins.values()), lock
+    # the light environment really is light
+    assert "pytorch" not in (ROOT / "envs/plots.yaml").read_text()
+
+
+def test_conda_dry_run_plans_the_paper_config(tmp_path):
+    if shutil.which("conda") is None:
+        pytest.skip("conda not installed: `--sdm conda -n` needs it even for a dry run (it runs "
+                    "`conda info`); the env files are checked by the test above")
+    out = subprocess.run([*SNAKEMAKE, "--sdm", "conda", "-n", "--cores", "2", "--directory", str(tmp_path),
+                          f"--configfile={ROOT / 'config/config.yaml'}"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert re.search(r"^train\s+150$", out.stdout + out.stderr, re.M)
+
+
+@pytest.mark.slow
+def test_plain_pip_install_loads_a_config_and_imports_every_module(tmp_path):
+    """``pip install .`` (not editable, no extras) into a fresh venv: every third-party import of
+    the package is declared, and a config validates against the schema shipped with it. torch is
+    installed first by the same command run.sh uses (TORCH_SPEC; a local wheel where there is one)."""
+    import os
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake",
+                                                             "__pycache__", "*.egg-info", "build", "docs"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    for args in ([os.environ.get("TORCH_SPEC", "torch==2.13.0")], [str(src)]):
+        out = subprocess.run([py, "-m", "pip", "install", "-q", *args], env=env, capture_output=True, text=True,
+                             timeout=1200)
+        assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-3000:])
+    modules = sorted(p.stem for p in (ROOT / "src/rnnhmm").glob("*.py") if p.stem != "__init__")
+    code = (
+        "import importlib, rnnhmm, rnnhmm.config as c\n"
+        "assert 'site-packages' in rnnhmm.__file__, rnnhmm.__file__\n"
+        f"for m in {modules!r}: importlib.import_module('rnnhmm.' + m)\n"
+        f"cfg = c.load_config({str(ROOT / 'config/quick.yaml')!r})\n"
+        f"paper = c.load_config({str(ROOT / 'config/config.yaml')!r})\n"
+        "print(len(c.expand_models(cfg)), len(c.expand_models(paper)))\n"
+    )
+    out = subprocess.run([py, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-1] == "150"
