@@ -38,7 +38,7 @@ from rnnhmm.model import Weights, generate_outputs
 from rnnhmm.training import TrainConfig
 
 COLUMNS = ["name", "hmm", "seed", "hidden", "input", "num_seq", "seq_len", "batch_size", "lr", "epochs",
-           "grad_clip", "extra", "s_per_epoch", "train_s", "val_first", "val_min", "val_last", "best_epoch",
+           "grad_clip", "warmup", "extra", "s_per_epoch", "train_s", "val_first", "val_min", "val_last", "best_epoch",
            "vol_rnn", "vol_hmm", "vol_ratio", "dT", "dF", "iid_change", "plateau"]
 
 
@@ -71,8 +71,24 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -
                         checkpoint_every=10**9, log_every=t.get("log_every", 50), **keys) for s in seeds]
     data = [hmm.sample(2 * n3, L, seed=1000 + s) for s in seeds]
     t0 = time.perf_counter()
+    lg = lambda m: log(f"  [{t['name']}] {m}")  # noqa: E731
+    ckpt = None
+    if t.get("warmup_epochs"):
+        # curriculum: the first warmup_epochs on the first warmup_seq_len steps of every sequence, then
+        # the full length, continuing from the warm-up's weights, optimiser and random states
+        import tempfile
+        from dataclasses import asdict, replace
+
+        Lw, Ew = t["warmup_seq_len"], t["warmup_epochs"]
+        ckpt = Path(tempfile.mkdtemp()) / "warmup.pt"
+        wcfgs = [replace(c, epochs=Ew, checkpoint_every=Ew) for c in cfgs]
+        train_many(wcfgs, [d[:n3, :Lw] for d in data], [d[n3:, :Lw] for d in data], n_outputs=hmm.n_outputs,
+                   checkpoint_path=ckpt, log=lg)
+        blob = torch.load(ckpt, weights_only=False)
+        blob.update(configs=[asdict(c) for c in cfgs], epoch=0, best_val=[float("inf")] * len(cfgs))
+        torch.save(blob, ckpt)
     res = train_many(cfgs, [d[:n3] for d in data], [d[n3:] for d in data], n_outputs=hmm.n_outputs,
-                     log=lambda m: log(f"  [{t['name']}] {m}"))
+                     checkpoint_path=ckpt, log=lg)
     wall = time.perf_counter() - t0
     if curves is not None:
         curves[t["name"]] = {int(s): {"train": r.train_loss, "val": r.val_loss} for s, r in zip(seeds, res)}
@@ -83,7 +99,9 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -
         rows.append({"name": t["name"], "hmm": t["hmm"]["name"], "seed": s, "hidden": t["hidden"],
                      "input": t["input"], "num_seq": t["num_seq"], "seq_len": L,
                      "batch_size": cfgs[0].batch_size, "lr": cfgs[0].lr, "epochs": cfgs[0].epochs,
-                     "grad_clip": cfgs[0].grad_clip, "extra": t.get("note", ""),
+                     "grad_clip": cfgs[0].grad_clip,
+                     "warmup": f"L{t['warmup_seq_len']}x{t['warmup_epochs']}" if t.get("warmup_epochs") else "",
+                     "extra": t.get("note", ""),
                      "s_per_epoch": wall / cfgs[0].epochs, "train_s": wall,
                      "val_first": r.val_loss[0], "val_min": min(r.val_loss), "val_last": r.val_loss[-1],
                      "best_epoch": r.best_epoch, **sc})
