@@ -164,3 +164,28 @@ def test_configs_must_differ_only_in_seed():
     cfgs[1].lr = 0.5
     with pytest.raises(ValueError, match="differ only in seed"):
         train_many(cfgs, tr, va, log=lambda m: None)
+
+
+def test_warmup_curriculum_trains_on_the_first_steps_then_the_full_length():
+    """warmup_epochs on the first warmup_seq_len steps, then the full length; best weights are
+    chosen on the full length only; off (0) is the paper's training."""
+    import numpy as np
+
+    from rnnhmm.engine import train_many
+    from rnnhmm.hmm import linear_chain
+    from rnnhmm.training import TrainConfig
+
+    hmm = linear_chain(2)
+    obs = hmm.sample(64, 12, seed=0)
+    cfg = TrainConfig(hidden=8, input_dim=2, epochs=4, batch_size=32, device="cpu", checkpoint_every=100,
+                      warmup_epochs=2, warmup_seq_len=4)
+    r = train_many([cfg], [obs[:32]], [obs[32:]])[0]
+    v = np.asarray(r.val_loss)
+    assert v[:2].max() < v[2:].min()  # 4-step sequences are much closer than 12-step ones
+    assert r.best_epoch in (3, 4)
+    try:
+        TrainConfig(hidden=8, input_dim=2, warmup_epochs=2)
+    except ValueError as err:
+        assert "go together" in str(err)
+    else:
+        raise AssertionError("warmup_epochs without warmup_seq_len must be refused")

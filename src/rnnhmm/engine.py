@@ -573,7 +573,17 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     y_val = _onehot(val_obs, n_outputs, device)
     L = y_train.shape[2]
     F = L * n_outputs
+    # warm-up curriculum: the first warmup_epochs see the first Lw steps of every sequence
+    Lw = min(cfg.warmup_seq_len, L) if cfg.warmup_epochs else L
+    y_train_w = y_train[:, :, :Lw].reshape(S, -1, Lw * n_outputs)
+    y_val_w = y_val[:, :, :Lw].reshape(S, -1, Lw * n_outputs)
     y_train, y_val = y_train.reshape(S, -1, F), y_val.reshape(S, -1, F)
+
+    def phase(epoch: int):
+        """(sequence length, train targets, validation targets) of this epoch."""
+        if epoch <= cfg.warmup_epochs and Lw < L:
+            return Lw, y_train_w, y_val_w
+        return L, y_train, y_val
 
     models = BatchedModels([c.seed for c in cfgs], cfg.hidden, cfg.input_dim, n_outputs, cfg.random_h0, device)
     opt = torch.optim.Adam(models.parameters(), lr=lr_at(cfg, 1), betas=cfg.betas)
@@ -634,10 +644,10 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         return [(s, min(s + cfg.batch_size, n)) for s in range(0, n, cfg.batch_size)]
 
     def loss_of(out, hard, y, split, i, need_grad):
-        b = out.shape[1]
+        b, f = out.shape[1], y.shape[-1]
         with record_function("sinkhorn"):
-            return onehot_sinkhorn(out.reshape(S, b, F), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
-                               cache_key=(split, i), x_hard=hard.reshape(S, b, F), softmin=softmin)
+            return onehot_sinkhorn(out.reshape(S, b, f), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
+                                   cache_key=(split, i, f), x_hard=hard.reshape(S, b, f), softmin=softmin)
 
     t0 = time.perf_counter()
     n_train, n_val = y_train.shape[1], y_val.shape[1]
@@ -647,9 +657,10 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, epoch)
         losses = []
+        L_ep, yt, yv = phase(epoch)
         for i, (s0, e0) in enumerate(train_batches):
-            out, hard = models.forward(e0 - s0, L, cfg.tau)
-            loss, grad = loss_of(out, hard, y_train[:, s0:e0], "train", i, True)
+            out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
+            loss, grad = loss_of(out, hard, yt[:, s0:e0], "train", i, True)
             with record_function("backward"):
                 opt.zero_grad(set_to_none=True)
                 out.backward(grad.view_as(out))
@@ -660,15 +671,16 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         with torch.no_grad():
             vl = []
             for i, (s0, e0) in enumerate(val_batches):
-                out, hard = models.forward(e0 - s0, L, cfg.tau)
-                vl.append(loss_of(out, hard, y_val[:, s0:e0], "val", i, False)[0])
+                out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
+                vl.append(loss_of(out, hard, yv[:, s0:e0], "val", i, False)[0])
         # one device -> host transfer per epoch; the mean over batches as float64, as np.mean
         tl = torch.stack(losses).double().mean(0).tolist()
         vv = torch.stack(vl).double().mean(0).tolist()
         for s in range(S):
             train_hist[s].append(float(tl[s]))
             val_hist[s].append(float(vv[s]))
-            if val_hist[s][-1] < best_val[s]:
+            # the best weights are chosen on the full length only (warm-up losses are on shorter sequences)
+            if L_ep == L and val_hist[s][-1] < best_val[s]:
                 best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, models.state(s)
         if wants_snapshot(cfg, epoch):
             snaps.append(epoch, models.params)

@@ -57,11 +57,19 @@ class TrainConfig:
     device: str = "auto"
     lr_schedule: str = "constant"  # or "cosine": from lr down to lr * lr_min_factor at the last epoch
     lr_min_factor: float = 0.1
+    # curriculum (CPU recipes, docs/cpu_recipes.md): the first warmup_epochs train and validate on
+    # the first warmup_seq_len steps of every sequence, the rest on the full length; 0 = off
+    warmup_epochs: int = 0
+    warmup_seq_len: int = 0
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"training: lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.warmup_epochs < 0 or self.warmup_seq_len < 0:
+            raise ValueError("training: warmup_epochs and warmup_seq_len must be >= 0")
+        if bool(self.warmup_epochs) != bool(self.warmup_seq_len):
+            raise ValueError("training: warmup_epochs and warmup_seq_len go together (both 0 or both >= 1)")
         for key in ("hidden", "input_dim", "epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"training: {key} must be >= 1, got {getattr(self, key)}")
