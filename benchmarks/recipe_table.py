@@ -2,7 +2,7 @@
 
     python benchmarks/recipe_table.py RESULTS.tsv > table.md
 
-Per trial: the recipe, seconds per epoch for the three seeds together (on the shared 2-core
+Per trial: the recipe, training seconds for the three seeds together (on the shared 2-core
 machine), and over the seeds: how many left the i.i.d. plateau, volatility RNN/HMM (mean, min-max),
 max |dT| (mean) and the best epoch.
 """
@@ -13,16 +13,17 @@ import pandas as pd
 
 def table(path: str) -> str:
     df = pd.read_csv(path, sep="\t")
-    lines = ["| trial | HMM | H | d | seqs (train) | L | batch | lr | epochs | extra | s/epoch (3 seeds) | "
-             "off plateau | volatility RNN/HMM | max abs dT |",
+    lines = ["| trial | HMM | H | d | seqs (train) | warm-up (L x epochs) | L x epochs | batch | lr | extra | "
+             "training s (3 seeds) | off plateau | volatility RNN/HMM | max abs dT |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, g in df.groupby("name", sort=False):
         r = g.iloc[0]
         off = int((~g["plateau"].astype(str).str.lower().eq("true")).sum())
         extra = "" if pd.isna(r["extra"]) else str(r["extra"])
+        warm = "-" if pd.isna(r.get("warmup")) or not str(r.get("warmup")) else str(r["warmup"]).lstrip("L")
         lines.append(
-            f"| {name} | {r['hmm']} | {r['hidden']} | {r['input']} | {r['num_seq'] // 3} | {r['seq_len']} | "
-            f"{r['batch_size']} | {r['lr']:g} | {r['epochs']} | {extra} | {r['s_per_epoch']:.2f} | "
+            f"| {name} | {r['hmm']} | {r['hidden']} | {r['input']} | {r['num_seq'] // 3} | "
+            f"{warm} | {r['seq_len']} x {r['epochs']} | {r['batch_size']} | {r['lr']:g} | {extra} | {r['train_s']:.0f} | "
             f"{off} of {len(g)} | {g['vol_ratio'].mean():.2f} ({g['vol_ratio'].min():.2f}-{g['vol_ratio'].max():.2f}) | "
             f"{g['dT'].mean():.3f} |")
     return "\n".join(lines)
