@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["reference_losses", "plateau_verdict", "LEFT_PLATEAU_PROGRESS"]
+__all__ = ["reference_losses", "plateau_verdict", "training_verdict", "LEFT_PLATEAU_PROGRESS"]
 
 LEFT_PLATEAU_PROGRESS = 0.5
 
@@ -78,3 +78,14 @@ def plateau_verdict(val_loss, refs: dict, last: int | None = None) -> dict:
                f"progress {progress:.2f} < {LEFT_PLATEAU_PROGRESS}); this model did not learn its HMM's "
                f"temporal structure - train longer or use a recipe from docs/cpu_recipes.md")
     return {"final_val": final, "progress": progress, "left_plateau": left, "message": msg, **refs}
+
+
+def training_verdict(hmm, val_loss, seq_len: int, batch_size: int, blur: float = 0.2,
+                     val_obs: np.ndarray | None = None, n_val: int = 1024, seed: int = 0) -> dict:
+    """:func:`plateau_verdict` of a finished run. ``val_obs``: the run's validation sequences
+    (int symbols (N, L)); without them, ``n_val`` fresh HMM sequences of ``seq_len`` stand in
+    (the same distribution)."""
+    if val_obs is None:
+        val_obs = hmm.sample(n_val, seq_len, seed=seed)
+    refs = reference_losses(hmm, val_obs, batch_size=min(batch_size, len(val_obs)), blur=blur, seed=seed)
+    return plateau_verdict(val_loss, refs)

@@ -11,7 +11,7 @@ TABLE_COLUMNS = ["model", "hmm", "hidden", "input", "seed", "epochs", "seq_len",
                  "distance_sd", "floor_mean", "floor_sd", "floor_within_sd", "volatility_hmm", "volatility_rnn",
                  "volatility_exact", "transition_sq_diff_max", "final_train_loss", "final_val_loss",
                  "best_val_loss", "best_epoch", "reverse_distance_mean", "change_rate_rnn", "change_rate_hmm",
-                 "transition_max_z", "converged"]
+                 "transition_max_z", "converged", "left_plateau", "plateau_progress"]
 
 
 def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
@@ -35,6 +35,8 @@ def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
             "change_rate_hmm": m["performance"]["change_rate"]["null_mean"] if "performance" in m else np.nan,
             "transition_max_z": m["performance"]["transition"]["max_z"] if "performance" in m else np.nan,
             "converged": _converged(m, fl),
+            "left_plateau": m["plateau"]["left_plateau"] if "plateau" in m else np.nan,
+            "plateau_progress": m["plateau"]["progress"] if "plateau" in m else np.nan,
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["hmm", "hidden", "input", "seed"])
 

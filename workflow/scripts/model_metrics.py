@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from rnnhmm.config import derive_seed
+from rnnhmm.convergence import training_verdict
 from rnnhmm.hmm import build_hmm, one_hot
 from rnnhmm.io import job_log, provenance, write_json
 from rnnhmm.metrics import emission_statistics, matched_distances, performance_record
@@ -35,12 +36,20 @@ with job_log(sm.log[0]) as log:
     hs, rs = emission_statistics(hmm_obs, K), emission_statistics(rnn_obs, K)
     sq = (np.asarray(hs["transition_matrix"]) - np.asarray(rs["transition_matrix"])) ** 2
     blob = torch.load(sm.input.model, map_location="cpu", weights_only=False)
+    plateau = blob.get("plateau")
+    if plateau is None:  # models trained before the verdict was recorded: fresh HMM sequences stand in
+        tp = blob["provenance"]["params"]
+        plateau = training_verdict(hmm, blob["val_loss"], seq_len=spec["seq_len"], batch_size=tp["batch_size"],
+                                   blur=tp["blur"], seed=seed)
+    if not plateau["left_plateau"]:
+        log(plateau["message"])
     out = {
         "model": f"{name}/h{w.hidden}_d{w.input}/s{w.seed}", "hmm": name, "hidden": int(w.hidden),
         "input": int(w.input), "seed": int(w.seed), "seq_len": L, "n_seq": n, "weights": mc["weights"],
         "distance_mean": float(d.mean()), "distance_sd": float(d.std()),
         "reverse_distance_mean": float(d_rev.mean()), "reverse_distance_sd": float(d_rev.std()),
         "performance": perf,
+        "plateau": {k: plateau[k] for k in ("progress", "left_plateau", "final_val", "iid_mean", "hmm_mean", "message")},
         "hmm_stats": hs, "rnn_stats": rs, "transition_sq_diff": sq,
         "examples": {"hmm": hmm_obs[:20], "rnn": rnn_obs[:20]},
         "final_train_loss": blob["train_loss"][-1], "final_val_loss": blob["val_loss"][-1],

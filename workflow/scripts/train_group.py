@@ -10,7 +10,9 @@ import pandas as pd
 import torch
 
 from rnnhmm.config import validate_config
+from rnnhmm.convergence import training_verdict
 from rnnhmm.engine import device_fingerprint, train_many
+from rnnhmm.hmm import HMM
 from rnnhmm.io import job_log, provenance
 from rnnhmm.plan import cadence, training_groups
 from rnnhmm.training import TrainConfig, resolve_device
@@ -46,7 +48,14 @@ with job_log(sm.log[0]) as log:
         prov.update(training_wall_time_s=res.wall_time_s, resumed_from_epoch=res.resumed_from_epoch,
                     device_name=res.device_name, resume_identical=res.resume_identical,
                     training_group=gid, group_seeds=seeds)
+        # did it leave the i.i.d.-output plateau? (validation loss vs i.i.d. symbols and HMM samples)
+        torch.set_num_threads(max(1, sm.threads))
+        verdict = training_verdict(HMM(hmm, d["transition"], d["emission"], d["start"]), res.val_loss,
+                                   seq_len=d["val"].shape[1], batch_size=base.batch_size, blur=base.blur,
+                                   val_obs=d["val"], seed=seed)
+        log(f"s{seed}: {verdict['message']}")
         blob = {
+            "plateau": verdict,
             "last": res.last, "best": res.best, "best_epoch": res.best_epoch, "best_val": res.best_val,
             "train_loss": res.train_loss, "val_loss": res.val_loss,
             "hmm": {"name": hmm, "transition": d["transition"], "emission": d["emission"], "start": d["start"]},
