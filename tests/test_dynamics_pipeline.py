@@ -345,7 +345,8 @@ def test_quick_dynamics_figures_end_to_end(tmp_path):
     assert len(list((tmp_path / "results/analysis/state_space").glob("*/*/*.npz"))) == 10
     claims = pd.read_csv(tmp_path / "results/claims/dynamics.csv", keep_default_na=False)
     assert len(claims) > 0 and set(claims.columns) >= {"claim", "model", "expected", "ours", "outcome"}
-    assert {"single_stable_fixed_point", "orbit_radius_linear", "cluster_more_noise_sensitive"} <= set(claims["claim"])
+    assert {"single_stable_fixed_point", "orbit_single_rotation", "cluster_more_noise_sensitive"} <= set(claims["claim"])
+    assert "orbit_radius_linear" not in set(claims["claim"])  # an identity, not a claim (docs/claims.md)
     from rnnhmm.plotting import read_figure_provenance
 
     prov = read_figure_provenance(tmp_path / "results/figures/fig2.png")

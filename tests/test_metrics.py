@@ -239,3 +239,32 @@ def test_compare_is_json_and_consistent():
     diff = (metrics.output_transition_matrix(h1, K) - metrics.output_transition_matrix(h3, K)) ** 2
     assert np.allclose(out2["transition_sq_diff"], diff)
     assert out2["rnn_distance_mean"] > 0
+
+
+# ---------------------------------------------------------------------- performance-claim statistics
+def test_change_rate_drops_the_uniform_first_symbol():
+    from rnnhmm.metrics import change_rate
+
+    obs = np.array([[1, 0, 0, 0, 2], [2, 2, 2, 2, 2]])
+    assert change_rate(obs, skip_first=False) == pytest.approx(2 / 8)
+    assert change_rate(obs, skip_first=True) == pytest.approx(1 / 6)
+
+
+def test_rare_symbol_is_the_lin_chain_middle_symbol_only():
+    from rnnhmm.hmm import cyclic, linear_chain
+    from rnnhmm.metrics import rare_symbol
+
+    assert rare_symbol(linear_chain(3).output_frequencies()) == 1
+    assert rare_symbol(cyclic().output_frequencies()) is None
+
+
+def test_performance_record_is_centred_on_the_hmm_and_flags_a_wrong_matrix():
+    from rnnhmm.hmm import linear_chain
+    from rnnhmm.metrics import performance_record
+
+    h = linear_chain(2)
+    good = performance_record(h.sample(200, 50, seed=1), h, repeats=40, seed=2)
+    assert abs(good["change_rate"]["null_mean"] - h.change_probability()) < 3 * good["change_rate"]["null_sd"]
+    assert good["transition"]["null_q"] > 1 and good["rare"]["symbol"] == 1
+    bad = performance_record(np.zeros((200, 50), dtype=np.int64), h, repeats=40, seed=2)
+    assert bad["transition"]["max_z"] > 10 * bad["transition"]["null_q"] and bad["change_rate"]["rnn"] == 0
