@@ -29,6 +29,18 @@ include: "workflow/rules/mechanism.smk"
 include: "workflow/rules/claims.smk"
 
 
+# Figures that cannot apply to this config (e.g. a trend over numbers of states with one HMM) are
+# left out of the targets, with one line each in the log and in the report.
+from snakemake.logging import logger
+from rnnhmm.config import skipped_figures
+
+SKIPPED_FIGURES = skipped_figures(config)
+FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in SKIPPED_FIGURES]
+config["skipped_figures"] = SKIPPED_FIGURES
+for _fig, _why in SKIPPED_FIGURES.items():
+    logger.info(f"rnnhmm: skipping {_fig} (does not apply to this config): {_why}")
+
+
 # Cheap jobs (figure data, plots, tables, claims: seconds each) run where Snakemake runs, never
 # through a cluster queue (profiles/slurm). Torch jobs (training, metrics, analyses) are submitted.
 localrules:

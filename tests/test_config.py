@@ -80,5 +80,10 @@ def test_defaults_are_filled():
            "models": [{"name": "g", "hmms": ["a"], "hidden": [4], "input": [2], "seeds": [0]}]}
     out = validate_config(cfg, SCHEMA)
     assert out["training"]["batch_size"] == 4096 and out["metrics"]["n_seq"] == 5000
-    assert out["data"]["num_seq"] == 30000 and out["evolution"]["match"] == []
-    assert training_params(out, ModelSpec("a", 4, 2, 0))["evolution_every"] == 0
+    # no evolution section: the config's own representative model keeps per-epoch weights (figure 7)
+    assert out["data"]["num_seq"] == 30000
+    assert out["evolution"]["match"] == [{"hmm": "a", "hidden": 4, "input": 2, "seed": 0}]
+    assert training_params(out, ModelSpec("a", 4, 2, 0))["evolution_every"] == 1
+    # a config that says which models keep them is followed
+    cfg["evolution"] = {"match": []}
+    assert training_params(validate_config(cfg, SCHEMA), ModelSpec("a", 4, 2, 0))["evolution_every"] == 0

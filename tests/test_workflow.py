@@ -1,5 +1,7 @@
 """The Snakemake workflow: dry runs of the paper config, a bad config, and the quick config end
 to end in a temporary directory (marked ``workflow``: minutes, not seconds)."""
+import copy
+import os
 import re
 import shutil
 import subprocess
@@ -13,8 +15,75 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 
 
-def smk(*args, cwd, timeout=1800):
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def smk(*args, cwd, timeout=1800, env=None):
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+# Rules whose jobs load torch (training, metrics, analyses); everything else is cheap.
+TORCH_RULES = {"train", "model_metrics", "hmm_floor", "dyn_state_space", "dyn_local", "dyn_noise", "dyn_subspaces",
+               "mech_kick", "mech_interventions", "mech_evolution", "mech_readout"}
+# Display-only settings -> the figure-data jobs that read them (and must be the only reruns).
+DISPLAY = {
+    ("dynamics", "state_space", "plot_points"): {"fig2_data", "figS2_data", "fig8_data"},
+    ("dynamics", "noise", "plot_trajectories"): {"fig4_data"},
+    ("dynamics", "subspaces", "runs_shown"): {"fig8_data"},
+    ("dynamics", "subspaces", "run_points"): {"fig8_data"},
+    ("mechanism", "kick", "mean_activity_show"): {"fig5_data"},
+    ("mechanism", "interventions", "show_steps"): {"fig6_data"},
+}
+BLOCK_TORCH = """import sys
+
+
+class _NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "sklearn", "geomloss"):
+            raise ImportError(f"{name} is not in the light environment (envs/plots.yaml)")
+
+
+sys.meta_path.insert(0, _NoTorch())
+"""
+
+
+def check_display_settings_rerun_no_analysis(workdir, quick):
+    """After a complete run: each display-only key changed (+1) plans only the figure-data jobs that
+    read it and their plots, never a training or an analysis."""
+    from rnnhmm.config import load_config
+
+    raw, full = yaml.safe_load(Path(quick).read_text()), load_config(quick)
+    moddir = workdir / "modified"
+    moddir.mkdir()
+    for (section, analysis, key), readers in DISPLAY.items():
+        cfg = copy.deepcopy(raw)
+        cfg.setdefault(section, {}).setdefault(analysis, {})[key] = full[section][analysis][key] + 1
+        mod = moddir / "quick.yaml"  # same name: the config's name is a figure label
+        mod.write_text(yaml.safe_dump(cfg, sort_keys=False))  # key order as written (params compare as text)
+        out = smk(f"--configfile={mod}", "--cores", "2", "--directory", str(workdir), "-n", cwd=workdir)
+        assert out.returncode == 0, out.stderr[-3000:]
+        planned = set(job_counts(out.stdout + out.stderr)) - {"all", "total"}
+        assert not planned & TORCH_RULES, (key, sorted(planned))
+        assert readers <= planned, (key, sorted(planned))
+        assert all(r.endswith("_data") or r.startswith("fig") for r in planned), (key, sorted(planned))
+
+
+def check_light_rules_run_without_torch(workdir, quick):
+    """The cheap rules (envs/plots.yaml: no torch, no scikit-learn, no geomloss) rerun with those
+    libraries made unimportable."""
+    block = workdir / "no_torch"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(BLOCK_TORCH)
+    env = {**os.environ, "PYTHONPATH": f"{block}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    probe = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "light environment" in probe.stderr
+    light = ["fig1_data", "fig2_data", "fig5_data", "metrics_table", "model_diagnostics", "performance_claims",
+             "dynamics_claims", "mechanism_claims", "claims"]
+    targets = ["results/figures/fig1.pdf", "results/figures/fig2.pdf", "results/figures/fig5.pdf",
+               "results/claims.csv", "results/metrics/summary.tsv", "results/diagnostics/lin2/h16_d8/s0.png"]
+    out = smk(f"--configfile={quick}", "--cores", "2", "--directory", str(workdir), "--forcerun", *light, "--",
+              *targets, cwd=workdir, env=env)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-5000:]
+    ran = set(job_counts(text)) - {"all", "total"}
+    assert set(light) <= ran and not ran & TORCH_RULES, sorted(ran)
 
 
 def job_counts(text):
@@ -90,4 +159,6 @@ def test_quick_config_end_to_end(tmp_path):
     # restyling a figure reruns only its plot rule
     out = smk(*base, "-n", "--forcerun", "figS1", cwd=tmp_path)
     assert job_counts(out.stdout + out.stderr).get("train", 0) == 0
+    check_display_settings_rerun_no_analysis(tmp_path, quick)
+    check_light_rules_run_without_torch(tmp_path, quick)
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 __all__ = ["ConfigError", "ModelSpec", "validate_config", "expand_models", "training_params",
-           "in_evolution", "derive_seed", "load_config"]
+           "in_evolution", "derive_seed", "load_config", "skipped_figures", "DISPLAY_KEYS", "analysis_settings"]
 
 def _schema_path() -> Path:
     """The config schema: workflow/schemas/ of the source tree (run from a clone or an editable
@@ -111,9 +111,128 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
         elif err.validator == "enum":
             allowed = f"; allowed: {', '.join(map(str, err.validator_value))}"
         raise ConfigError(f"invalid config at {_path(err)}: {err.message}{allowed}")
+    _own_model_defaults(cfg)
     _fill_defaults(cfg, schema, schema)
     _check_semantics(cfg)
     return cfg
+
+
+# Display-only settings: how much of an analysis a figure shows. They are read by the figure-data
+# rules, never by the analyses, so that changing them reruns no torch job (tests/test_rerun.py).
+DISPLAY_KEYS = {
+    ("dynamics", "state_space"): ("plot_points",),
+    ("dynamics", "noise"): ("plot_trajectories",),
+    ("dynamics", "subspaces"): ("runs_shown", "run_points"),
+    ("mechanism", "kick"): ("mean_activity_show",),
+    ("mechanism", "interventions"): ("show_steps",),
+}
+
+
+def analysis_settings(cfg: dict, section: str, analysis: str) -> dict:
+    """``cfg[section][analysis]`` without its display-only keys (the params of an analysis rule),
+    keys sorted: Snakemake compares params as text, so the order keys are written in must not count."""
+    drop = DISPLAY_KEYS.get((section, analysis), ())
+    return {k: v for k, v in sorted(cfg[section][analysis].items()) if k not in drop}
+
+
+def _representatives(cfg: dict) -> dict[str, ModelSpec]:
+    """One model per HMM (in config order): its lowest seed, then its largest hidden and input size."""
+    by_hmm: dict[str, list[ModelSpec]] = {}
+    for m in expand_models(cfg):
+        by_hmm.setdefault(m.hmm, []).append(m)
+    return {h: min(by_hmm[h], key=lambda m: (m.seed, -m.hidden, -m.input)) for h in cfg["hmms"] if h in by_hmm}
+
+
+def _own_model_defaults(cfg: dict) -> None:
+    """Fill the model lists that the config leaves out from the config's own models (not from the
+    schema's defaults, which name the paper's models): a config with only ``hmms``, ``models`` and
+    ``training`` then runs every figure that applies to it. Keys the config sets are kept as they are.
+
+    - figures: fig1 shows one model per HMM; figS1 every HMM.
+    - evolution.match (the section left out): per-epoch weights for that one model per HMM.
+    - dynamics: figures 2-4 that model per HMM; figure 8 those of HMMs that are not linear chains;
+      figure S2 every HMM with a model at the lowest seed.
+    - mechanism: the single model is that of the first HMM; figure S4's kick models those of the
+      other HMMs; training evolution every representative that keeps per-epoch weights; readout
+      alignment every seed of the representatives' sizes, for HMMs with at least 3 outputs.
+    """
+    from .hmm import HMMError, build_hmm
+
+    reps = _representatives(cfg)
+    if not reps:
+        return
+    rep_ids = [m.id for m in reps.values()]
+    models = expand_models(cfg)
+    lowest_seed = min(m.seed for m in models)
+
+    def section(*keys):
+        node = cfg
+        for k in keys:
+            node = node.setdefault(k, {})
+        return node
+
+    section("figures", "fig1").setdefault("example_models", rep_ids)
+    section("figures", "figS1").setdefault("hmms", list(reps))
+    if "evolution" not in cfg:
+        cfg["evolution"] = {"match": [{"hmm": m.hmm, "hidden": m.hidden, "input": m.input, "seed": m.seed}
+                                      for m in reps.values()]}
+    dyn = section("dynamics")
+    dyn.setdefault("models", rep_ids)
+    dyn.setdefault("fig8_models", [m.id for h, m in reps.items() if cfg["hmms"][h].get("kind") != "linear_chain"])
+    grid = section("dynamics", "grid")
+    grid.setdefault("seed", lowest_seed)
+    grid.setdefault("hmms", [h for h in reps if any(m.hmm == h and m.seed == grid["seed"] for m in models)])
+    mech = section("mechanism")
+    first = next(iter(reps.values()))
+    mech.setdefault("single_model", first.id)
+    section("mechanism", "kick").setdefault("models", [m.id for m in reps.values() if m.hmm != first.hmm])
+    evo = section("mechanism", "evolution")
+    if "models" not in evo:
+        match = cfg["evolution"].get("match", [])
+        evo["models"] = [m.id for m in reps.values() if any(_matches(sel, m) for sel in match)]
+    readout = section("mechanism", "readout")
+    if "models" not in readout:
+        outputs = {}
+        for h in reps:
+            try:
+                outputs[h] = build_hmm(h, cfg["hmms"][h]).n_outputs
+            except (HMMError, KeyError, TypeError, ValueError):
+                outputs[h] = 0  # reported by _check_semantics
+        readout["models"] = [m.id for m in models
+                             if outputs.get(m.hmm, 0) >= 3 and (m.hidden, m.input) == (reps[m.hmm].hidden, reps[m.hmm].input)]
+
+
+def skipped_figures(cfg: dict) -> dict[str, str]:
+    """Figures of the workflow that cannot apply to this (validated) config -> why, in one line.
+    The workflow leaves them out of its targets and says so in the log and the report."""
+    from .hmm import build_hmm
+
+    out = {}
+    if not cfg["figures"]["fig1"]["example_models"]:
+        out["fig1"] = "no models in figures.fig1.example_models"
+    if not cfg["figures"]["figS1"]["hmms"]:
+        out["figS1"] = "no HMMs in figures.figS1.hmms"
+    dyn, mech = cfg.get("dynamics", {}), cfg.get("mechanism", {})
+    if "dynamics" in cfg:
+        for fig in ("fig2", "fig3", "fig4"):
+            if not dyn["models"]:
+                out[fig] = "no models in dynamics.models"
+        if not dyn["fig8_models"]:
+            out["fig8"] = ("no fully connected, cyclic or other non-linear-chain HMM model "
+                           "(dynamics.fig8_models is empty)")
+        if not dyn["grid"]["hmms"]:
+            out["figS2"] = "no HMMs in dynamics.grid.hmms"
+    if "mechanism" in cfg:
+        if not mech["evolution"]["models"]:
+            out["fig7"] = "no model keeps per-epoch weights (mechanism.evolution.models is empty)"
+        if not mech["kick"]["models"]:
+            out["figS4"] = "no other HMM's model for the kick-group comparison (mechanism.kick.models is empty)"
+        states = {build_hmm(h, cfg["hmms"][h]).n_states
+                  for h in {ModelSpec.parse(m).hmm for m in mech["readout"]["models"]}}
+        if len(states) < 2:
+            out["figS3"] = ("a trend over numbers of states needs readout models of HMMs with at least two "
+                            f"different numbers of states (mechanism.readout.models: {len(states)} number(s) of states)")
+    return out
 
 
 def _check_semantics(cfg: dict) -> None:

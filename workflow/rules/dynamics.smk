@@ -4,6 +4,7 @@
 # workflow/schemas/dynamics.section.schema.yaml).
 from rnnhmm.dynamics_claims import check_config, dynamics_models  # noqa: E402
 from rnnhmm.hmm import build_hmm  # noqa: E402
+from rnnhmm.config import analysis_settings  # noqa: E402
 
 try:
     check_config(config)
@@ -52,7 +53,7 @@ rule dyn_state_space:
     threads: 1
     params:
         model=lambda w: spec_of(w).id,
-        settings=DYN["state_space"],
+        settings=analysis_settings(config, "dynamics", "state_space"),
         seed=DYN["seed"],
         weights=config["metrics"]["weights"],
     script:
@@ -93,7 +94,7 @@ rule dyn_noise:
     threads: 1
     params:
         model=lambda w: spec_of(w).id,
-        settings=DYN["noise"],
+        settings=analysis_settings(config, "dynamics", "noise"),
         seed=DYN["seed"],
         weights=config["metrics"]["weights"],
     script:
@@ -113,7 +114,7 @@ rule dyn_subspaces:
     threads: 2
     params:
         model=lambda w: spec_of(w).id,
-        settings=DYN["subspaces"],
+        settings=analysis_settings(config, "dynamics", "subspaces"),
         noise_stds=DYN["state_space"]["noise_stds"],
         local={k: DYN["local"][k] for k in ("warmup", "rollouts", "max_steps")},
         seed=DYN["seed"],
@@ -159,6 +160,7 @@ rule fig2_data:
         figure="fig2",
         models=DYN_MODELS,
         change_probability=DYN_CHANGE_PROB,
+        plot_points=DYN["state_space"]["plot_points"],
     script:
         "../scripts/dyn_figure_data.py"
 
@@ -191,6 +193,7 @@ rule fig4_data:
     params:
         figure="fig4",
         models=DYN_MODELS,
+        plot_trajectories=DYN["noise"]["plot_trajectories"],
     script:
         "../scripts/dyn_figure_data.py"
 
@@ -213,6 +216,9 @@ rule fig8_data:
     params:
         figure="fig8",
         models=DYN_FIG8,
+        plot_points=DYN["state_space"]["plot_points"],
+        runs_shown=DYN["subspaces"]["runs_shown"],
+        run_points=DYN["subspaces"]["run_points"],
     script:
         "../scripts/dyn_figure_data.py"
 
@@ -230,6 +236,7 @@ rule figS2_data:
         figure="figS2",
         models=DYN_GRID,
         change_probability=DYN_CHANGE_PROB,
+        plot_points=DYN["state_space"]["plot_points"],
     script:
         "../scripts/dyn_figure_data.py"
 

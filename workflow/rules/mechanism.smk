@@ -6,7 +6,7 @@
 #   mech_readout ──> figS3_data ──> figS3
 #   all of them ──> mechanism_claims (results/claims/mechanism.csv)
 
-from rnnhmm.config import in_evolution  # noqa: E402
+from rnnhmm.config import analysis_settings, in_evolution  # noqa: E402
 from rnnhmm.hmm import build_hmm  # noqa: E402
 
 MECH = config["mechanism"]
@@ -68,7 +68,7 @@ rule mech_kick:
         ENV
     params:
         models=MECH_KICK_MODELS,
-        kick=MECH["kick"],
+        kick=analysis_settings(config, "mechanism", "kick"),
         seed=MECH["seed"],
         weights=config["metrics"]["weights"],
     script:
@@ -87,7 +87,7 @@ rule mech_interventions:
     conda:
         ENV
     params:
-        interventions=MECH["interventions"],
+        interventions=analysis_settings(config, "mechanism", "interventions"),
         seed=MECH["seed"],
         weights=config["metrics"]["weights"],
         model=MECH_SINGLE,
@@ -167,6 +167,7 @@ rule fig5_data:
         ENV_PLOTS
     params:
         figure="fig5",
+        mean_activity_show=MECH["kick"]["mean_activity_show"],
     script:
         "../scripts/mech_figure_data.py"
 
@@ -182,6 +183,7 @@ rule fig6_data:
         ENV_PLOTS
     params:
         figure="fig6",
+        show_steps=MECH["interventions"]["show_steps"],
     script:
         "../scripts/mech_figure_data.py"
 

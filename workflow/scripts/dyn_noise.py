@@ -39,7 +39,6 @@ with job_log(sm.log[0]) as log:
         log(f"cluster t={areas.cluster_idx}, transition t={areas.transition_idx}, change t={areas.change_idx} "
             f"(attempt {areas.attempts})")
         pca = dy.fit_pca(areas.hidden, 2)
-        n_plot = min(p["plot_trajectories"], p["trajectories"])
         arrays = dict(found=True, hidden_coords=pca_project(pca, areas.hidden).astype(np.float32),
                       outputs=areas.outputs.numpy().astype(np.int8), explained_percent=dy.explained_variance_percent(pca),
                       cluster_idx=areas.cluster_idx, transition_idx=areas.transition_idx, change_idx=areas.change_idx,
@@ -56,7 +55,7 @@ with job_log(sm.log[0]) as log:
             boots = np.stack([last[:, i].var(axis=1, ddof=1).sum(-1) for i in idx])  # (200, G)
             arrays[f"{name}_trace_boot_sd"] = boots.std(axis=0, ddof=1)
             arrays[f"{name}_mean_dist"] = ns["mean_dist"]
-            arrays[f"{name}_traj"] = pca_project(pca, ns["trajectories"][:, :n_plot]).astype(np.float32)
+            arrays[f"{name}_traj"] = pca_project(pca, ns["trajectories"]).astype(np.float32)  # all; figure data picks
             log(f"{name}: trace at t={p['horizon']} per gamma {dict(zip(p['gammas'], ns['trace'][:, -1].round(3)))}")
     meta["provenance"] = provenance(p, seed, t0)
     save_analysis(sm.output[0], arrays, meta)

@@ -65,7 +65,6 @@ def analyse(w, p, gen, log):
                           common_noise=p["common_noise"])
     if not np.all(np.isfinite(orb["projections"])):
         raise Diverged(f"diverged: a run of the orbit-spread analysis ({p['contour_steps']} steps) overflows")
-    keep = np.unique(np.linspace(0, p["contour_steps"] - 1, min(p["plot_points"], p["contour_steps"])).astype(int))
     log(f"orbit radius {dict(zip(p['noise_stds'], orb['radius'].round(4)))}")
     return dict(
         explained_percent=dy.explained_variance_percent(pca),
@@ -81,7 +80,7 @@ def analyse(w, p, gen, log):
         fp_origin_growth=fp.origin_growth, fp_origin_norm_bound=fp.origin_norm_bound,
         in_coords=proj(h_in).astype(np.float32), in_outputs=(h_in @ w.W_out.T).argmax(-1).numpy().astype(np.int8),
         spread_stds=orb["noise_stds"], spread_radius=orb["radius"], spread_centroid=orb["centroid"],
-        spread_proj=orb["projections"][:, keep].astype(np.float32),
+        spread_proj=orb["projections"].astype(np.float32),  # every step: the figure data subsamples
         **slow,
     )
 

@@ -39,8 +39,8 @@ with job_log(sm.log[0]) as log:
             arrays[f"p{k}_explained_percent"] = e["explained_percent"]
             arrays[f"p{k}_n_states"] = int(e["mask"].sum())
             arrays[f"p{k}_n_runs"] = len(e["runs"])
-            for i, (a, b) in enumerate(e["runs"][: p["runs_shown"]]):
-                n = min(b - a, p["run_points"])
+            for i, (a, b) in enumerate(e["runs"]):  # every run, whole: the figure data picks what it draws
+                n = b - a
                 arrays[f"p{k}_run{i}_coords"] = e["run_coords"][i][:n].astype(np.float32)
                 arrays[f"p{k}_run{i}_outputs"] = sub["outputs"][a:a + n].astype(np.int8)
             log(f"pair {k}: {int(e['mask'].sum())} states, {len(e['runs'])} runs > {p['min_run']}, "

@@ -9,9 +9,17 @@ with job_log(sm.log[0]) as log:
     t0 = time.perf_counter()
     name = sm.params.figure
     if name == "fig5":
-        data = pm.fig5_data(read_json(sm.input.kick))
+        kick = read_json(sm.input.kick)
+        ma = kick["mean_activity"]  # the first mean_activity_show steps (display-only setting)
+        kick["mean_activity"] = {k: v if v is None else v[: sm.params.mean_activity_show] for k, v in ma.items()}
+        data = pm.fig5_data(kick)
     elif name == "fig6":
-        data = pm.fig6_data(read_json(sm.input.interventions))
+        iv = read_json(sm.input.interventions)
+        iv["show_steps"] = sm.params.show_steps  # the first show_steps of each trajectory (display only)
+        for g in iv["groups"]:
+            for c in (g.get("conditions") or {}).values():
+                c["trajectories"] = {mu: t[: iv["show_steps"]] for mu, t in c["trajectories"].items()}
+        data = pm.fig6_data(iv)
     elif name == "fig7":
         data = pm.fig7_data([read_json(p) for p in sm.input.evolution], dict(sm.params.change_probability))
     elif name == "figS3":

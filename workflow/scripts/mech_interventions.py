@@ -28,7 +28,7 @@ with job_log(sm.log[0]) as log:
     groups = kick["groups"]
     all_kick = [i for g in groups for i in g]
     seed = derive_seed("interventions", model, sm.params.seed)
-    out = {"model": model, "hmm": kick["hmm"], "mus": mus, "show_mus": show, "show_steps": p["show_steps"],
+    out = {"model": model, "hmm": kick["hmm"], "mus": mus, "show_mus": show,
            "kick_status": kick["group_status"], "groups": []}
     non_kick = torch.tensor([i for i in range(H) if i not in set(all_kick)], dtype=torch.long)
     R, S = p["random_sets"], p["noise_seeds"]
@@ -88,7 +88,7 @@ with job_log(sm.log[0]) as log:
                 "pathway": cond.pathway,
                 "pairs_mean": res["pairs_mean"].tolist(), "pairs_std": res["pairs_std"].tolist(),
                 "n_changes": n_changes,
-                "trajectories": {f"{m:g}": pca.transform(states[mu_index(mus, m), : p["show_steps"]].numpy()).tolist()
+                "trajectories": {f"{m:g}": pca.transform(states[mu_index(mus, m)].numpy()).tolist()  # all T steps
                                  for m in show},
             }
             log(f"group {gi + 1} {name}: {cond.targets.numel()} targets; pairs at mu=0/1/{mus[-1]:g}: "

@@ -92,7 +92,7 @@ def analyse(model, path, out_path, p, log):
     # 4. mean activities of the kick groups and populations, from a small random h0
     h0 = 0.1 * torch.randn(H, generator=gen, dtype=W_hh.dtype)
     hid, _ = dyn.simulate(weights, p["mean_activity_steps"], h0=h0, generator=gen)
-    hid = hid[0, : p["mean_activity_show"]]
+    hid = hid[0]  # every step: the figure data shows the first mean_activity_show
     act = {}
     for name, idx in (("kick1", kick[0]), ("kick2", kick[1]),
                       ("pop1", out["populations"][0]), ("pop2", out["populations"][1])):
