@@ -189,3 +189,14 @@ def test_warmup_curriculum_trains_on_the_first_steps_then_the_full_length():
         assert "go together" in str(err)
     else:
         raise AssertionError("warmup_epochs without warmup_seq_len must be refused")
+
+
+def test_epsilon_schedule_equals_geomloss():
+    """The engine restates geomloss's eps-scaling schedule instead of importing a private module."""
+    import pytest
+
+    from rnnhmm.engine import _epsilon_schedule
+
+    legacy = pytest.importorskip("geomloss._legacy.sinkhorn_divergence")
+    for d in (1.0, 7.3, 24.5):
+        assert _epsilon_schedule(2, d, 0.2, 0.5) == legacy.epsilon_schedule(2, d, 0.2, 0.5)

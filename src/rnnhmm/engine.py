@@ -91,12 +91,19 @@ def sinkhorn_schedule(diameter: float, blur: float, scaling: float) -> list[floa
     """geomloss's eps-scaling schedule for p = 2 (the very same function; memoised)."""
     key = (diameter, blur, scaling)
     if key not in _SCHEDULES:
-        from geomloss._legacy.sinkhorn_divergence import epsilon_schedule
-
         if len(_SCHEDULES) > 10000:
             _SCHEDULES.clear()
-        _SCHEDULES[key] = [float(e) for e in epsilon_schedule(2, diameter, blur, scaling)]
+        _SCHEDULES[key] = [float(e) for e in _epsilon_schedule(2, diameter, blur, scaling)]
     return _SCHEDULES[key]
+
+
+def _epsilon_schedule(p: float, diameter: float, blur: float, scaling: float) -> list:
+    """geomloss's ``epsilon_schedule`` (0.3.x), restated here so that no private module of
+    geomloss is imported: diameter^p, then exponential cooling by scaling^p down to blur^p.
+    ``tests/test_engine.py`` checks it against geomloss's own where that is importable."""
+    return ([diameter ** p]
+            + [np.exp(e) for e in np.arange(p * np.log(diameter), p * np.log(blur), p * np.log(scaling))]
+            + [blur ** p])
 
 
 def _diameters(x: torch.Tensor, y: torch.Tensor) -> list[float]:

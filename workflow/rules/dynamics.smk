@@ -140,7 +140,10 @@ rule dynamics_claims:
         state_space_models=DYN_STATE_SPACE,
         models=DYN_MODELS,
         fig8_models=DYN_FIG8,
-        hmm_specs={h: config["hmms"][h] for h in sorted({ModelSpec.parse(m).hmm for m in DYN_STATE_SPACE})},
+        hmm_specs={
+            h: config["hmms"][h]
+            for h in sorted({ModelSpec.parse(m).hmm for m in DYN_STATE_SPACE})
+        },
         switch_steps=DYN["state_space"]["pca_steps"],
         tolerances=DYN["claims"],
     script:

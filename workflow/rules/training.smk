@@ -1,21 +1,3 @@
-import os
-import shutil
-
-
-def link_model_files(src, outputs):
-    """Hard-link (copy where links are impossible) a model's files from its group folder, then
-    mark them as new (Snakemake compares them with the group folder's timestamp)."""
-    for out in outputs:
-        source = Path(src) / Path(out).name
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).unlink(missing_ok=True)
-        try:
-            os.link(source, out)
-        except OSError:
-            shutil.copyfile(source, out)
-        os.utime(out)
-
-
 rule train:
     """Train one group of models (the seeds of a grid cell that share their training settings) in
     one process with the batched engine; resumes from results/checkpoints/{group}.pt if a
@@ -59,5 +41,7 @@ rule model_files:
         model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
         losses="results/models/{hmm}/h{hidden}_d{input}/s{seed}/losses.tsv",
         evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
+    log:
+        "logs/model_files/{hmm}/h{hidden}_d{input}/s{seed}.log",
     run:
-        link_model_files(Path(input[0]) / f"s{wildcards.seed}", output)
+        link_model_files(Path(input[0]) / f"s{wildcards.seed}", output, log[0])
