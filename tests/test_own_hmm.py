@@ -35,9 +35,26 @@ def test_broken_own_matrices_are_reported_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def tiny_dict() -> dict:
+    cfg = yaml.safe_load(CONFIG.read_text())
+    cfg["hmms"]["ring3"].update(seq_len=20, eval_seq_len=20)
+    cfg["models"][0].update(hidden=[8], input=[4])
+    cfg["training"] = {"epochs": 3, "batch_size": 256, "device": "cpu"}
+    return {k: cfg[k] for k in ("hmms", "models", "training")}
+
+
+def tiny(tmp_path) -> Path:
+    """config/own_hmm.yaml at test sizes and in its three essential sections only (the shipped
+    file trains a real model with CPU-sized data and metrics: minutes)."""
+    cfg = tiny_dict()
+    path = tmp_path / "own_tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 @pytest.mark.workflow
 def test_own_hmm_runs_end_to_end_and_reports(tmp_path):
-    base = [f"--configfile={CONFIG}", "--cores", "2", "--directory", str(tmp_path)]
+    base = [f"--configfile={tiny(tmp_path)}", "--cores", "2", "--directory", str(tmp_path)]
     out = smk(*base, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-5000:]
     figs = sorted(p.stem for p in (tmp_path / "results/figures").glob("*.png"))
@@ -60,7 +77,8 @@ def test_own_hmm_runs_end_to_end_and_reports(tmp_path):
 def test_own_hmm_config_has_only_three_sections_and_defaults_to_its_own_models():
     from rnnhmm.config import skipped_figures, validate_config
 
-    raw = yaml.safe_load(CONFIG.read_text())
+    assert sorted(yaml.safe_load(CONFIG.read_text())) == ["data", "hmms", "metrics", "models", "training"]
+    raw = tiny_dict()
     assert sorted(raw) == ["hmms", "models", "training"]
     cfg = validate_config(raw)
     own = "ring3/h8_d4/s0"
