@@ -25,7 +25,8 @@ with job_log(sm.log[0]) as log:
     p = dict(sm.params.training)
     seeds = list(sm.params.seeds)
     # log/checkpoint cadence: read from the config now (not a rule parameter: editing it reruns nothing)
-    full_config = validate_config(sm.config)
+    # the Snakefile adds derived keys (skipped_figures) that are not part of the config's schema
+    full_config = validate_config({k: v for k, v in dict(sm.config).items() if k != "skipped_figures"})
     group = {g.id: g for g in training_groups(full_config)}[gid]
     every = cadence(full_config, group)
     device, lock = resolve_device(p["device"], log=log)
