@@ -49,6 +49,8 @@ def _rule_envs() -> dict[str, str]:
     out = {}
     for f in RULE_FILES:
         for rule, body in re.findall(r"^rule (\w+):\n((?:(?:    .*)?\n)+)", f.read_text() + "\n", re.M):
+            if re.search(r"^    run:", body, re.M):
+                continue  # Snakemake allows conda: only with shell/script/notebook/wrapper, not run:
             m = re.search(r"^    conda:\n        (.+)$", body, re.M)
             assert m, f"rule {rule} ({f.name}) has no conda: directive"
             expr = m.group(1).strip()
