@@ -205,8 +205,8 @@ def test_resolve_device_at_job_start(tmp_path):
 
 
 def test_train_rule_requests_gpu_only_where_auto_finds_one(tmp_path):
-    """Dry runs of the quick config with device auto: no GPU on the planning machine -> gpu=0 and
-    the rule's CPU threads; a GPU -> gpu=1 and one thread."""
+    """Dry runs of the quick config with device auto: no GPU on the planning machine -> gpu=0, a
+    GPU -> gpu=1; one thread either way (common.smk's train_threads)."""
     import os
     import re
     import subprocess
@@ -219,7 +219,7 @@ def test_train_rule_requests_gpu_only_where_auto_finds_one(tmp_path):
     cfg["training"]["device"] = "auto"
     path = tmp_path / "auto.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    for cuda, gpu, threads in (("0", 0, 2), ("1", 1, 1)):
+    for cuda, gpu, threads in (("0", 0, 1), ("1", 1, 1)):
         out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--configfile", str(path),
                               "--cores", "4", "-n", "--directory", str(tmp_path), "results/models/lin2/h16_d8/s0/model.pt"],
                              capture_output=True, text=True, env={**os.environ, "RNNHMM_CUDA": cuda}, timeout=300)
