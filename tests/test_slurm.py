@@ -288,7 +288,9 @@ def test_gpu_config_asks_for_a_gpu_for_training_only(slurm, tmp_path):
     gpu_cfg.write_text(yaml.safe_dump(cfg))
     work = tmp_path / "run"
     work.mkdir()
-    text = _run_on_slurm(work, gpu_cfg, ["results/models/lin2/h16_d8/s0/model.pt"], env)
+    # planned as on a login node for GPU nodes: no GPU visible here, so say there is one
+    # (rnnhmm.plan.cuda_present); inside the job CUDA is absent and 'auto' trains on the CPU
+    text = _run_on_slurm(work, gpu_cfg, ["results/models/lin2/h16_d8/s0/model.pt"], {**env, "RNNHMM_CUDA": "1"})
     by_rule = _submitted(text)
     assert set(by_rule) == {"train", "hmm_data"}, sorted(by_rule)
     (train_id,) = by_rule["train"]

@@ -25,6 +25,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from .onsets import persistent_onset, plateau_exit  # noqa: F401 (re-exported)
+
 from .model import Weights, run_rnn
 
 __all__ = [
@@ -809,56 +811,3 @@ def intervention_effects(weights: Weights, target_sets: Sequence, pathway: str, 
             "mus": mus_t}
 
 
-def persistent_onset(epochs, values, threshold: float, finite=None, min_frac: float = 0.9):
-    """First evaluated epoch from which ``values`` exceed ``threshold`` at that epoch and at no less
-    than ``min_frac`` of the finite evaluations up to the end (an onset that persists, not a single
-    jump); non-finite snapshots (``finite`` False or nan values) are skipped. None if none."""
-    v = torch.as_tensor([float("nan") if x is None else x for x in values], dtype=torch.float64)
-    ok = torch.isfinite(v)
-    if finite is not None:
-        ok &= torch.as_tensor(list(finite), dtype=torch.bool)
-    ep = list(epochs)
-    idx = torch.nonzero(ok).reshape(-1).tolist()
-    above = [bool(v[i] > threshold) for i in idx]
-    for k, i in enumerate(idx):
-        if above[k] and sum(above[k:]) >= min_frac * (len(above) - k):
-            return ep[i]
-    return None
-
-
-def plateau_exit(loss_per_epoch, epochs=None, plateau_frac: float = 0.2, smooth: int = 5) -> dict:
-    """The loss drop of the paper (E.10) as the exit from the early (i.i.d.-output) plateau.
-
-    The loss is smoothed by a centred running median of ``smooth`` epochs (transient spikes and
-    non-finite values do not count). Plateau level P = median over the first ``plateau_frac`` of
-    training; final level F = median over the last 10%. The exit is the first epoch from which the
-    smoothed loss stays below (P + F) / 2 until the end. Returns {'epoch' (or None), 'plateau',
-    'final', 'threshold'}; None when the loss never falls below the midpoint for good, or when
-    P <= F (no drop)."""
-    loss = torch.as_tensor([float("nan") if x is None else x for x in loss_per_epoch], dtype=torch.float64)
-    n = loss.numel()
-    ep = list(range(1, n + 1)) if epochs is None else list(epochs)
-    w = max(1, int(smooth))
-    s = torch.full_like(loss, float("nan"))
-    for i in range(n):
-        win = loss[max(0, i - w // 2): i + w // 2 + 1]
-        win = win[torch.isfinite(win)]
-        if win.numel():
-            s[i] = win.median()
-    fin = torch.isfinite(s)
-    head = s[: max(1, int(round(plateau_frac * n)))]
-    tail = s[-max(1, int(round(0.1 * n))):]
-    head, tail = head[torch.isfinite(head)], tail[torch.isfinite(tail)]
-    if head.numel() == 0 or tail.numel() == 0:
-        return {"epoch": None, "plateau": None, "final": None, "threshold": None}
-    P, F = float(head.median()), float(tail.median())
-    thr = 0.5 * (P + F)
-    out = {"epoch": None, "plateau": P, "final": F, "threshold": thr}
-    if not P > F:
-        return out
-    below = (s < thr) | ~fin
-    for i in range(n):
-        if bool(fin[i]) and bool(below[i:].all()):
-            out["epoch"] = ep[i]
-            break
-    return out

@@ -296,7 +296,7 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
     * converged_transition_rate: the sampled output change rate over the last evaluated finite
       epochs within Z_SPREAD SDs of the same statistic on HMM runs of the same length.
     """
-    from .mechanism import persistent_onset, plateau_exit  # torch, imported on use
+    from .onsets import persistent_onset, plateau_exit  # numpy only (light environment)
 
     model = ev["model"]
     rows = []
