@@ -50,7 +50,6 @@ with job_log(sm.log[0]) as log:
                     device_name=res.device_name, resume_identical=res.resume_identical,
                     training_group=gid, group_seeds=seeds)
         # did it leave the i.i.d.-output plateau? (validation loss vs i.i.d. symbols and HMM samples)
-        torch.set_num_threads(max(1, sm.threads))
         verdict = training_verdict(HMM(hmm, d["transition"], d["emission"], d["start"]), res.val_loss,
                                    seq_len=d["val"].shape[1], batch_size=base.batch_size, blur=base.blur,
                                    val_obs=d["val"], seed=seed)
