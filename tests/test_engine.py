@@ -102,6 +102,11 @@ def test_cosine_lr_schedule():
     assert lrs[0] == pytest.approx(0.01) and lrs[-1] == pytest.approx(0.001)
     assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[2] == pytest.approx(0.0055)
     assert lr_at(replace(cfg, lr_schedule="constant"), 3) == 0.01
+    # with a warm-up the cosine covers the full-length epochs only
+    wc = replace(cfg, epochs=7, warmup_epochs=2, warmup_seq_len=3)
+    wl = [lr_at(wc, e) for e in range(1, 8)]
+    assert wl[:3] == pytest.approx([0.01] * 3) and wl[-1] == pytest.approx(0.001)
+    assert all(a > b for a, b in zip(wl[2:], wl[3:]))
     tr, va = _data(S=1)
     a = train_many(_cfgs([1], epochs=3), tr, va, log=lambda m: None)[0]
     b = train_many(_cfgs([1], epochs=3, lr_schedule="cosine", lr_min_factor=0.01), tr, va, log=lambda m: None)[0]

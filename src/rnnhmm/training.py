@@ -165,11 +165,14 @@ def _atomic_save(obj, path: Path) -> None:
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """Learning rate of epoch ``epoch`` (1-based): ``lr`` throughout (constant), or a cosine from
-    ``lr`` at epoch 1 to ``lr * lr_min_factor`` at the last epoch."""
-    if cfg.lr_schedule == "constant" or cfg.epochs == 1:
+    ``lr`` to ``lr * lr_min_factor`` at the last epoch. With a warm-up curriculum the cosine covers
+    the full-length epochs only (``lr`` through the warm-up, which has to leave the plateau)."""
+    start = cfg.warmup_epochs if cfg.warmup_epochs < cfg.epochs else 0
+    if cfg.lr_schedule == "constant" or cfg.epochs - start <= 1 or epoch <= start:
         return float(cfg.lr)
     lo = cfg.lr * cfg.lr_min_factor
-    return float(lo + (cfg.lr - lo) * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / (cfg.epochs - 1))))
+    frac = (epoch - start - 1) / (cfg.epochs - start - 1)
+    return float(lo + (cfg.lr - lo) * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
 
 def wants_snapshot(cfg: TrainConfig, epoch: int) -> bool:
