@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnhmm.claims import PERFORMANCE_CLAIMS, performance_claims
 from rnnhmm.engine import train_many
+from rnnhmm.evaluation import evaluate_weights, floor_for_claims, hmm_floor
 from rnnhmm.hmm import build_hmm
 from rnnhmm.metrics import output_frequencies, output_transition_matrix, volatility
 from rnnhmm.model import Weights, generate_outputs
@@ -39,7 +41,26 @@ from rnnhmm.training import TrainConfig
 
 COLUMNS = ["name", "hmm", "seed", "hidden", "input", "num_seq", "seq_len", "batch_size", "lr", "epochs",
            "grad_clip", "warmup", "extra", "s_per_epoch", "train_s", "val_first", "val_min", "val_last", "best_epoch",
-           "vol_rnn", "vol_hmm", "vol_ratio", "dT", "dF", "iid_change", "plateau"]
+           "vol_rnn", "vol_hmm", "vol_ratio", "dT", "dF", "iid_change", "plateau",
+           "conv_last", "fails_last", "conv_best", "fails_best"]
+
+# the pipeline's metrics settings (config/config.yaml, config/cpu.yaml: n_seq 1000)
+EVAL = {"n": 1000, "eps": 0.1, "max_iter": 1000, "floor_repeats": 3, "uniform_first": True}
+_FLOORS: dict = {}
+
+
+def claims_score(weights: Weights, hmm, name: str, L: int, seed: int) -> tuple[bool, str]:
+    """The pipeline's performance claims (rnnhmm.claims) on one model: (converged, failing claims)."""
+    key = (name, L)
+    if key not in _FLOORS:
+        _FLOORS[key] = floor_for_claims(hmm_floor(hmm, L, EVAL["n"], EVAL["floor_repeats"], 99, EVAL["eps"],
+                                                  EVAL["max_iter"]))
+    ev = evaluate_weights(weights, hmm, L, EVAL["n"], 5000 + seed, 6000 + seed, uniform_first=EVAL["uniform_first"],
+                          eps=EVAL["eps"], max_iter=EVAL["max_iter"])
+    rows = performance_claims([{"model": f"{name}/s{seed}", "hmm": name, "input": 10, **ev}], {name: _FLOORS[key]})
+    fails = [f"{r['claim']}({r['value']:.3g})" for r in rows
+             if r["claim"] in PERFORMANCE_CLAIMS and r["outcome"] == "fail"]
+    return not fails, " ".join(fails) or "-"
 
 
 def iid_change_rate(freq: np.ndarray) -> float:
@@ -72,23 +93,9 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -
     data = [hmm.sample(2 * n3, L, seed=1000 + s) for s in seeds]
     t0 = time.perf_counter()
     lg = lambda m: log(f"  [{t['name']}] {m}")  # noqa: E731
-    ckpt = None
-    if t.get("warmup_epochs"):
-        # curriculum: the first warmup_epochs on the first warmup_seq_len steps of every sequence, then
-        # the full length, continuing from the warm-up's weights, optimiser and random states
-        import tempfile
-        from dataclasses import asdict, replace
-
-        Lw, Ew = t["warmup_seq_len"], t["warmup_epochs"]
-        ckpt = Path(tempfile.mkdtemp()) / "warmup.pt"
-        wcfgs = [replace(c, epochs=Ew, checkpoint_every=Ew) for c in cfgs]
-        train_many(wcfgs, [d[:n3, :Lw] for d in data], [d[n3:, :Lw] for d in data], n_outputs=hmm.n_outputs,
-                   checkpoint_path=ckpt, log=lg)
-        blob = torch.load(ckpt, weights_only=False)
-        blob.update(configs=[asdict(c) for c in cfgs], epoch=0, best_val=[float("inf")] * len(cfgs))
-        torch.save(blob, ckpt)
-    res = train_many(cfgs, [d[:n3] for d in data], [d[n3:] for d in data], n_outputs=hmm.n_outputs,
-                     checkpoint_path=ckpt, log=lg)
+    # a warm-up curriculum (warmup_epochs on the first warmup_seq_len steps) runs inside the engine;
+    # ``epochs`` counts all epochs, warm-up included, as in the pipeline's configs
+    res = train_many(cfgs, [d[:n3] for d in data], [d[n3:] for d in data], n_outputs=hmm.n_outputs, log=lg)
     wall = time.perf_counter() - t0
     if curves is not None:
         curves[t["name"]] = {int(s): {"train": r.train_loss, "val": r.val_loss} for s, r in zip(seeds, res)}
@@ -96,6 +103,9 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -
     for s, r in zip(seeds, res):
         w = Weights(r.last["weight_ih"], r.last["weight_hh"], r.last["readout"])
         sc = score(w, hmm, Le)
+        sc["conv_last"], sc["fails_last"] = claims_score(w, hmm, t["hmm"]["name"], Le, s)
+        wb = Weights(r.best["weight_ih"], r.best["weight_hh"], r.best["readout"])
+        sc["conv_best"], sc["fails_best"] = claims_score(wb, hmm, t["hmm"]["name"], Le, s)
         rows.append({"name": t["name"], "hmm": t["hmm"]["name"], "seed": s, "hidden": t["hidden"],
                      "input": t["input"], "num_seq": t["num_seq"], "seq_len": L,
                      "batch_size": cfgs[0].batch_size, "lr": cfgs[0].lr, "epochs": cfgs[0].epochs,
@@ -106,7 +116,8 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -
                      "val_first": r.val_loss[0], "val_min": min(r.val_loss), "val_last": r.val_loss[-1],
                      "best_epoch": r.best_epoch, **sc})
         log(f"  [{t['name']}] seed {s}: vol {sc['vol_rnn']:.2f}/{sc['vol_hmm']:.2f} dT {sc['dT']:.3f} "
-            f"dF {sc['dF']:.3f} plateau {sc['plateau']} val {r.val_loss[0]:.3f}->{r.val_loss[-1]:.3f}")
+            f"dF {sc['dF']:.3f} plateau {sc['plateau']} val {r.val_loss[0]:.3f}->{r.val_loss[-1]:.3f}; "
+            f"converged last {sc['conv_last']} ({sc['fails_last']}), best {sc['conv_best']} ({sc['fails_best']})")
     return rows
 
 

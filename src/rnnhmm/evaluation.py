@@ -1,0 +1,69 @@
+"""Evaluation of a trained model against its HMM (paper D): the HMM-HMM distance floor and one
+model's emission statistics, matched distances and performance-claim statistics.
+
+Used by the pipeline's ``hmm_floor`` and ``model_metrics`` rules and by the recipe search
+(``benchmarks/recipe_search.py``), so a recipe is judged by exactly the pipeline's numbers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .hmm import HMM, one_hot
+from .metrics import emission_statistics, matched_distances, performance_record
+from .model import Weights, generate_outputs
+
+
+def hmm_floor(hmm: HMM, L: int, n: int, repeats: int, seed: int, eps: float, max_iter: int,
+              log=lambda m: None) -> dict:
+    """HMM-vs-HMM matched-distance floor (paper D.1): ``repeats`` independent pairs of n samples."""
+    rng = np.random.default_rng(seed)
+    means, stds = [], []
+    for r in range(repeats):
+        a = torch.from_numpy(one_hot(hmm.sample(n, L, rng), hmm.n_outputs))
+        b = torch.from_numpy(one_hot(hmm.sample(n, L, rng), hmm.n_outputs))
+        d = matched_distances(a, b, eps=eps, max_iter=max_iter).numpy()
+        means.append(float(d.mean()))
+        stds.append(float(d.std()))
+        log(f"repeat {r}: {d.mean():.4f} +- {d.std():.4f}")
+    return {"seq_len": L, "n_seq": n, "floor_mean": float(np.mean(means)),
+            "floor_sd_across_repeats": float(np.std(means)), "floor_within_sd": float(np.mean(stds)),
+            "repeat_means": means, "repeat_sds": stds}
+
+
+def floor_for_claims(rec: dict) -> dict:
+    """The floor fields :func:`rnnhmm.claims.performance_claims` reads, from a :func:`hmm_floor` record."""
+    return {"floor_mean": rec["floor_mean"], "floor_sd": rec["floor_sd_across_repeats"],
+            "floor_within_sd": rec["floor_within_sd"], "n_seq": rec["n_seq"]}
+
+
+def evaluate_weights(weights: Weights, hmm: HMM, L: int, n: int, seed: int, null_seed: int, *,
+                     uniform_first: bool, eps: float, max_iter: int, null_repeats: int = 200) -> dict:
+    """Sample n sequences of length L from the model (h_0 = 0) and from the HMM and compare them:
+    matched distances both ways, emission statistics (paper D) and the performance-claim statistics
+    with their spread over HMM samples of the same size (:func:`rnnhmm.metrics.performance_record`)."""
+    K = hmm.n_outputs
+    gen = torch.Generator().manual_seed(seed)
+    rnn_obs = generate_outputs(weights, n, L, uniform_first=uniform_first, generator=gen).numpy()
+    hmm_obs = hmm.sample(n, L, seed=seed)
+    oh_h, oh_r = torch.from_numpy(one_hot(hmm_obs, K)), torch.from_numpy(one_hot(rnn_obs, K))
+    d = matched_distances(oh_h, oh_r, eps=eps, max_iter=max_iter).numpy()
+    # reverse direction: each HMM sample to its best RNN sample (grows when outputs lack diversity)
+    d_rev = matched_distances(oh_r, oh_h, eps=eps, max_iter=max_iter).numpy()
+    perf = performance_record(rnn_obs, hmm, repeats=null_repeats, seed=null_seed)
+    hs, rs = emission_statistics(hmm_obs, K), emission_statistics(rnn_obs, K)
+    sq = (np.asarray(hs["transition_matrix"]) - np.asarray(rs["transition_matrix"])) ** 2
+    return {
+        "seq_len": L, "n_seq": n,
+        "distance_mean": float(d.mean()), "distance_sd": float(d.std()),
+        "reverse_distance_mean": float(d_rev.mean()), "reverse_distance_sd": float(d_rev.std()),
+        "performance": perf, "hmm_stats": hs, "rnn_stats": rs, "transition_sq_diff": sq,
+        "examples": {"hmm": hmm_obs[:20], "rnn": rnn_obs[:20]},
+        "exact": exact_statistics(hmm, L),
+    }
+
+
+def exact_statistics(hmm: HMM, L: int) -> dict:
+    """The HMM's stationary output statistics, computed from its matrices."""
+    return {"frequencies": hmm.output_frequencies(), "transition": hmm.output_transition_matrix(),
+            "change_probability": hmm.change_probability(), "expected_changes": hmm.expected_changes(L)}
