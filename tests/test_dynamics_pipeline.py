@@ -17,8 +17,9 @@ import yaml
 
 from rnnhmm import plotting_dynamics as pdyn
 from rnnhmm.config import ConfigError, load_config, validate_config
+from rnnhmm.plan import check_dynamics_config, dynamics_models
 from rnnhmm.dynamics_claims import (
-    check_config, divergence_message, dynamics_claims, dynamics_models, group_means, load_analysis, local_claims,
+    divergence_message, dynamics_claims, group_means, load_analysis, local_claims,
     noise_claims, probe_divergence, radius_fit, save_analysis, state_space_claims, switch_rate,
 )
 
@@ -274,7 +275,7 @@ def test_configs_select_trained_models():
     assert set(sets["models"]) <= set(sets["state_space"]) and len(sets["fig8_models"]) == 2
     paper = load_config(ROOT / "config/config.yaml")
     assert len(dynamics_models(paper)["grid"]) == 48
-    check_config(paper)
+    check_dynamics_config(paper)
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -287,7 +288,7 @@ def test_check_config_rejects_untrained_models(edit, message):
     cfg = copy.deepcopy(yaml.safe_load((ROOT / "config/quick.yaml").read_text()))
     edit(cfg)
     with pytest.raises(ConfigError, match=re.escape(message)) as err:
-        check_config(validate_config(cfg))
+        check_dynamics_config(validate_config(cfg))
     assert "\n" not in str(err.value)
 
 

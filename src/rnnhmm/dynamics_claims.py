@@ -2,7 +2,6 @@
 
 Kept free of torch (Snakemake imports it while parsing the workflow).
 
-* ``check_config`` / ``dynamics_models``: the models of config.dynamics, checked to be trained models.
 * ``save_analysis`` / ``load_analysis``: one analysis of one model is an ``.npz`` of arrays plus a JSON
   ``meta`` record (model id, settings, provenance, and for a failed step its message).
 * ``*_claims``: rows for results/claims/dynamics.csv (``rnnhmm.claims.claim``), computed from those
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnhmm.config import ConfigError, ModelSpec, expand_models
+from rnnhmm.config import ConfigError, ModelSpec
 
-__all__ = ["GROUP_NAMES", "check_config", "dynamics_models", "save_analysis", "load_analysis",
+
+__all__ = ["GROUP_NAMES", "save_analysis", "load_analysis",
            "DIVERGE_NORM", "divergence_message", "probe_divergence", "pca_project", "switch_rate", "radius_fit", "group_means", "state_space_claims", "local_claims",
            "noise_claims", "dynamics_claims", "switch_reference", "rotation_consistency", "rotation_claims",
            "pca_claims", "bootstrap_mean_sd"]
@@ -36,46 +36,6 @@ def claim(*args, **kwargs) -> dict:
     from rnnhmm.claims import claim as _claim
 
     return _claim(*args, **kwargs)
-
-
-# ----------------------------------------------------------------------------- config
-
-def _grid_models(cfg: dict, trained: list[ModelSpec]) -> list[str]:
-    g = cfg["dynamics"]["grid"]
-    return [m.id for m in trained if m.hmm in g["hmms"] and m.seed == g["seed"]]
-
-
-def check_config(cfg: dict) -> None:
-    """Every model of config.dynamics is a trained model; figure S2's HMMs exist and have models at
-    its seed. Raises ConfigError with one line."""
-    dyn = cfg["dynamics"]
-    trained = expand_models(cfg)
-    ids = {m.id for m in trained}
-    for key in ("models", "fig8_models"):
-        for mid in dyn[key]:
-            ModelSpec.parse(mid)
-            if mid not in ids:
-                raise ConfigError(f"invalid config at config.dynamics.{key}: '{mid}' is not a trained model "
-                                  f"(not in the product of any group of config.models)")
-    for h in dyn["grid"]["hmms"]:
-        if h not in cfg["hmms"]:
-            raise ConfigError(f"invalid config at config.dynamics.grid.hmms: unknown HMM '{h}'; defined: "
-                              f"{', '.join(cfg['hmms'])}")
-        if not any(m.hmm == h and m.seed == dyn["grid"]["seed"] for m in trained):
-            raise ConfigError(f"invalid config at config.dynamics.grid: no trained model of HMM '{h}' "
-                              f"with seed {dyn['grid']['seed']}")
-    for key in ("pairs", "residency_pairs"):
-        for p in dyn["subspaces"][key]:
-            if p[0] == p[1]:
-                raise ConfigError(f"invalid config at config.dynamics.subspaces.{key}: pair {p} repeats an output")
-
-
-def dynamics_models(cfg: dict) -> dict[str, list[str]]:
-    """Model ids per use: 'models' (fig2-4), 'fig8_models', 'grid' (figS2) and 'state_space' (union)."""
-    dyn = cfg["dynamics"]
-    grid = _grid_models(cfg, expand_models(cfg))
-    return {"models": list(dyn["models"]), "fig8_models": list(dyn["fig8_models"]), "grid": grid,
-            "state_space": sorted(set(dyn["models"]) | set(dyn["fig8_models"]) | set(grid))}
 
 
 # ----------------------------------------------------------------------------- result files

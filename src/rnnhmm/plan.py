@@ -25,10 +25,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ModelSpec, expand_models, training_params
+from .config import ConfigError, ModelSpec, expand_models, training_params
 
 __all__ = ["CADENCE_KEYS", "TrainGroup", "training_groups", "group_of", "cadence", "cuda_present",
-           "wants_gpu", "claim_gpu_slot"]
+           "wants_gpu", "claim_gpu_slot", "check_dynamics_config", "dynamics_models"]
 
 CADENCE_KEYS = ("log_every", "checkpoint_every")
 
@@ -140,3 +140,44 @@ def claim_gpu_slot(n_gpus: int, lock_dir: str | os.PathLike, slots_per_gpu: int 
         if time.monotonic() >= deadline:
             return None, None
         time.sleep(poll_s)
+
+
+# ----------------------------------------------------------------------------- analyses
+# which models the dynamics analyses and figures use (config.dynamics)
+
+def _grid_models(cfg: dict, trained: list[ModelSpec]) -> list[str]:
+    g = cfg["dynamics"]["grid"]
+    return [m.id for m in trained if m.hmm in g["hmms"] and m.seed == g["seed"]]
+
+
+def check_dynamics_config(cfg: dict) -> None:
+    """Every model of config.dynamics is a trained model; figure S2's HMMs exist and have models at
+    its seed. Raises ConfigError with one line."""
+    dyn = cfg["dynamics"]
+    trained = expand_models(cfg)
+    ids = {m.id for m in trained}
+    for key in ("models", "fig8_models"):
+        for mid in dyn[key]:
+            ModelSpec.parse(mid)
+            if mid not in ids:
+                raise ConfigError(f"invalid config at config.dynamics.{key}: '{mid}' is not a trained model "
+                                  f"(not in the product of any group of config.models)")
+    for h in dyn["grid"]["hmms"]:
+        if h not in cfg["hmms"]:
+            raise ConfigError(f"invalid config at config.dynamics.grid.hmms: unknown HMM '{h}'; defined: "
+                              f"{', '.join(cfg['hmms'])}")
+        if not any(m.hmm == h and m.seed == dyn["grid"]["seed"] for m in trained):
+            raise ConfigError(f"invalid config at config.dynamics.grid: no trained model of HMM '{h}' "
+                              f"with seed {dyn['grid']['seed']}")
+    for key in ("pairs", "residency_pairs"):
+        for p in dyn["subspaces"][key]:
+            if p[0] == p[1]:
+                raise ConfigError(f"invalid config at config.dynamics.subspaces.{key}: pair {p} repeats an output")
+
+
+def dynamics_models(cfg: dict) -> dict[str, list[str]]:
+    """Model ids per use: 'models' (fig2-4), 'fig8_models', 'grid' (figS2) and 'state_space' (union)."""
+    dyn = cfg["dynamics"]
+    grid = _grid_models(cfg, expand_models(cfg))
+    return {"models": list(dyn["models"]), "fig8_models": list(dyn["fig8_models"]), "grid": grid,
+            "state_space": sorted(set(dyn["models"]) | set(dyn["fig8_models"]) | set(grid))}

@@ -2,12 +2,12 @@
 # One cached analysis per model and analysis (results/analysis/<analysis>/{model}.npz), then a
 # small figure-data JSON per figure, then the plot. Settings: config.dynamics (schema:
 # workflow/schemas/dynamics.section.schema.yaml).
-from rnnhmm.dynamics_claims import check_config, dynamics_models  # noqa: E402
+from rnnhmm.plan import check_dynamics_config, dynamics_models  # noqa: E402
 from rnnhmm.hmm import build_hmm  # noqa: E402
 from rnnhmm.config import analysis_settings  # noqa: E402
 
 try:
-    check_config(config)
+    check_dynamics_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
