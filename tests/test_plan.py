@@ -8,8 +8,17 @@ import pytest
 
 from rnnhmm.config import DISPLAY_KEYS, ConfigError, ModelSpec, expand_models, load_config, skipped_figures
 from rnnhmm.figure_registry import FIGURES, figure, targets
-from rnnhmm.plan import (cell_models, change_probabilities, check_dynamics_config, check_mechanism_config,
-                         dynamics_models, hmm_specs, hmms_of, mechanism_models, state_counts)
+from rnnhmm.plan import (
+    cell_models,
+    change_probabilities,
+    check_dynamics_config,
+    check_mechanism_config,
+    dynamics_models,
+    hmm_specs,
+    hmms_of,
+    mechanism_models,
+    state_counts,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("config", "quick", "cpu", "own_hmm")

@@ -21,8 +21,8 @@ config (:func:`rnnhmm.config.skipped_figures`, stored by the Snakefile as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .config import expand_models
 from .plan import cell_models, change_probabilities, dynamics_models, hmms_of, mechanism_models
