@@ -73,6 +73,17 @@ def _rule_envs() -> dict[str, str]:
     return out
 
 
+def test_rules_made_in_a_loop_do_not_run_with_the_last_loop_value():
+    """In a rule made in a ``for`` loop, ``script:``/``shell:``/``run:`` are evaluated when the job
+    runs, after the loop has ended: naming the loop variable there runs every rule with the last
+    figure's value (the path must come through ``{params.*}`` instead)."""
+    for f in RULE_FILES:
+        text = f.read_text()
+        for var, body in re.findall(r"^for (\w+) in .+:\n((?:(?:    .*)?\n)+)", text + "\n", re.M):
+            for kind, value in re.findall(r"^        (script|shell|run):\n((?:            .*\n)+)", body, re.M):
+                assert not re.search(rf"\b{var}\b", value), (f.name, kind, value)
+
+
 def test_every_rule_has_a_valid_conda_forge_env_with_a_lock_file():
     envs = _rule_envs()
     assert len(envs) > 30

@@ -5,7 +5,9 @@ Every figure ``<name>`` is made by two rules, both generated from :data:`FIGURES
 ``workflow/rules/figures.smk``:
 
 - ``<name>_data``: ``workflow/scripts/<script>`` gathers cached results (the figure's named
-  ``inputs``) into ``results/figure_data/<name>.json``, given ``params`` = ``figure=<name>`` and
+  ``inputs``) into ``results/figure_data/<name>.json``, given ``params`` = ``figure=<name>``,
+  ``script=<script>`` (the rule's script path is ``../scripts/{params.script}``: a rule made in a
+  loop must not name the loop variable in ``script:``, which is evaluated when the job runs) and
   the entry's params (model lists, HMM facts and the display-only settings of
   :data:`rnnhmm.config.DISPLAY_KEYS`: editing one of those reruns this job and the plot, never an
   analysis);

@@ -20,8 +20,11 @@ for fig in FIGURES:
         params:
             **fig.params(config, CONFIG_LABEL),
             figure=fig.name,
+            script=fig.script,
+        # script: and shell: are evaluated when the job runs, after the loop has moved on, so they
+        # must not use the loop variable: Snakemake fills {params.*} into the script path.
         script:
-            f"../scripts/{fig.script}"
+            "../scripts/{params.script}"
 
     rule:
         name:
