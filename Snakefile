@@ -23,9 +23,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/metrics.smk"
-include: "workflow/rules/figures.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/mechanism.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 
 
@@ -33,16 +33,16 @@ include: "workflow/rules/claims.smk"
 # left out of the targets, with one line each in the log and in the report.
 from snakemake.logging import logger
 from rnnhmm.config import skipped_figures
+from rnnhmm.figure_registry import targets
 
-SKIPPED_FIGURES = skipped_figures(config)
-FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in SKIPPED_FIGURES]
-config["skipped_figures"] = SKIPPED_FIGURES
-for _fig, _why in SKIPPED_FIGURES.items():
+config["skipped_figures"] = skipped_figures(config)
+for _fig, _why in config["skipped_figures"].items():
     logger.info(f"rnnhmm: skipping {_fig} (does not apply to this config): {_why}")
 
 
 # Cheap jobs (figure data, plots, tables, claims: seconds each) run where Snakemake runs, never
 # through a cluster queue (profiles/slurm). Torch jobs (training, metrics, analyses) are submitted.
+# (The figure and figure-data rules are marked localrule where figures.smk generates them.)
 localrules:
     metrics_table,
     model_diagnostics,
@@ -50,36 +50,12 @@ localrules:
     dynamics_claims,
     mechanism_claims,
     claims,
-    fig1_data,
-    fig2_data,
-    fig3_data,
-    fig4_data,
-    fig5_data,
-    fig6_data,
-    fig7_data,
-    fig8_data,
-    figS1_data,
-    figS2_data,
-    figS3_data,
-    figS4_data,
-    fig1,
-    fig2,
-    fig3,
-    fig4,
-    fig5,
-    fig6,
-    fig7,
-    fig8,
-    figS1,
-    figS2,
-    figS3,
-    figS4,
 
 
 rule all:
     default_target: True
     input:
-        expand("results/figures/{fig}.{ext}", fig=FIGURE_NAMES, ext=["pdf", "png"]),
+        expand("results/figures/{fig}.{ext}", fig=targets(config), ext=["pdf", "png"]),
         DIAGNOSTICS,
         "results/metrics/summary.tsv",
         "results/claims.csv",

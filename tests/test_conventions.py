@@ -47,16 +47,41 @@ def _rule_envs() -> dict[str, str]:
         if m:
             names[m.group(1)] = m.group(2)
     out = {}
+
+    def env(f, expr):
+        path = names.get(expr.strip(), expr.strip().strip('"'))
+        return str((f.parent / path).resolve().relative_to(ROOT))
+
     for f in RULE_FILES:
-        for rule, body in re.findall(r"^rule (\w+):\n((?:(?:    .*)?\n)+)", f.read_text() + "\n", re.M):
+        text = f.read_text() + "\n"
+        for rule, body in re.findall(r"^rule (\w+):\n((?:(?:    .*)?\n)+)", text, re.M):
             if re.search(r"^    run:", body, re.M):
                 continue  # Snakemake allows conda: only with shell/script/notebook/wrapper, not run:
             m = re.search(r"^    conda:\n        (.+)$", body, re.M)
             assert m, f"rule {rule} ({f.name}) has no conda: directive"
-            expr = m.group(1).strip()
-            path = names.get(expr, expr.strip('"'))
-            out[rule] = str((f.parent / path).resolve().relative_to(ROOT))
+            out[rule] = env(f, m.group(1))
+        if re.search(r"^for \w+ in FIGURES:", text, re.M):
+            # figures.smk: two rules per registry entry, "<fig>_data" and "<fig>", made in one loop
+            from rnnhmm.figure_registry import FIGURES
+
+            loop = text[text.index("for "):]
+            rules = re.findall(r"^    rule:\n", loop, re.M)
+            envs = re.findall(r"^        conda:\n            (.+)$", loop, re.M)
+            assert len(rules) == 2 and len(envs) == 2, f"{f.name}: every generated rule needs a conda: directive"
+            for fig in FIGURES:
+                out[f"{fig.name}_data"], out[fig.name] = env(f, envs[0]), env(f, envs[1])
     return out
+
+
+def test_rules_made_in_a_loop_do_not_run_with_the_last_loop_value():
+    """In a rule made in a ``for`` loop, ``script:``/``shell:``/``run:`` are evaluated when the job
+    runs, after the loop has ended: naming the loop variable there runs every rule with the last
+    figure's value (the path must come through ``{params.*}`` instead)."""
+    for f in RULE_FILES:
+        text = f.read_text()
+        for var, body in re.findall(r"^for (\w+) in .+:\n((?:(?:    .*)?\n)+)", text + "\n", re.M):
+            for kind, value in re.findall(r"^        (script|shell|run):\n((?:            .*\n)+)", body, re.M):
+                assert not re.search(rf"\b{var}\b", value), (f.name, kind, value)
 
 
 def test_every_rule_has_a_valid_conda_forge_env_with_a_lock_file():

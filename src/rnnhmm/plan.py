@@ -25,10 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, ModelSpec, expand_models, training_params
+from .config import ConfigError, ModelSpec, expand_models, in_evolution, training_params
 
 __all__ = ["CADENCE_KEYS", "TrainGroup", "training_groups", "group_of", "cadence", "cuda_present",
-           "wants_gpu", "claim_gpu_slot", "check_dynamics_config", "dynamics_models"]
+           "wants_gpu", "claim_gpu_slot", "check_dynamics_config", "dynamics_models",
+           "check_mechanism_config", "mechanism_models", "hmms_of", "hmm_specs", "change_probabilities",
+           "state_counts", "cell_models"]
 
 CADENCE_KEYS = ("log_every", "checkpoint_every")
 
@@ -143,7 +145,8 @@ def claim_gpu_slot(n_gpus: int, lock_dir: str | os.PathLike, slots_per_gpu: int 
 
 
 # ----------------------------------------------------------------------------- analyses
-# which models the dynamics analyses and figures use (config.dynamics)
+# which models the analyses and figures use (config.dynamics, config.mechanism), and the HMM facts
+# their figures and claims are given as parameters
 
 def _grid_models(cfg: dict, trained: list[ModelSpec]) -> list[str]:
     g = cfg["dynamics"]["grid"]
@@ -181,3 +184,64 @@ def dynamics_models(cfg: dict) -> dict[str, list[str]]:
     grid = _grid_models(cfg, expand_models(cfg))
     return {"models": list(dyn["models"]), "fig8_models": list(dyn["fig8_models"]), "grid": grid,
             "state_space": sorted(set(dyn["models"]) | set(dyn["fig8_models"]) | set(grid))}
+
+
+def check_mechanism_config(cfg: dict) -> None:
+    """Every model of config.mechanism is a trained model, and every training-evolution model keeps
+    per-epoch weights. Raises ConfigError with one line."""
+    mech = cfg["mechanism"]
+    ids = {m.id for m in expand_models(cfg)}
+    named = [("single_model", mech["single_model"])]
+    named += [(f"{k}.models", m) for k in ("kick", "evolution", "readout") for m in mech[k]["models"]]
+    for where, mid in named:
+        if mid not in ids:
+            raise ConfigError(f"invalid config at config.mechanism.{where}: '{mid}' is not a trained model of "
+                              "this config")
+    for mid in mech["evolution"]["models"]:
+        if not in_evolution(cfg, ModelSpec.parse(mid)):
+            raise ConfigError(f"invalid config at config.mechanism.evolution.models: '{mid}' keeps no per-epoch "
+                              "weights (add it to config.evolution.match)")
+
+
+def mechanism_models(cfg: dict) -> dict:
+    """Model ids per use: 'single' (one id: interventions, fig5, fig6), 'kick' (the single model
+    first, then config.mechanism.kick.models: the kick job), 'kick_others' (figS4), 'evolution'
+    (fig7), 'readout' (figS3) and 'claims' (evolution + readout: the HMMs the claims describe)."""
+    mech = cfg["mechanism"]
+    single, others = mech["single_model"], list(mech["kick"]["models"])
+    evolution, readout = list(mech["evolution"]["models"]), list(mech["readout"]["models"])
+    return {"single": single, "kick": list(dict.fromkeys([single, *others])), "kick_others": others,
+            "evolution": evolution, "readout": readout, "claims": list(dict.fromkeys(evolution + readout))}
+
+
+def hmms_of(model_ids: list[str]) -> list[str]:
+    """The HMMs of some models, in order of first appearance (``sorted()`` it for a sorted list)."""
+    return list(dict.fromkeys(ModelSpec.parse(m).hmm for m in model_ids))
+
+
+def hmm_specs(cfg: dict, model_ids: list[str]) -> dict[str, dict]:
+    """HMM name -> its config spec, for the HMMs of ``model_ids`` (names sorted)."""
+    return {h: cfg["hmms"][h] for h in sorted(hmms_of(model_ids))}
+
+
+def change_probabilities(cfg: dict, hmms: list[str] | None = None) -> dict[str, float]:
+    """HMM name -> stationary probability that the output changes from one step to the next, for
+    ``hmms`` (default: every HMM of the config, in config order). numpy only."""
+    from .hmm import build_hmm
+
+    names = list(cfg["hmms"]) if hmms is None else hmms
+    return {h: float(build_hmm(h, cfg["hmms"][h]).change_probability()) for h in names}
+
+
+def state_counts(cfg: dict, hmms: list[str]) -> dict[str, int]:
+    """HMM name -> number of hidden states. numpy only."""
+    from .hmm import build_hmm
+
+    return {h: int(build_hmm(h, cfg["hmms"][h]).n_states) for h in hmms}
+
+
+def cell_models(cfg: dict, model_ids: list[str]) -> list[str]:
+    """Every trained model (all seeds, config order) of the grid cells (HMM, hidden, input) of
+    ``model_ids``: the seeds a figure's performance panel averages over."""
+    cells = {(s.hmm, s.hidden, s.input) for s in map(ModelSpec.parse, model_ids)}
+    return [m.id for m in expand_models(cfg) if (m.hmm, m.hidden, m.input) in cells]

@@ -1,12 +1,15 @@
-# Included last: collects every analysis's claim rows into results/claims.csv and summarises
-# them per (claim, HMM family) over models and seeds (docs/claims.md).
+# Collects the claim rows of every analysis (performance_claims in metrics.smk, dynamics_claims,
+# mechanism_claims) into results/claims.csv and summarises them per (claim, HMM family) over models
+# and seeds (docs/claims.md).
 
 
 rule claims:
     """One row per paper claim and model (outcome pass / fail / n/a), and k of n models passing
     per (claim, HMM family)."""
     input:
-        CLAIM_FILES,
+        "results/claims/performance.csv",
+        "results/claims/dynamics.csv",
+        "results/claims/mechanism.csv",
     output:
         claims=report(
             "results/claims.csv",

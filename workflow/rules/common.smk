@@ -16,16 +16,31 @@ from snakemake.exceptions import WorkflowError  # noqa: E402
 from rnnhmm.config import (  # noqa: E402
     ConfigError,
     ModelSpec,
+    analysis_settings,
     expand_models,
     training_params,
     validate_config,
 )
-from rnnhmm.plan import group_of, training_groups, wants_gpu  # noqa: E402
+from rnnhmm.figure_registry import FIGURES  # noqa: E402
+from rnnhmm.plan import (  # noqa: E402
+    check_dynamics_config,
+    check_mechanism_config,
+    dynamics_models,
+    group_of,
+    hmm_specs,
+    hmms_of,
+    mechanism_models,
+    state_counts,
+    training_groups,
+    wants_gpu,
+)
 
 try:
     config = validate_config(
         config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
     )
+    check_dynamics_config(config)
+    check_mechanism_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
@@ -36,9 +51,16 @@ MODEL_IDS = [m.id for m in MODELS]
 TRAIN_GROUPS = {g.id: g for g in training_groups(config)}
 GROUP_OF = group_of(list(TRAIN_GROUPS.values()))
 HMM_NAMES = sorted(config["hmms"])
-# Each rule file appends its figure targets and its claim files (rows of results/claims.csv).
-FIGURE_NAMES = []
-CLAIM_FILES = []
+# Which models each analysis uses (rnnhmm.plan): figures 2-4, 8, S2 and the dynamics claims
+# (keys models, fig8_models, grid, state_space); figures 5-7, S3, S4 and the mechanism claims
+# (keys single, kick, kick_others, evolution, readout, claims).
+DYN, MECH = config["dynamics"], config["mechanism"]
+DYN_SETS = dynamics_models(config)
+MECH_SETS = mechanism_models(config)
+# Per-model paths of the analyses (wildcards of a model id).
+MODEL_PATH = "{hmm}/h{hidden}_d{input}/s{seed}"
+# The config's name (config/quick.yaml -> quick): a label on figure 1.
+CONFIG_LABEL = Path(workflow.configfiles[0]).stem if workflow.configfiles else "config"
 DIAGNOSTICS = [f"results/diagnostics/{m}.png" for m in MODEL_IDS]
 # Conda envs (--sdm conda): torch for training and analyses, a light one for data, tables,
 # claims, figure data and plots.

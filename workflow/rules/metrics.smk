@@ -72,3 +72,18 @@ rule model_diagnostics:
         ENV_PLOTS
     script:
         "../scripts/diagnostics.py"
+
+
+rule performance_claims:
+    """Paper claims about performance (spec G.2), checked on every model of the config."""
+    input:
+        table="results/metrics/summary.tsv",
+        models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
+    output:
+        "results/claims/performance.csv",
+    log:
+        "logs/claims/performance.log",
+    conda:
+        ENV_PLOTS
+    script:
+        "../scripts/performance_claims.py"
