@@ -82,6 +82,18 @@ def score(weights: Weights, hmm, L: int, n: int = 2000, seed: int = 1234) -> dic
             "plateau": bool(abs(rate_r - iid) < 0.05 * iid and abs(vh / (L - 1) - iid) > 0.1 * iid)}
 
 
+def describe_extra(t: dict) -> str:
+    """The trial's settings beyond the table's columns (learning-rate schedule, tau, h_0), in words."""
+    bits = []
+    if t.get("lr_schedule", "constant") != "constant":
+        bits.append(f"{t['lr_schedule']} lr to x{t.get('lr_min_factor', 0.1):g}")
+    if t.get("tau", 1.0) != 1.0:
+        bits.append(f"tau {t['tau']:g}")
+    if t.get("random_h0") is False:
+        bits.append("h0 zero")
+    return ", ".join(bits)
+
+
 def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -> list[dict]:
     hmm = build_hmm(t["hmm"]["name"], t["hmm"])
     n3 = t["num_seq"] // 3
@@ -111,7 +123,7 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -
                      "batch_size": cfgs[0].batch_size, "lr": cfgs[0].lr, "epochs": cfgs[0].epochs,
                      "grad_clip": cfgs[0].grad_clip,
                      "warmup": f"L{t['warmup_seq_len']}x{t['warmup_epochs']}" if t.get("warmup_epochs") else "",
-                     "extra": t.get("note", ""),
+                     "extra": t.get("note") or describe_extra(t),
                      "s_per_epoch": wall / cfgs[0].epochs, "train_s": wall,
                      "val_first": r.val_loss[0], "val_min": min(r.val_loss), "val_last": r.val_loss[-1],
                      "best_epoch": r.best_epoch, **sc})
