@@ -94,7 +94,8 @@ def describe_extra(t: dict) -> str:
     return ", ".join(bits)
 
 
-def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -> list[dict]:
+def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None,
+              save_dir: str | None = None) -> list[dict]:
     hmm = build_hmm(t["hmm"]["name"], t["hmm"])
     n3 = t["num_seq"] // 3
     L, Le = t["seq_len"], t.get("eval_seq_len", 100)
@@ -112,6 +113,11 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None) -
     if curves is not None:
         curves[t["name"]] = {int(s): {"train": r.train_loss, "val": r.val_loss} for s, r in zip(seeds, res)}
     rows = []
+    if save_dir:
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        for s, r in zip(seeds, res):
+            torch.save({"last": r.last, "best": r.best, "val_loss": r.val_loss, "trial": t},
+                       Path(save_dir) / f"{t['name']}_s{s}.pt")
     for s, r in zip(seeds, res):
         w = Weights(r.last["weight_ih"], r.last["weight_hh"], r.last["readout"])
         sc = score(w, hmm, Le)
@@ -138,6 +144,7 @@ def main(argv=None) -> None:
     ap.add_argument("trials")
     ap.add_argument("results")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save-dir", help="keep each trial's last and best weights here (<trial>_s<seed>.pt)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     out = Path(a.results)
@@ -152,7 +159,7 @@ def main(argv=None) -> None:
             continue
         print(f"trial {t['name']}: {json.dumps(t)}", flush=True)
         curves: dict = {}
-        rows = run_trial(t, log=lambda m: print(m, flush=True), curves=curves)
+        rows = run_trial(t, log=lambda m: print(m, flush=True), curves=curves, save_dir=a.save_dir)
         cpath = out.with_suffix(".curves.json")
         allc = json.loads(cpath.read_text()) if cpath.exists() else {}
         allc.update(curves)
