@@ -44,7 +44,7 @@ class ModelSpec:
         return f"{self.hmm}/h{self.hidden}_d{self.input}/s{self.seed}"
 
     @classmethod
-    def parse(cls, model_id: str) -> "ModelSpec":
+    def parse(cls, model_id: str) -> ModelSpec:
         try:
             hmm, hd, s = model_id.strip("/").split("/")
             h, d = hd.split("_")

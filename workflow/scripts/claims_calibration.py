@@ -9,9 +9,9 @@ import sys
 
 import torch
 
-from rnnhmm.claims import performance_claims
+from rnnhmm.claims.performance import performance_claims
+from rnnhmm.evaluation.metrics import emission_statistics, matched_distances, performance_record
 from rnnhmm.hmm import linear_chain, one_hot
-from rnnhmm.metrics import emission_statistics, matched_distances, performance_record
 
 torch.set_num_threads(1)
 floor_path = sys.argv[1] if len(sys.argv) > 1 else "results/metrics/floor/lin2.json"

@@ -1,4 +1,4 @@
-"""Evaluation of a trained model against its HMM (paper D): the HMM-HMM distance floor and one
+"""Evaluation of a trained model against its HMM (docs/claims.md D): the HMM-HMM distance floor and one
 model's emission statistics, matched distances and performance-claim statistics.
 
 Used by the pipeline's ``hmm_floor`` and ``model_metrics`` rules and by the recipe search
@@ -9,14 +9,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .hmm import HMM, one_hot
+from rnnhmm.config import derive_seed
+from rnnhmm.hmm import HMM, build_hmm, one_hot
+from rnnhmm.model import Weights, generate_outputs, load_weights
+from rnnhmm.training.convergence import training_verdict
+
 from .metrics import emission_statistics, matched_distances, performance_record
-from .model import Weights, generate_outputs
 
 
 def hmm_floor(hmm: HMM, L: int, n: int, repeats: int, seed: int, eps: float, max_iter: int,
               log=lambda m: None) -> dict:
-    """HMM-vs-HMM matched-distance floor (paper D.1): ``repeats`` independent pairs of n samples."""
+    """HMM-vs-HMM matched-distance floor (docs/claims.md D.1): ``repeats`` independent pairs of n samples."""
     rng = np.random.default_rng(seed)
     means, stds = [], []
     for r in range(repeats):
@@ -31,17 +34,11 @@ def hmm_floor(hmm: HMM, L: int, n: int, repeats: int, seed: int, eps: float, max
             "repeat_means": means, "repeat_sds": stds}
 
 
-def floor_for_claims(rec: dict) -> dict:
-    """The floor fields :func:`rnnhmm.claims.performance_claims` reads, from a :func:`hmm_floor` record."""
-    return {"floor_mean": rec["floor_mean"], "floor_sd": rec["floor_sd_across_repeats"],
-            "floor_within_sd": rec["floor_within_sd"], "n_seq": rec["n_seq"]}
-
-
 def evaluate_weights(weights: Weights, hmm: HMM, L: int, n: int, seed: int, null_seed: int, *,
                      uniform_first: bool, eps: float, max_iter: int, null_repeats: int = 200) -> dict:
     """Sample n sequences of length L from the model (h_0 = 0) and from the HMM and compare them:
-    matched distances both ways, emission statistics (paper D) and the performance-claim statistics
-    with their spread over HMM samples of the same size (:func:`rnnhmm.metrics.performance_record`)."""
+    matched distances both ways, emission statistics (docs/claims.md D) and the performance-claim statistics
+    with their spread over HMM samples of the same size (:func:`rnnhmm.evaluation.metrics.performance_record`)."""
     K = hmm.n_outputs
     gen = torch.Generator().manual_seed(seed)
     rnn_obs = generate_outputs(weights, n, L, uniform_first=uniform_first, generator=gen).numpy()
@@ -67,3 +64,36 @@ def exact_statistics(hmm: HMM, L: int) -> dict:
     """The HMM's stationary output statistics, computed from its matrices."""
     return {"frequencies": hmm.output_frequencies(), "transition": hmm.output_transition_matrix(),
             "change_probability": hmm.change_probability(), "expected_changes": hmm.expected_changes(L)}
+
+
+def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, seed, log=print) -> tuple[dict, int]:
+    """The metrics record of one trained model (results/metrics/models/...json, without provenance)
+    and the seed of its evaluation. ``spec``: the HMM's config entry; ``mc``: config ``metrics``;
+    ``hidden``, ``input_``, ``seed``: the model's ids as the workflow's wildcards give them."""
+    hmm = build_hmm(name, spec)
+    L = spec.get("eval_seq_len", spec["seq_len"])
+    n = mc["n_seq"]
+    eval_seed = derive_seed("metrics", name, hidden, input_, seed, mc["seed"])
+    weights = load_weights(model_path, mc["weights"])
+    ev = evaluate_weights(weights, hmm, L, n, eval_seed,
+                          derive_seed("metrics-null", name, hidden, input_, seed, mc["seed"]),
+                          uniform_first=mc["uniform_first_symbol"], eps=mc["sinkhorn_eps"], max_iter=mc["max_iter"],
+                          null_repeats=mc.get("null_repeats", 200))
+    blob = torch.load(model_path, map_location="cpu", weights_only=False)
+    plateau = blob.get("plateau")
+    if plateau is None:  # models trained before the verdict was recorded: fresh HMM sequences stand in
+        tp = blob["provenance"]["params"]
+        plateau = training_verdict(hmm, blob["val_loss"], seq_len=spec["seq_len"], batch_size=tp["batch_size"],
+                                   blur=tp["blur"], seed=eval_seed)
+    if not plateau["left_plateau"]:
+        log(plateau["message"])
+    out = {
+        "model": f"{name}/h{hidden}_d{input_}/s{seed}", "hmm": name, "hidden": int(hidden),
+        "input": int(input_), "seed": int(seed), "weights": mc["weights"], **ev,
+        "plateau": {k: plateau[k] for k in ("progress", "left_plateau", "final_val", "iid_mean", "hmm_mean", "message")},
+        "final_train_loss": blob["train_loss"][-1], "final_val_loss": blob["val_loss"][-1],
+        "best_val_loss": blob["best_val"], "best_epoch": blob["best_epoch"], "epochs": len(blob["val_loss"]),
+    }
+    log(f"distance {ev['distance_mean']:.4f} +- {ev['distance_sd']:.4f} (reverse {ev['reverse_distance_mean']:.4f}); "
+        f"volatility HMM {ev['hmm_stats']['volatility_mean']:.3f} RNN {ev['rnn_stats']['volatility_mean']:.3f}")
+    return out, eval_seed
