@@ -27,7 +27,8 @@ for k in range(trials):
     f, r = matched_distances(a, b).numpy(), matched_distances(b, a).numpy()
     m = {"model": f"lin2/h50_d10/s{k}", "hmm": "lin2", "input": 10, "n_seq": n, "seq_len": L,
          "distance_mean": float(f.mean()), "distance_sd": float(f.std()), "reverse_distance_mean": float(r.mean()),
-         "rnn_stats": emission_statistics(emu, 3), "performance": performance_record(emu, h, repeats=200, seed=3000 + k)}
+         "rnn_stats": emission_statistics(emu, 3),
+         "performance": performance_record(emu, h, repeats=200, seed=3000 + k)}
     for row in performance_claims([m], floors):
         outcomes.setdefault(row["claim"], []).append(row["outcome"])
     print(k, {c: v[-1] for c, v in outcomes.items()}, flush=True)

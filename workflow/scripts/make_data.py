@@ -18,4 +18,5 @@ with job(sm) as log:
                         transition=hmm.transition, emission=hmm.emission, start=hmm.start,
                         provenance=np.array(json.dumps(prov)))
     log(f"{name} seed {seed}: {n} sequences of length {spec['seq_len']} (train {third}, val {third}, "
-        f"test {n - 2 * third}); change rate {np.mean(obs[:, 1:] != obs[:, :-1]):.4f} vs exact {hmm.change_probability():.4f}")
+        f"test {n - 2 * third}); change rate {np.mean(obs[:, 1:] != obs[:, :-1]):.4f} "
+        f"vs exact {hmm.change_probability():.4f}")

@@ -127,7 +127,8 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
     gumbel = -torch.log(-torch.log(torch.rand(T, W_out.shape[1], **kw).clamp(1e-12, 1 - 1e-12)))
     sampled = (states @ W_out.transpose(-1, -2) + gumbel).argmax(-1)
     sampled_rate = (sampled[:, 1:] != sampled[:, :-1]).double().mean(1)
-    out = {"transition_rate": rate, "mean_dwell": dwell, "sampled_change_rate": sampled_rate, "unstable_fraction": unst_frac,
+    out = {"transition_rate": rate, "mean_dwell": dwell, "sampled_change_rate": sampled_rate,
+           "unstable_fraction": unst_frac,
            "complex_fraction": cplx_frac, "unstable_count": unst_cnt, "complex_count": cplx_cnt,
            "dh2": dh2, "outputs": outputs, "finite": torch.isfinite(states).flatten(1).all(1)}
     if return_states:

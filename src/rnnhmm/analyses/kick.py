@@ -148,7 +148,8 @@ def select_kick_neurons_directional(pre: torch.Tensor, groups: torch.Tensor, out
     direction has fewer than ``min_steps`` steps in a region); ``n_steps`` {direction: {region: n}}.
     """
     if pre.ndim != 2 or groups.shape != pre.shape[:1] or outputs.shape != pre.shape[:1]:
-        raise ValueError(f"shapes: pre {tuple(pre.shape)}, groups {tuple(groups.shape)}, outputs {tuple(outputs.shape)}")
+        raise ValueError(f"shapes: pre {tuple(pre.shape)}, groups {tuple(groups.shape)}, "
+                         f"outputs {tuple(outputs.shape)}")
     pre = pre.double()
     sd = pre.std(0).clamp_min(1e-12)
     z = pre / sd

@@ -111,7 +111,7 @@ def locate_areas(weights: Weights, generator=None, T: int = 2000, thr: float = 9
             log.append(f"attempt {attempt}: change at t={tt} after a dwell of {tt - tp} steps; "
                        f"{'no fast (transition) state before it' if len(before) == 0 else ''}"
                        f"{'; ' if len(before) == 0 and not slow else ''}"
-                       f"{'no slow (cluster) state with firing_t >= %g and rate < 1' % thr if not slow else ''}")
+                       f"{'no slow (cluster) state with firing_t >= {thr:g} and rate < 1' if not slow else ''}")
             continue
         k = int(before[0])  # latest qualifying state before tt (scan is in decreasing time)
         while k + 1 < len(scan) and fast[k + 1]:

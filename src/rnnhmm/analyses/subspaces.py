@@ -122,7 +122,8 @@ def run(weights: Weights, settings: dict, noise_stds, local: dict, seed: int, mo
             k = lab(pair)
             try:
                 r = local_dynamics_subspace(w, pair=tuple(pair), n_steps=p["residency_steps"], min_run=p["min_run"],
-                                               warmup=loc["warmup"], max_states=p["residency_max_states"], generator=gen,
+                                               warmup=loc["warmup"], max_states=p["residency_max_states"],
+                                               generator=gen,
                                                n_rollouts=loc["rollouts"], max_steps=loc["max_steps"])
             except ValueError as err:
                 meta["residency_errors"][k] = str(err)
@@ -131,5 +132,6 @@ def run(weights: Weights, settings: dict, noise_stds, local: dict, seed: int, mo
             for key in ("residency", "sign_changes", "n_unstable", "max_prob", "groups", "coords"):
                 arrays[f"res{k}_{key}"] = r[key]
             arrays[f"res{k}_explained_percent"] = explained_variance_percent(r["sub_pca"])
-            log(f"subspace residency {k}: {len(r['residency'])} states, groups {np.bincount(r['groups'] + 1, minlength=4)}")
+            log(f"subspace residency {k}: {len(r['residency'])} states, "
+                f"groups {np.bincount(r['groups'] + 1, minlength=4)}")
     return arrays, meta

@@ -1,7 +1,8 @@
 """The paper's claims about the dynamics (docs/dynamics.md E.1-E.7).
 
 ``*_claims``: rows for results/claims/dynamics.csv (:func:`rnnhmm.claims.core.claim`), computed from
-the analysis files (:func:`rnnhmm.io.load_analysis`). A claim whose analysis ran but found nothing (no orbit, no cluster states) is a failing
+the analysis files (:func:`rnnhmm.io.load_analysis`). A claim whose analysis ran but found nothing
+(no orbit, no cluster states) is a failing
   row saying why; tolerances come from sampling spread (docs/claims.md).
 """
 
@@ -194,7 +195,8 @@ def local_claims(model: str, a: dict, tol: dict, label: str = "") -> list[dict]:
         vals = np.asarray(a["n_unstable"], float)
         j = int(np.argmin(others))
         other_code = [0, 1][j]
-        se = float(np.hypot(bootstrap_mean_sd(vals[groups == 2], seed=1), bootstrap_mean_sd(vals[groups == other_code], seed=2)))
+        se = float(np.hypot(bootstrap_mean_sd(vals[groups == 2], seed=1),
+                            bootstrap_mean_sd(vals[groups == other_code], seed=2)))
         gap = float(others[j] - c)
         rows.append(claim(*_LOCAL_CLAIMS[1][:2], name,
                           f"min(transition, kick) - cluster > {ONE_SIDED_Z} bootstrap SE (paper: cluster 0.12-0.21, "

@@ -91,7 +91,8 @@ def kick_weight_claims(kick_results: list[dict]) -> list[dict]:
     for k in kick_results:
         c = k.get("kick_contrast")
         rows += _contrast_rows("kick_groups_self_excite", "kick_groups_inhibit_each_other", "kick neurons",
-                               k["model"], c, None if c else "a kick group was not found (two_kick_groups fails)", "E.8")
+                               k["model"], c, None if c else "a kick group was not found (two_kick_groups fails)",
+                               "E.8")
     return rows
 
 
@@ -103,7 +104,8 @@ def population_claims(kick_results: list[dict]) -> list[dict]:
         c = k.get("population_contrast")
         rows += _contrast_rows("populations_self_excite", "populations_inhibit_each_other",
                                "noise-integrating populations", k["model"], c,
-                               None if c else "no populations: a kick group was not found (two_kick_groups fails)", "E.8")
+                               None if c else "no populations: a kick group was not found (two_kick_groups fails)",
+                               "E.8")
     return rows
 
 
@@ -164,7 +166,8 @@ def intervention_claims(iv: dict) -> list[dict]:
         for cid, (cond, stat, mu, kind, desc, paper) in INTERVENTION_CLAIMS.items():
             if g.get("status") != "selected" or not g.get("neurons"):
                 rows.append(not_applicable(cid, desc, label, f"{gl} was not found (two_kick_groups fails); it is "
-                                           "never replaced by stand-in neurons", "E.9, G.4", statistic=f"effect on {stat}"))
+                                           "never replaced by stand-in neurons", "E.9, G.4",
+                                           statistic=f"effect on {stat}"))
                 continue
             b = (base or {}).get(cond)
             if not b or "skipped" in b:
@@ -189,7 +192,8 @@ def intervention_claims(iv: dict) -> list[dict]:
                 exp = f"rank among {len(rnd)} random sets >= 0.5 ({paper})"
             unit = {"changes": "log ratio of output changes", "pairs": "change in critical pairs",
                     "spread": "log ratio of spread"}[stat]
-            rows.append(claim(cid, desc, label, exp, f"{unit} {tgt:+.3g} (random {rnd.mean():+.3g} ± {rnd.std(ddof=1):.2g}; "
+            rows.append(claim(cid, desc, label, exp,
+                              f"{unit} {tgt:+.3g} (random {rnd.mean():+.3g} ± {rnd.std(ddof=1):.2g}; "
                               f"z {z:+.2f}; rank {rank:.3g}; {b['n_targets']} targets, {b['n_seeds']} noise seeds)",
                               ok, "E.9, G.4", statistic=unit, value=tgt))
     return rows
@@ -241,7 +245,8 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
         ok = np.isfinite(first) and first <= thr and on is not None
         rows.append(claim(cid, f"fraction of steps with {what}: ~0 early in training, then an onset that persists",
                           model, f"<= {thr} at the first epoch; later > {thr} at >= {min_frac:.0%} of the remaining "
-                          "epochs", f"first epoch {first:.3g}; persistent onset at epoch {on}{bad_txt}", ok, "E.10, G.4",
+                          "epochs", f"first epoch {first:.3g}; persistent onset at epoch {on}{bad_txt}", ok,
+                          "E.10, G.4",
                           statistic="onset epoch", value=on))
     pe = plateau_exit(ev.get("val_loss", []))
     drop, bif = pe["epoch"], onsets["complex_fraction"]
@@ -252,7 +257,8 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
         rows.append(claim("loss_drop_at_bifurcation", desc, model, exp, f"plateau exit {drop}, complex onset {bif} "
                           f"({ptxt}){bad_txt}", False, "E.10", statistic="plateau exit - complex onset (epochs)"))
     else:
-        rows.append(claim("loss_drop_at_bifurcation", desc, model, exp, f"plateau exit at {drop}, complex onset at {bif} "
+        rows.append(claim("loss_drop_at_bifurcation", desc, model, exp,
+                          f"plateau exit at {drop}, complex onset at {bif} "
                           f"({ptxt}){bad_txt}", abs(drop - bif) <= tol, "E.10",
                           statistic="plateau exit - complex onset (epochs)", value=drop - bif))
     u = onsets["unstable_fraction"]

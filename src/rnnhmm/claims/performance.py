@@ -86,7 +86,8 @@ def performance_claims(models: list[dict], floors: dict[str, dict]) -> list[dict
         desc = "transitions into the rare symbol (its column of the transition matrix) match the HMM's"
         if rc is None:
             rows.append(not_applicable("rare_symbol_column_matches", desc, mid, "the HMM has no rare symbol "
-                                       "(every output frequency >= 1/(2K))", "D.4", statistic="max standardised |ΔP_i,rare|"))
+                                       "(every output frequency >= 1/(2K))", "D.4",
+                                       statistic="max standardised |ΔP_i,rare|"))
         else:
             rows.append(claim(
                 "rare_symbol_column_matches", desc, mid,

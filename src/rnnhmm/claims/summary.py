@@ -41,7 +41,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         app = g[g["outcome"] != "n/a"]
         vals = pd.to_numeric(app["value"], errors="coerce").dropna()
         k = int((app["outcome"] == "pass").sum())
-        rows.append({"claim": c, "hmm": h, "n_models": len(g), "k_pass": k, "n_fail": int((app["outcome"] == "fail").sum()),
+        rows.append({"claim": c, "hmm": h, "n_models": len(g), "k_pass": k,
+                     "n_fail": int((app["outcome"] == "fail").sum()),
                      "n_na": int((g["outcome"] == "n/a").sum()),
                      "pass_rate": f"{k} of {len(app)}" if len(app) else "n/a",
                      "value_mean": float(vals.mean()) if len(vals) else math.nan,

@@ -90,7 +90,8 @@ def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, s
     out = {
         "model": f"{name}/h{hidden}_d{input_}/s{seed}", "hmm": name, "hidden": int(hidden),
         "input": int(input_), "seed": int(seed), "weights": mc["weights"], **ev,
-        "plateau": {k: plateau[k] for k in ("progress", "left_plateau", "final_val", "iid_mean", "hmm_mean", "message")},
+        "plateau": {k: plateau[k]
+                    for k in ("progress", "left_plateau", "final_val", "iid_mean", "hmm_mean", "message")},
         "final_train_loss": blob["train_loss"][-1], "final_val_loss": blob["val_loss"][-1],
         "best_val_loss": blob["best_val"], "best_epoch": blob["best_epoch"], "epochs": len(blob["val_loss"]),
     }

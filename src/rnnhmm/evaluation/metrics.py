@@ -147,7 +147,7 @@ def sinkhorn_potentials(x: torch.Tensor, y: torch.Tensor, eps: float = EPS, max_
     # or a sum under/overflows; such half-steps fall back to an exact, max-shifted logsumexp.
     solver = _AbsorbedSinkhorn(C, eps, log_a, log_b)
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned: the iterations run)
         u_new = solver.update_u(u, v)
         v_new = solver.update_v(u_new, v)
         err = (u_new - u).abs().sum() + (v_new - v).abs().sum()

@@ -76,7 +76,8 @@ def state_space_entry(mid: str, a: dict, change_probability: float | None = None
                          "n_unstable": np.asarray(a["fp_n_unstable"]).tolist(),
                          "origin_growth": float(a["fp_origin_growth"])},
         "slow": {"coords": _r(slow), "n": int(len(np.asarray(a["slow_speed"])))},
-        "with_input": {"coords": _r(np.asarray(a["in_coords"])[..., :2]), "outputs": np.asarray(a["in_outputs"]).tolist()},
+        "with_input": {"coords": _r(np.asarray(a["in_coords"])[..., :2]),
+                       "outputs": np.asarray(a["in_outputs"]).tolist()},
         "spread": {"stds": _r(a["spread_stds"]), "proj": _r(proj[:, keep], 3), "radius": _r(a["spread_radius"]),
                    "fit": radius_fit(a["spread_stds"], a["spread_radius"])},
         "switch": {"argmax": float(a["switch_rate_argmax"]), "sampled": float(a["switch_rate_sampled"]),
@@ -109,7 +110,8 @@ def _local_entry(title: str, a: dict, coords_cols=(0, 1), explained=None, n_poin
     bin_rt = [float(rt[which == b].mean()) if np.any(which == b) else float("nan") for b in range(nbins)]
     return {
         "title": title, "n_states": int(n), "explained": None if explained is None else _r(explained, 2),
-        "coords": _r(coords[idx], 3), "residency": _r(rt[idx], 2), "n_unstable": np.asarray(a["n_unstable"])[idx].tolist(),
+        "coords": _r(coords[idx], 3), "residency": _r(rt[idx], 2),
+        "n_unstable": np.asarray(a["n_unstable"])[idx].tolist(),
         "max_rt": float(rt.max()) if n else 0.0,
         "hist": {"edges": _r(edges, 3), "counts": counts.tolist(), "mean_rt": _r(bin_rt, 2)},
         "unstable_by_group": group_means(groups, a["n_unstable"]),
@@ -159,7 +161,8 @@ def performance_entry(hmm: str, metrics: list[dict], floor: dict) -> dict:
     d = [m["distance_mean"] for m in metrics]
     return {"hmm": hmm, "seeds": [m["seed"] for m in metrics],
             "rnn_mean": float(np.mean(d)), "rnn_sd": float(np.mean([m["distance_sd"] for m in metrics])),
-            "rnn_per_seed": _r(d), "floor_mean": float(floor["floor_mean"]), "floor_sd": float(floor["floor_within_sd"]),
+            "rnn_per_seed": _r(d), "floor_mean": float(floor["floor_mean"]),
+            "floor_sd": float(floor["floor_within_sd"]),
             "sq_diff": _r(np.mean([np.asarray(m["transition_sq_diff"], float) for m in metrics], axis=0), 5)}
 
 
@@ -182,7 +185,8 @@ def fig8_data(state_space: dict, subspaces: dict, performance: dict, n_points: i
             runs, i = [], 0
             while f"p{lab}_run{i}_coords" in sub:
                 c = np.asarray(sub[f"p{lab}_run{i}_coords"])
-                runs.append({"coords": _r(c[:, [0, 2]], 3), "outputs": np.asarray(sub[f"p{lab}_run{i}_outputs"]).tolist()})
+                runs.append({"coords": _r(c[:, [0, 2]], 3),
+                             "outputs": np.asarray(sub[f"p{lab}_run{i}_outputs"]).tolist()})
                 i += 1
             contours = []
             for j in range(len(stds)):

@@ -193,7 +193,8 @@ def _local_row(axes, e, pcs=(1, 2)):
     _style(ax, "unstable eigenvalues per group")
     ax = axes[3]
     u = np.minimum(np.asarray(e["n_unstable"]), 2)
-    sc = ax.scatter(c[:, 0], c[:, 1], c=u, cmap=ListedColormap(UNSTABLE_COLORS), norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], 3),
+    sc = ax.scatter(c[:, 0], c[:, 1], c=u, cmap=ListedColormap(UNSTABLE_COLORS),
+                    norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], 3),
                     s=2, linewidths=0, rasterized=True)
     cb = plt.colorbar(sc, ax=ax, ticks=[0, 1, 2], fraction=0.046, pad=0.02)
     cb.ax.set_yticklabels(["0", "1", "≥2"], fontsize=5)

@@ -90,7 +90,8 @@ def plot_fig4(data: dict):
                         transform=row[0].transAxes, fontsize=8, va="center")
             continue
         bg = np.asarray(e["background"])
-        bgc = np.where(np.asarray(e["background_outputs"]) == np.asarray(e["background_outputs"]).max(), "darkgrey", "dimgrey")
+        bg = np.asarray(e["background_outputs"])
+        bgc = np.where(bg == bg.max(), "darkgrey", "dimgrey")
         for k, name in enumerate(("cluster", "transition")):
             d = e[name]
             for gi, g in enumerate(e["gammas"]):

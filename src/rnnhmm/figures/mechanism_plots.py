@@ -45,7 +45,8 @@ def _blocks(axes, fig, blocks, groups, pops, unavailable_text):
         return
     k1 = len(groups[0])
     p1 = len(pops[0])
-    _heat(axes[0], blocks["kick_kick"], "W_hh[kick, kick]", f"from kick neuron (group 1: first {k1})", "onto kick neuron", fig,
+    _heat(axes[0], blocks["kick_kick"], "W_hh[kick, kick]", f"from kick neuron (group 1: first {k1})",
+          "onto kick neuron", fig,
           [k1], [k1])
     _heat(axes[1], blocks["kick_pop"], "W_hh[kick, populations]", f"from population neuron (pop. 1: first {p1})",
           "onto kick neuron", fig, [p1], [k1])
@@ -154,7 +155,8 @@ def plot_fig6(data: dict):
             ax_t.set_ylabel(f"PC2 ({ev[1]:.1f}%)", fontsize=8)
             ax_t.legend(fontsize=7, title=f"first {data['show_steps']} steps", title_fontsize=7)
             m, s = np.asarray(c["pairs_mean"]), np.asarray(c["pairs_std"])
-            ax_p.errorbar(mus, m, yerr=s, color="k", marker="o", ms=3, lw=1, capsize=2, label="mean ± std over transitions")
+            ax_p.errorbar(mus, m, yerr=s, color="k", marker="o", ms=3, lw=1, capsize=2,
+                          label="mean ± std over transitions")
             for mu in data["show_mus"]:
                 j = int(np.argmin(np.abs(mus - mu)))
                 ax_p.plot(mus[j], m[j], "o", ms=9, color=MU_COLORS[_mu_role(mu)], zorder=3)
@@ -175,9 +177,11 @@ def plot_fig6(data: dict):
 
 def _vlines(ax, m):
     if m["bifurcation_epoch"] is not None:
-        ax.axvline(m["bifurcation_epoch"], color="violet", lw=1.5, label=f"bifurcation (epoch {m['bifurcation_epoch']})")
+        ax.axvline(m["bifurcation_epoch"], color="violet", lw=1.5,
+                   label=f"bifurcation (epoch {m['bifurcation_epoch']})")
     if m["second_loss_drop"] is not None:
-        ax.axvline(m["second_loss_drop"], color="k", ls=":", lw=1.2, label=f"2nd loss drop (epoch {m['second_loss_drop']})")
+        ax.axvline(m["second_loss_drop"], color="k", ls=":", lw=1.2,
+                   label=f"2nd loss drop (epoch {m['second_loss_drop']})")
 
 
 def plot_fig7(data: dict):

@@ -415,7 +415,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             log(f"epoch {epoch}/{cfg.epochs}  train/val {vals}  {per:.2f} s/epoch for {S} models  "
                 f"ETA {per * (cfg.epochs - epoch) / 60:.1f} min")
         ran += 1
-        end_of_epoch(cfg, epoch, ran, stop_after, lambda: save_checkpoint(epoch, elapsed))
+        end_of_epoch(cfg, epoch, ran, stop_after, lambda: save_checkpoint(epoch, elapsed))  # noqa: B023 (called now)
 
     wall = elapsed_before + time.perf_counter() - t0
     evo_epochs, evo = snaps.read() if snaps.count else ([], None)

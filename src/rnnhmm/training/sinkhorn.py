@@ -57,7 +57,8 @@ def _lse_(Z: torch.Tensor, dim: int) -> torch.Tensor:
 class _Softmin:
     """-eps * logsumexp_j (h_j - C_ij / eps) for S models, eps (S,), C (S,N,M), h (S,M) -> (S,N).
 
-    One fused pass (addcdiv) builds h_j - C_ij / eps into a reused work buffer (fresh multi-MB allocations cost page faults on every call)."""
+    One fused pass (addcdiv) builds h_j - C_ij / eps into a reused work buffer (fresh multi-MB
+    allocations cost page faults on every call)."""
 
     def __init__(self):
         self.buf: dict = {}
@@ -217,7 +218,8 @@ def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling
     diameter is taken from these values as geomloss does); y (S, M, F): exact one-hot targets;
     ``x_hard``: the exact one-hot of x (defaults to ``x.round()``). Uniform weights.
     ``bb_cache`` + ``cache_key`` (hashable, identifying the S target batches): cache of the
-    target-target term <b, g_bb>, keyed by batch, model and diameter (6 significant digits). Returns (loss (S,), grad w.r.t. x (S, N, F) or None).
+    target-target term <b, g_bb>, keyed by batch, model and diameter (6 significant digits).
+    Returns (loss (S,), grad w.r.t. x (S, N, F) or None).
     """
     if x.dim() != 3 or y.dim() != 3:
         raise ValueError(f"expected (S, N, F) inputs, got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -251,7 +253,7 @@ def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling
             C_yy = L - y_g @ y_g.transpose(1, 2)
         eps_rows = torch.tensor([schedules[s] for s in idx], dtype=x.dtype, device=x.device).T.contiguous()
         full = len(idx) == S
-        sel = (lambda t: t) if full else (lambda t: t[ids])
+        sel = (lambda t: t) if full else (lambda t: t[ids])  # noqa: B023 (used in this iteration only)
         bufs = softmin.buf if softmin is not None else {}
         on_cpu = x.device.type == "cpu"
         ftz = on_cpu and torch.set_flush_denormal(True)  # flush denormals to zero (x86 FTZ/DAZ)
@@ -265,7 +267,7 @@ def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling
         if not bool(ok.all()):  # redo those problems in the log domain
             bad = (~ok).nonzero().flatten()
             FALLBACKS["log_domain"] += len(bad)
-            pick = lambda t: sel(t)[bad]  # noqa: E731
+            pick = lambda t: sel(t)[bad]  # noqa: E731, B023 (used in this iteration only)
             p2, bb2, g2 = _run_group(eps_rows[:, bad], pick(C_xy), pick(C_xx), None if C_yy is None else C_yy[bad],
                                      pick(a_log), pick(b_log), pick(xh), pick(y), pick(a), pick(b), need_grad)
             partial[bad] = p2
