@@ -61,7 +61,6 @@ seeds of one grid cell). ``evolution_every`` snapshots are supported per model.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -74,10 +73,18 @@ from torch.profiler import record_function
 from rnnhmm.io import atomic_save
 from rnnhmm.model import project_inputs, recurrence
 
-from .loop import TrainConfig, TrainResult, end_of_epoch, lr_at, pick_device, wants_log, wants_snapshot
+from .loop import (
+    TrainConfig,
+    TrainResult,
+    device_fingerprint,
+    end_of_epoch,
+    lr_at,
+    pick_device,
+    wants_log,
+    wants_snapshot,
+)
 from .sinkhorn import _Softmin, onehot_sinkhorn
-
-_KEYS = ("weight_ih", "weight_hh", "readout")  # NoiseRNN's parameter names, in its order
+from .snapshots import _KEYS, SnapshotStore
 
 
 class BatchedModels:
@@ -199,77 +206,12 @@ def _resume_key(cfgs: Sequence[TrainConfig]) -> list[dict]:
     return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS} for c in cfgs]
 
 
-def device_fingerprint(device: torch.device) -> dict:
-    """What decides the random numbers and the float rounding of a run: device kind and model."""
-    if device.type == "cuda":
-        idx = device.index if device.index is not None else torch.cuda.current_device()
-        props = torch.cuda.get_device_properties(idx)
-        return {"type": "cuda", "name": props.name, "capability": f"{props.major}.{props.minor}",
-                "torch": torch.__version__, "cuda": torch.version.cuda}
-    return {"type": device.type, "name": device.type, "torch": torch.__version__}
-
-
 def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
     shapes = {np.shape(o) for o in obs}
     if len(shapes) != 1:
         raise ValueError(f"train_many: all data arrays must have the same shape, got {sorted(shapes)}")
     idx = torch.as_tensor(np.stack(obs), dtype=torch.long, device=device)  # (S, N, L)
     return torch.eye(K, device=device)[idx]  # (S, N, L, K)
-
-
-class SnapshotStore:
-    """Evolution snapshots: one fixed-size record per snapshot (int64 epoch, then the S models'
-    weights as float32), appended to ``path`` (or kept in memory when ``path`` is None).
-
-    Appending keeps a checkpoint's cost independent of the number of snapshots (the checkpoint
-    records only how many there are; a resume truncates the file to that count).
-    """
-
-    def __init__(self, path: Path | None, shapes: dict[str, tuple], S: int):
-        self.path, self.shapes, self.S = path, shapes, S
-        self.sizes = {k: int(np.prod(v)) for k, v in shapes.items()}
-        self.floats = S * sum(self.sizes.values())
-        self.record = 8 + 4 * self.floats
-        self.mem: list[bytes] = []
-        self.count = 0
-
-    def reset(self, count: int = 0) -> None:
-        """Keep the first ``count`` records (drop any written after the last checkpoint)."""
-        if self.path is None:
-            del self.mem[count:]
-        elif count == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_bytes(b"")
-        else:
-            if not self.path.exists() or self.path.stat().st_size < count * self.record:
-                raise RuntimeError(f"{self.path}: fewer than the {count} snapshots its checkpoint records")
-            os.truncate(self.path, count * self.record)
-        self.count = count
-
-    def append(self, epoch: int, params: dict[str, torch.Tensor]) -> None:
-        flat = torch.cat([params[k].detach().reshape(self.S, -1) for k in _KEYS], dim=1).float().cpu()
-        rec = np.int64(epoch).tobytes() + flat.numpy().tobytes()
-        if self.path is None:
-            self.mem.append(rec)
-        else:
-            with open(self.path, "ab") as fh:
-                fh.write(rec)
-        self.count += 1
-
-    def read(self) -> tuple[list[int], list[dict[str, torch.Tensor]]]:
-        """(epochs, per model {name: (n, *shape)})."""
-        raw = b"".join(self.mem) if self.path is None else self.path.read_bytes()[: self.count * self.record]
-        buf = np.frombuffer(raw, dtype=np.uint8).reshape(self.count, self.record)
-        epochs = buf[:, :8].copy().view(np.int64).ravel().tolist()
-        w = torch.from_numpy(buf[:, 8:].copy().view(np.float32).reshape(self.count, self.S, -1))
-        out = [{} for _ in range(self.S)]
-        off = 0
-        for k in _KEYS:
-            n = self.sizes[k]
-            for s in range(self.S):
-                out[s][k] = w[:, s, off:off + n].reshape(self.count, *self.shapes[k]).clone()
-            off += n
-        return epochs, out
 
 
 def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val_obs: Sequence[np.ndarray],

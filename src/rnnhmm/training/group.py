@@ -17,8 +17,8 @@ from rnnhmm.hmm import HMM
 from rnnhmm.plan import cadence, training_groups
 
 from .convergence import training_verdict
-from .engine import device_fingerprint, train_many
-from .loop import TrainConfig, resolve_device
+from .engine import train_many
+from .loop import TrainConfig, device_fingerprint, resolve_device
 
 
 def run(config: dict, gid: str, params: dict, seeds, data_files, checkpoint, out_dir, provenance, log=print) -> None:

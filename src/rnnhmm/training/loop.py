@@ -101,6 +101,16 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def device_fingerprint(device: torch.device) -> dict:
+    """What decides the random numbers and the float rounding of a run: device kind and model."""
+    if device.type == "cuda":
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        return {"type": "cuda", "name": props.name, "capability": f"{props.major}.{props.minor}",
+                "torch": torch.__version__, "cuda": torch.version.cuda}
+    return {"type": device.type, "name": device.type, "torch": torch.__version__}
+
+
 def resolve_device(spec: str = "auto", *, n_gpus: int | None = None, lock_dir: str | Path | None = None,
                    slots_per_gpu: int | None = None, log: Callable[[str], None] = lambda m: None):
     """The device a training job uses, decided when it starts: ``(device string, lock)``.
