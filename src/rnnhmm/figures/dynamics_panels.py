@@ -18,11 +18,11 @@ from .dynamics_data import GROUP_COLORS, KDE_GRIDSIZE, KDE_MAX_POINTS, NOISE_CMA
 
 def _pc_labels(ax, explained, pcs=(1, 2)):
     if explained is None:
-        ax.set_xlabel(f"PC{pcs[0]}", fontsize=7)
-        ax.set_ylabel(f"PC{pcs[1]}", fontsize=7)
+        ax.set_xlabel(f"PC{pcs[0]}")
+        ax.set_ylabel(f"PC{pcs[1]}")
         return
-    ax.set_xlabel(f"PC{pcs[0]} ({explained[0]:.1f}%)", fontsize=7)
-    ax.set_ylabel(f"PC{pcs[1]} ({explained[1]:.1f}%)", fontsize=7)
+    ax.set_xlabel(f"PC{pcs[0]} ({explained[0]:.1f}%)")
+    ax.set_ylabel(f"PC{pcs[1]} ({explained[1]:.1f}%)")
 
 
 def _style(ax, title=None):
@@ -133,8 +133,8 @@ def _radius_panel(ax, e):
     xs = np.linspace(0, s.max(), 50)
     ax.plot(xs, fit["slope"] * xs + fit["intercept"], "-", color="tab:red", lw=1,
             label=f"fit {fit['slope']:.3g} σ + {fit['intercept']:.2g}  (R² {fit['r2']:.3f})")
-    ax.set_xlabel("noise std σ", fontsize=7)
-    ax.set_ylabel("orbit radius (PC1-PC2)", fontsize=7)
+    ax.set_xlabel("noise std σ")
+    ax.set_ylabel("orbit radius (PC1-PC2)")
     ax.legend(fontsize=5.5, frameon=False)
     ax.set_xlim(0, None)
     ax.set_ylim(0, None)
@@ -178,8 +178,8 @@ def _local_row(axes, e, pcs=(1, 2)):
     edges = np.asarray(h["edges"])
     cols = [cmap(norm(v)) if np.isfinite(v) else "white" for v in np.asarray(h["mean_rt"], float)]
     ax.bar(edges[:-1], h["counts"], width=np.diff(edges), align="edge", color=cols, edgecolor="k", linewidth=0.3)
-    ax.set_xlabel("mean logit-gradient sign changes", fontsize=7)
-    ax.set_ylabel("states", fontsize=7)
+    ax.set_xlabel("mean logit-gradient sign changes")
+    ax.set_ylabel("states")
     _style(ax, "sign changes (colour: mean RT of bin)")
     ax = axes[2]
     ub = e["unstable_by_group"]
@@ -189,7 +189,7 @@ def _local_row(axes, e, pcs=(1, 2)):
     for i, k in enumerate(names):
         ax.text(i, np.nan_to_num(vals[i]), f"n={ub['n_' + k]}", ha="center", va="bottom", fontsize=5.5)
     ax.set_xticks(range(3), ["transition\nRT<2", "kick\n2-8", "cluster\nRT>8"], fontsize=6)
-    ax.set_ylabel("mean # unstable eigenvalues", fontsize=7)
+    ax.set_ylabel("mean # unstable eigenvalues")
     _style(ax, "unstable eigenvalues per group")
     ax = axes[3]
     u = np.minimum(np.asarray(e["n_unstable"]), 2)
@@ -213,7 +213,7 @@ def _performance_panels(ax_d, ax_t, perf):
              color=["0.45", "tab:orange"], capsize=3, width=0.6)
     ax_d.plot(np.ones(len(perf["rnn_per_seed"])), perf["rnn_per_seed"], "k.", ms=4, label="per seed")
     ax_d.set_xticks([0, 1], ["HMM-HMM", "HMM-RNN"], fontsize=7)
-    ax_d.set_ylabel("matched Euclidean distance", fontsize=7)
+    ax_d.set_ylabel("matched Euclidean distance")
     ax_d.legend(fontsize=5.5, frameon=False)
     _style(ax_d, f"performance ({len(perf['seeds'])} seeds)")
     M = np.asarray(perf["sq_diff"], float)
@@ -223,8 +223,8 @@ def _performance_panels(ax_d, ax_t, perf):
         ax_t.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=6, color="white" if v > 0.6 * vmax else "black")
     ax_t.set_xticks(range(M.shape[1]))
     ax_t.set_yticks(range(M.shape[0]))
-    ax_t.set_xlabel("next output", fontsize=7)
-    ax_t.set_ylabel("output", fontsize=7)
+    ax_t.set_xlabel("next output")
+    ax_t.set_ylabel("output")
     plt.colorbar(im, ax=ax_t, fraction=0.046, pad=0.02).ax.tick_params(labelsize=5)
     _style(ax_t, "(T_HMM - T_RNN)², mean over seeds")
 
@@ -250,5 +250,5 @@ def _residency_pair(axes, r):
     for i, k in enumerate(names):
         ax.text(i, np.nan_to_num(vals[i]), f"n={ub['n_' + k]}\nsc={sb[k]:.2g}", ha="center", va="bottom", fontsize=5)
     ax.set_xticks(range(3), ["transition", "kick", "cluster"], fontsize=6)
-    ax.set_ylabel("mean # unstable eigenvalues", fontsize=7)
+    ax.set_ylabel("mean # unstable eigenvalues")
     _style(ax, f"unstable per group ({r['pair']}; sc = sign changes)")

@@ -51,8 +51,7 @@ def plot_fig2(data: dict):
     if ok:
         axes[0, ok[0]].legend(fontsize=5.5, frameon=False, loc="best")
         _output_legend(axes[1, ok[0]])
-    fig.suptitle("Figure 2: global dynamics — single fixed point without input, noise-sustained orbits",
-                 fontsize=10)
+    fig.suptitle("Figure 2: global dynamics — single fixed point without input, noise-sustained orbits")
     fig.tight_layout()
     return fig
 
@@ -69,7 +68,7 @@ def plot_fig3(data: dict):
                 ax.axis("off")
             continue
         _local_row(axes[i], e)
-    fig.suptitle("Figure 3: local dynamics — transitions (RT<2), kick-zones (2-8), clusters (RT>8)", fontsize=10)
+    fig.suptitle("Figure 3: local dynamics — transitions (RT<2), kick-zones (2-8), clusters (RT>8)")
     fig.tight_layout()
     return fig
 
@@ -112,12 +111,12 @@ def plot_fig4(data: dict):
                 ls = "-" if g >= 1 else "--"
                 ax.plot(t, e["cluster"][key][gi], ls, color="tab:red", label=f"cluster, γ={g:g}")
                 ax.plot(t, e["transition"][key][gi], ls, color="tab:blue", label=f"transition, γ={g:g}")
-            ax.set_xlabel("t (steps)", fontsize=7)
-            ax.set_ylabel(lab, fontsize=7)
+            ax.set_xlabel("t (steps)")
+            ax.set_ylabel(lab)
             ax.legend(fontsize=5.5, frameon=False)
             _style(ax, lab)
     fig.suptitle("Figure 4: noise sensitivity — trajectories from cluster vs transition states under "
-                 "partially fresh noise (γ = fraction of fresh noise)", fontsize=10)
+                 "partially fresh noise (γ = fraction of fresh noise)")
     fig.tight_layout()
     return fig
 
@@ -191,7 +190,7 @@ def plot_fig8(data: dict):
             _residency_pair(sub, r)
         C[4].axis("off")
     fig.suptitle("Figure 8: fully connected and cyclic HMMs — orbits, output-pair subspaces, "
-                 "subspace contours and residency, performance", fontsize=10)
+                 "subspace contours and residency, performance")
     fig.tight_layout()
     return fig
 

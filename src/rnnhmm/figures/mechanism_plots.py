@@ -32,7 +32,7 @@ def _heat(ax, M, title, xlabel, ylabel, fig, splits_x=(), splits_y=()):
         ax.axvline(s - 0.5, color="k", lw=0.8)
     for s in splits_y:
         ax.axhline(s - 0.5, color="k", lw=0.8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="weight")
@@ -87,7 +87,7 @@ def plot_fig5(data: dict):
         ax.plot(xy[:, 0], xy[:, 1], color="0.85", lw=0.4, zorder=0)
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=pre, cmap="seismic", vmin=-pa["vmax"], vmax=pa["vmax"], s=5, zorder=1)
         g = pa["neuron_group"][n]
-        ax.set_title(f"neuron {pa['neurons'][n]} (kick group {g}, {KICK_DRIVES[g - 1]})", fontsize=9,
+        ax.set_title(f"neuron {pa['neurons'][n]} (kick group {g}, {KICK_DRIVES[g - 1]})",
                      color=KICK_COLORS[g - 1])
         ax.set_xlabel(f"PC1 ({ev[0]:.1f}%)", fontsize=8)
         ax.set_ylabel(f"PC2 ({ev[1]:.1f}%)", fontsize=8)
@@ -110,8 +110,8 @@ def plot_fig5(data: dict):
     ax.set_xlabel("time step")
     ax.set_ylabel("mean activity (ReLU output)")
     ax.set_title("mean activity of kick groups (solid) and integrating populations (dashed); "
-                 "background shade alternates at every output change", fontsize=9)
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
+                 "background shade alternates at every output change")
+    ax.legend(loc="upper right", ncol=2)
     ax.set_xlim(0, len(next((v for v in ma.values() if v is not None), [0])))
     return fig
 
@@ -153,7 +153,7 @@ def plot_fig6(data: dict):
                            fontsize=8.5)
             ax_t.set_xlabel(f"PC1 of the mu=1 run ({ev[0]:.1f}%)", fontsize=8)
             ax_t.set_ylabel(f"PC2 ({ev[1]:.1f}%)", fontsize=8)
-            ax_t.legend(fontsize=7, title=f"first {data['show_steps']} steps", title_fontsize=7)
+            ax_t.legend(title=f"first {data['show_steps']} steps", title_fontsize=7)
             m, s = np.asarray(c["pairs_mean"]), np.asarray(c["pairs_std"])
             ax_p.errorbar(mus, m, yerr=s, color="k", marker="o", ms=3, lw=1, capsize=2,
                           label="mean ± std over transitions")
@@ -164,7 +164,7 @@ def plot_fig6(data: dict):
             ax_p.set_ylabel("critical complex pairs per transition")
             ax_p.set_title(f"group {g['group']}: critical pairs (|Re w| < 0.1, Im w > 0.06) vs mu", fontsize=8.5)
             ax_p.set_ylim(bottom=0)
-            ax_p.legend(fontsize=7)
+            ax_p.legend()
         axes[2 * gi, 0].annotate(g["label"], xy=(0, 1.32), xycoords="axes fraction", fontsize=9, weight="bold",
                                  color=KICK_COLORS[g["group"] - 1])
     fig.tight_layout(rect=(0, 0, 1, 0.95))
@@ -209,8 +209,8 @@ def plot_fig7(data: dict):
                 ax.scatter(xy[:, 0], xy[:, 1], np.full(len(xy), k), c=out_cols[np.clip(o, 0, 2)], s=1.5)
         ax.set_zticks(range(len(pca["epochs"])))
         ax.set_zticklabels([str(e) for e in pca["epochs"]], fontsize=6)
-        ax.set_xlabel("PC1", fontsize=7)
-        ax.set_ylabel("PC2", fontsize=7)
+        ax.set_xlabel("PC1")
+        ax.set_ylabel("PC2")
         ax.set_zlabel("epoch", fontsize=7)
         ax.view_init(elev=14, azim=80)
         ax.set_title(f"{m['model']}: PCA per epoch\n(colour = output 0/1/2; violet = bifurcation)", fontsize=8)
@@ -221,8 +221,8 @@ def plot_fig7(data: dict):
         _vlines(ax, m)
         ax.set_xlabel("epoch")
         ax.set_ylabel("Sinkhorn loss")
-        ax.set_title("loss", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_title("loss")
+        ax.legend()
         # 3. transition rate
         ax = fig.add_subplot(gs[r, 2])
         rate = np.asarray([np.nan if v is None else v for v in m["transition_rate"]], dtype=float)
@@ -236,7 +236,7 @@ def plot_fig7(data: dict):
         _vlines(ax, m)
         ax.set_xlabel("epoch")
         ax.set_ylabel("output transitions per step")
-        ax.set_title("transition rate", fontsize=9)
+        ax.set_title("transition rate")
         ax.legend(fontsize=6.5)
         # 4. fractions
         ax = fig.add_subplot(gs[r, 3])
@@ -247,7 +247,7 @@ def plot_fig7(data: dict):
         _vlines(ax, m)
         ax.set_xlabel("epoch")
         ax.set_ylabel("fraction of steps")
-        ax.set_title("Jacobian eigenvalues along the noisy trajectory", fontsize=9)
+        ax.set_title("Jacobian eigenvalues along the noisy trajectory")
         ax.legend(fontsize=6.5)
         # 5. E[dh2]
         ax = fig.add_subplot(gs[r, 4])
@@ -262,7 +262,7 @@ def plot_fig7(data: dict):
             _unavailable(ax, "no E[dh2]")
         ax.set_xlabel("epoch")
         ax.set_ylabel("hidden unit (sorted by last epoch)")
-        ax.set_title("second-order perturbation sqrt|E[dh2]|", fontsize=9)
+        ax.set_title("second-order perturbation sqrt|E[dh2]|")
     fig.subplots_adjust(left=0.03, right=0.97, top=1 - 1.1 / height, bottom=0.6 / height)
     return fig
 

@@ -83,7 +83,7 @@ def _pair_bars(ax, values, errors, labels, title, ylabel=None):
     ax.set_xticks(range(len(values)), labels, fontsize=7)
     ax.set_title(title, fontsize=8)
     if ylabel:
-        ax.set_ylabel(ylabel, fontsize=7)
+        ax.set_ylabel(ylabel)
     ax.tick_params(labelsize=6)
 
 
@@ -111,8 +111,8 @@ def plot_diagnostics(data: dict):
     ax.axvline(data["best_epoch"], color="0.6", ls=":", lw=1, label=f"best epoch {data['best_epoch']}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("Sinkhorn divergence")
-    ax.legend(fontsize=7)
-    ax.set_title(data["model"], fontsize=9)
+    ax.legend()
+    ax.set_title(data["model"])
     hs, rs = data["hmm_stats"], data["rnn_stats"]
     _pair_bars(axes[1], [data.get("floor_mean", np.nan), data["distance_mean"]],
                [data.get("floor_within_sd", 0), data["distance_sd"]], ["HMM-HMM", "HMM-RNN"],
@@ -149,9 +149,9 @@ def _draw_pipeline(ax, example):
         inset.imshow(seqs, cmap=cmap, vmin=0, vmax=2, aspect="auto", interpolation="nearest")
         inset.set_yticks([])
         inset.set_xticks([])
-        inset.set_ylabel(key.upper(), fontsize=7)
+        inset.set_ylabel(key.upper())
         inset.set_xlabel("time step (colour = output 0 / 1 / 2)", fontsize=6) if key == "hmm" else None
-    ax.set_title("Pipeline: RNN output sequences are matched to HMM sequences as distributions", fontsize=9)
+    ax.set_title("Pipeline: RNN output sequences are matched to HMM sequences as distributions")
 
 
 def plot_fig1(data: dict):
@@ -206,9 +206,9 @@ def plot_figS1(data: dict):
         ax.set_title(h)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("matched Euclidean distance")
-    axes[0].legend(fontsize=7)
+    axes[0].legend()
     top.suptitle("Performance across the grid (mean ± sd over seeds of per-model means; grey: HMM-HMM floor ± sd)",
-                 fontsize=10, y=1.04)
+                 y=1.04)
     blocks = bottom.subfigures(1, len(hmms), squeeze=False)[0]
     for sub, h in zip(blocks, hmms):
         sel = [r for r in rows if r["hmm"] == h]
