@@ -15,10 +15,16 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnhmm.analyses.evolution import persistent_onset, plateau_exit
 from rnnhmm.analyses.interventions import intervention_effects
-from rnnhmm.analyses.kick import complete_kick_groups, select_kick_neurons_directional, weight_contrast
-from rnnhmm.analyses.numerics import GROUP_CLUSTER, GROUP_KICK, GROUP_TRANSITION
+from rnnhmm.analyses.kick import select_kick_neurons_directional, weight_contrast
+from rnnhmm.analyses.measures import (
+    GROUP_CLUSTER,
+    GROUP_KICK,
+    GROUP_TRANSITION,
+    complete_kick_groups,
+    persistent_onset,
+    plateau_exit,
+)
 from rnnhmm.claims.core import claim
 from rnnhmm.claims.dynamics import (
     _LOCAL_CLAIMS,

@@ -10,11 +10,9 @@ import torch
 
 from rnnhmm.analyses.fixed_points import find_fixed_points, slow_points_along
 from rnnhmm.analyses.local import classify_groups, local_dynamics, local_dynamics_subspace, residency_analysis
+from rnnhmm.analyses.measures import GROUP_CLUSTER, GROUP_OTHER, GROUP_TRANSITION
 from rnnhmm.analyses.noise import locate_areas, noise_sensitivity
 from rnnhmm.analyses.numerics import (
-    GROUP_CLUSTER,
-    GROUP_OTHER,
-    GROUP_TRANSITION,
     contiguous_runs,
     explained_variance_percent,
     fit_pca,

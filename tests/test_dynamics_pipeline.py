@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
-from rnnhmm.analyses.local import group_means
-from rnnhmm.analyses.numerics import divergence_message, probe_divergence, switch_rate
-from rnnhmm.analyses.state_space import radius_fit
+from rnnhmm.analyses.measures import divergence_message, group_means, radius_fit, switch_rate
+from rnnhmm.analyses.numerics import probe_divergence
 from rnnhmm.claims.dynamics import dynamics_claims, local_claims, noise_claims, state_space_claims
 from rnnhmm.config import ConfigError, load_config, validate_config
 from rnnhmm.figures.dynamics_data import fig2_data, fig3_data, fig4_data, fig8_data, figS2_data, performance_entry

@@ -16,7 +16,7 @@ from rnnhmm.analyses.interventions import (
     simulate_intervention,
 )
 from rnnhmm.analyses.kick import integrating_populations, select_kick_neurons, sorted_weight_blocks
-from rnnhmm.analyses.numerics import GROUP_CLUSTER, GROUP_KICK, GROUP_TRANSITION
+from rnnhmm.analyses.measures import GROUP_CLUSTER, GROUP_KICK, GROUP_TRANSITION
 from rnnhmm.analyses.readout import readout_alignment
 from rnnhmm.model import Weights, run_rnn
 

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from rnnhmm.analyses.evolution import display_epochs, evaluated_epoch_indices
-from rnnhmm.analyses.interventions import mu_grid, mu_index
-from rnnhmm.analyses.kick import complete_kick_groups
+from rnnhmm.analyses.measures import complete_kick_groups, display_epochs, evaluated_epoch_indices, mu_grid, mu_index
 from rnnhmm.claims.mechanism import mechanism_claims
 from rnnhmm.figures.mechanism_data import change_segments, fig5_data, fig6_data, fig7_data, figS3_data, figS4_data
 from rnnhmm.figures.mechanism_plots import PLOTTERS

@@ -5,7 +5,6 @@ i.i.d. loss plateau. :func:`run` is the whole analysis of one model (``workflow/
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 
@@ -15,6 +14,7 @@ import torch
 from rnnhmm.model import Weights
 
 from .circuit import _eigvals_chunked, _generator, moebius, output_change_times
+from .measures import display_epochs, evaluated_epoch_indices, persistent_onset, plateau_exit
 from .numerics import fit_pca
 
 
@@ -199,91 +199,6 @@ def second_loss_drop(loss_per_epoch, epochs=None, smooth: int = 5, rel_threshold
 
 
 # ----------------------------------------------------------------------------------------------
-
-def _lower_median(x: np.ndarray) -> float:
-    """The lower of the two middle values for an even count (as torch.median)."""
-    s = np.sort(x)
-    return float(s[(s.size - 1) // 2])
-
-
-def persistent_onset(epochs, values, threshold: float, finite=None, min_frac: float = 0.9):
-    """First evaluated epoch from which ``values`` exceed ``threshold`` at that epoch and at no less
-    than ``min_frac`` of the finite evaluations up to the end (an onset that persists, not a single
-    jump); non-finite snapshots (``finite`` False or nan values) are skipped. None if none."""
-    v = np.asarray([math.nan if x is None else float(x) for x in values], dtype=np.float64)
-    ok = np.isfinite(v)
-    if finite is not None:
-        ok &= np.asarray(list(finite), dtype=bool)
-    ep = list(epochs)
-    idx = np.flatnonzero(ok).tolist()
-    above = [bool(v[i] > threshold) for i in idx]
-    for k, i in enumerate(idx):
-        if above[k] and sum(above[k:]) >= min_frac * (len(above) - k):
-            return ep[i]
-    return None
-
-
-def plateau_exit(loss_per_epoch, epochs=None, plateau_frac: float = 0.2, smooth: int = 5) -> dict:
-    """The loss drop of the paper (E.10) as the exit from the early (i.i.d.-output) plateau.
-
-    The loss is smoothed by a centred running median of ``smooth`` epochs (transient spikes and
-    non-finite values do not count). Plateau level P = median over the first ``plateau_frac`` of
-    training; final level F = median over the last 10%. The exit is the first epoch from which the
-    smoothed loss stays below (P + F) / 2 until the end. Returns {'epoch' (or None), 'plateau',
-    'final', 'threshold'}; None when the loss never falls below the midpoint for good, or when
-    P <= F (no drop)."""
-    loss = np.asarray([math.nan if x is None else float(x) for x in loss_per_epoch], dtype=np.float64)
-    n = loss.size
-    ep = list(range(1, n + 1)) if epochs is None else list(epochs)
-    w = max(1, int(smooth))
-    s = np.full(n, math.nan)
-    for i in range(n):
-        win = loss[max(0, i - w // 2): i + w // 2 + 1]
-        win = win[np.isfinite(win)]
-        if win.size:
-            s[i] = _lower_median(win)
-    fin = np.isfinite(s)
-    head = s[: max(1, int(round(plateau_frac * n)))]
-    tail = s[-max(1, int(round(0.1 * n))):] if n else s
-    head, tail = head[np.isfinite(head)], tail[np.isfinite(tail)]
-    if head.size == 0 or tail.size == 0:
-        return {"epoch": None, "plateau": None, "final": None, "threshold": None}
-    P, F = _lower_median(head), _lower_median(tail)
-    thr = 0.5 * (P + F)
-    out = {"epoch": None, "plateau": P, "final": F, "threshold": thr}
-    if not P > F:
-        return out
-    below = (s < thr) | ~fin
-    for i in range(n):
-        if bool(fin[i]) and bool(below[i:].all()):
-            out["epoch"] = ep[i]
-            break
-    return out
-
-def evaluated_epoch_indices(epochs, stride: int) -> list[int]:
-    """Indices into ``epochs`` (snapshot epochs, ascending) of epochs 1, 1 + stride, ... (those
-    present) plus the last snapshot: the reference's ep_rate subsampling."""
-    ep = [int(e) for e in epochs]
-    if not ep:
-        return []
-    idx = [i for i, e in enumerate(ep) if (e - ep[0]) % stride == 0]
-    if idx[-1] != len(ep) - 1:
-        idx.append(len(ep) - 1)
-    return idx
-
-
-def display_epochs(epochs, n: int, bifurcation=None) -> list[int]:
-    """``n`` evaluated epochs spread evenly from the first to the last (by position), plus the
-    bifurcation epoch if given; ascending, unique."""
-    ep = [int(e) for e in epochs]
-    if not ep:
-        return []
-    pos = np.unique(np.round(np.linspace(0, len(ep) - 1, min(n, len(ep)))).astype(int))
-    out = {ep[i] for i in pos}
-    if bifurcation is not None and int(bifurcation) in ep:
-        out.add(int(bifurcation))
-    return sorted(out)
-
 
 def clean(x):
     """Floats for JSON: NaN / inf become None."""

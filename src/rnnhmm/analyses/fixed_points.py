@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .numerics import UNSTABLE_TOL, _as_tensor, _generator, _threaded, jacobian_eigvals, jacobian_spectrum_stats
+from rnnhmm.threads import threaded as _threaded
+
+from .numerics import UNSTABLE_TOL, _as_tensor, _generator, jacobian_eigvals, jacobian_spectrum_stats
 
 
 def _q_grad(W: torch.Tensor, h: torch.Tensor):

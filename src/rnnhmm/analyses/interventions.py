@@ -5,16 +5,15 @@ target sets as baselines. :func:`run` is the whole analysis of one model.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from rnnhmm.model import Weights
 
 from .circuit import _as_long, _eigvals_chunked, _flat_indices, moebius, output_change_times
+from .measures import mu_grid, mu_index
 from .numerics import fit_pca
 
 
@@ -277,21 +276,6 @@ def intervention_effects(weights: Weights, target_sets: Sequence, pathway: str, 
     return {**out, "ref_changes": ref["changes"], "ref_pairs": ref["pairs"], "ref_spread": ref["spread"],
             "mus": mus_t}
 
-
-
-def mu_grid(mu_max: float, step: float) -> list[float]:
-    """0, step, 2 step, ... up to mu_max (inclusive, rounded to 10 decimals)."""
-    n = int(math.floor(mu_max / step + 1e-9))
-    return [round(i * step, 10) for i in range(n + 1)]
-
-
-def mu_index(mus, value: float, tol: float = 1e-6) -> int:
-    """Position of ``value`` in the sweep ``mus``; ValueError if it is not on the grid."""
-    arr = np.asarray(mus, dtype=float)
-    hits = np.flatnonzero(np.abs(arr - value) < tol)
-    if hits.size == 0:
-        raise ValueError(f"mu = {value} is not on the sweep grid {list(arr)}")
-    return int(hits[0])
 
 
 def run(weights: Weights, kick: dict, settings: dict, seed: int, model: str, log=print) -> dict:

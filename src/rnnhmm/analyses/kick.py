@@ -13,7 +13,8 @@ from rnnhmm.model import Weights
 
 from .circuit import _as_long, _flat_indices, _generator, preactivations
 from .local import local_dynamics
-from .numerics import GROUP_CLUSTER, GROUP_KICK, GROUP_OTHER, GROUP_TRANSITION, fit_pca, simulate
+from .measures import GROUP_CLUSTER, GROUP_KICK, GROUP_OTHER, GROUP_TRANSITION, complete_kick_groups
+from .numerics import fit_pca, simulate
 
 
 def _pearson(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -225,30 +226,6 @@ def weight_contrast(W: torch.Tensor, set_a, set_b, n_random: int = 1000, candida
             "between_rank": float((rb <= b0).double().mean()), "random_within_mean": float(rw.mean()),
             "random_between_mean": float(rb.mean()), "n_random": int(n_random)}
 
-
-
-def complete_kick_groups(indices, ranked, fallback_top: int):
-    """Kick groups for the downstream analyses, with a status per group.
-
-    indices: the two lists of neurons that passed the criterion; ranked: the two candidate lists
-    ordered by decreasing score (``select_kick_neurons``'s ``ranked``). A non-empty group is kept
-    ('selected'); an empty one takes the first ``fallback_top`` ranked neurons ('fallback'),
-    or stays empty ('empty') when fallback_top is 0 or there are no candidates.
-    Returns (groups [list, list], status [str, str]).
-    """
-    groups, status = [], []
-    for sel, rk in zip(indices, ranked):
-        sel = [int(i) for i in sel]
-        if sel:
-            groups.append(sel)
-            status.append("selected")
-        elif fallback_top > 0 and len(rk):
-            groups.append([int(i) for i in list(rk)[:fallback_top]])
-            status.append("fallback")
-        else:
-            groups.append([])
-            status.append("empty")
-    return groups, status
 
 
 def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> dict:

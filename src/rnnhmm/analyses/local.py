@@ -12,21 +12,17 @@ import torch
 from sklearn.decomposition import PCA
 
 from rnnhmm.model import Weights
+from rnnhmm.threads import n_workers as _n_workers
+from rnnhmm.threads import threaded as _threaded
 
+from .measures import GROUP_CLUSTER, GROUP_KICK, GROUP_NAMES, GROUP_OTHER, GROUP_TRANSITION, group_means
 from .numerics import (
-    GROUP_CLUSTER,
-    GROUP_KICK,
-    GROUP_NAMES,
-    GROUP_OTHER,
-    GROUP_TRANSITION,
     UNSTABLE_TOL,
     _as_tensor,
     _check_weights,
     _generator,
-    _n_workers,
     _np,
     _randn,
-    _threaded,
     _transform,
     contiguous_runs,
     explained_variance_percent,
@@ -201,18 +197,6 @@ def local_dynamics_subspace(weights: Weights, pair=(0, 1), n_steps: int = 50_000
 
 
 # ----------------------------------------------------------------------------- noise sensitivity (E.7)
-
-def group_means(groups, values, min_states: int = 1) -> dict:
-    """Mean of values per group name (transition, kick, cluster) over groups with >= min_states
-    states (others: nan), plus counts."""
-    g, v = np.asarray(groups), np.asarray(values, float)
-    out = {}
-    for code, name in GROUP_NAMES.items():
-        sel = g == code
-        out[name] = float(v[sel].mean()) if sel.sum() >= min_states else float("nan")
-        out[f"n_{name}"] = int(sel.sum())
-    return out
-
 
 def run(weights: Weights, settings: dict, seed: int, steps: int, model: str = "", log=print) -> tuple[dict, dict]:
     """The local-dynamics analysis of one model (settings: config ``dynamics.local``) over ``steps``

@@ -13,19 +13,18 @@ import torch
 
 from rnnhmm.config import derive_seed
 from rnnhmm.model import Weights, run_rnn
+from rnnhmm.threads import threaded as _threaded
 
 from .local import _rollouts
+from .measures import divergence_message, pca_project
 from .numerics import (
     _as_tensor,
     _check_weights,
     _generator,
     _np,
     _randn,
-    _threaded,
-    divergence_message,
     explained_variance_percent,
     fit_pca,
-    pca_project,
     probe_divergence,
     simulate,
 )
@@ -111,7 +110,7 @@ def locate_areas(weights: Weights, generator=None, T: int = 2000, thr: float = 9
             log.append(f"attempt {attempt}: change at t={tt} after a dwell of {tt - tp} steps; "
                        f"{'no fast (transition) state before it' if len(before) == 0 else ''}"
                        f"{'; ' if len(before) == 0 and not slow else ''}"
-                       f"{'no slow (cluster) state with firing_t >= {thr:g} and rate < 1' if not slow else ''}")
+                       f"{f'no slow (cluster) state with firing_t >= {thr:g} and rate < 1' if not slow else ''}")
             continue
         k = int(before[0])  # latest qualifying state before tt (scan is in decreasing time)
         while k + 1 < len(scan) and fast[k + 1]:

@@ -35,13 +35,9 @@ from rnnhmm.model import Weights, run_rnn
 from rnnhmm.threads import n_workers as _n_workers
 from rnnhmm.threads import threaded as _threaded
 
-GROUP_TRANSITION = 0  # residency time < 2
-GROUP_KICK = 1  # 2 <= residency time <= 8
-GROUP_CLUSTER = 2  # residency time > 8 and max softmax probability > 0.8
-GROUP_OTHER = -1
+from .measures import divergence_message
+
 UNSTABLE_TOL = 1e-6  # an eigenvalue is unstable when |lambda| > 1 + UNSTABLE_TOL
-# names of the group codes (GROUP_OTHER = -1 has none)
-GROUP_NAMES = {GROUP_TRANSITION: "transition", GROUP_KICK: "kick", GROUP_CLUSTER: "cluster"}
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -233,23 +229,6 @@ def jacobian_spectrum_stats(W_hh: torch.Tensor, states: torch.Tensor, tol: float
 
 
 
-# A trained network can be unstable over runs much longer than its training sequences: without
-# biases the map is homogeneous, so once an expanding direction is active |h| grows geometrically
-# and overflows. Such a model has no orbit to analyse; its analyses record why instead of crashing.
-DIVERGE_NORM = 1e6
-
-
-def divergence_message(norms, what: str = "noise-driven run", limit: float = DIVERGE_NORM) -> str | None:
-    """None if the state norms (T,) of a run stay finite and below ``limit``, else a one-line reason."""
-    n = np.asarray(norms, dtype=float).ravel()
-    bad = np.flatnonzero(~np.isfinite(n) | (n > limit))
-    if len(bad) == 0:
-        return None
-    t = int(bad[0])
-    return (f"diverged: in the {what}, |h| exceeds {limit:g} at step {t} of {len(n)} "
-            f"(|h| = {n[max(t - 1, 0)]:.3g} one step earlier); the model has no bounded orbit to analyse")
-
-
 def probe_divergence(weights, n_steps: int, seed: int, noise_std: float = 1.0) -> str | None:
     """Run the model ``n_steps`` from h = 0 with N(0, noise_std^2) inputs and report divergence
     (``divergence_message``)."""
@@ -259,15 +238,3 @@ def probe_divergence(weights, n_steps: int, seed: int, noise_std: float = 1.0) -
 
 # ----------------------------------------------------------------------------- measures
 
-def pca_project(pca, states) -> np.ndarray:
-    """Coordinates of states (..., H) (numpy or CPU tensor) on a fitted sklearn PCA, (..., n_components)."""
-    X = np.asarray(states, dtype=np.float64)
-    if X.size == 0:
-        return np.zeros((*X.shape[:-1], pca.n_components_))
-    return pca.transform(X.reshape(-1, X.shape[-1])).reshape(*X.shape[:-1], -1)
-
-
-def switch_rate(outputs) -> float:
-    """Fraction of consecutive steps whose output differs, for a 1-D label sequence."""
-    o = np.asarray(outputs).ravel()
-    return float(np.mean(o[1:] != o[:-1])) if len(o) > 1 else float("nan")

@@ -10,23 +10,21 @@ import torch
 from sklearn.decomposition import PCA
 
 from rnnhmm.model import Weights, gumbel_noise, run_rnn
+from rnnhmm.threads import threaded as _threaded
 
 from .fixed_points import find_fixed_points, slow_points_along
+from .measures import divergence_message, pca_project, switch_rate
 from .numerics import (
     _as_tensor,
     _check_weights,
     _generator,
     _np,
     _randn,
-    _threaded,
     _transform,
-    divergence_message,
     explained_variance_percent,
     fit_pca,
-    pca_project,
     simulate,
     simulate_no_input,
-    switch_rate,
 )
 
 
@@ -55,19 +53,6 @@ def orbit_spread(weights: Weights, noise_stds=(0.1, 1.0, 2.0, 3.0, 4.0), n_steps
     centroid = proj.mean(axis=1)
     radius = np.linalg.norm(proj - centroid[:, None], axis=-1).mean(axis=1)
     return {"noise_stds": _np(stds), "projections": proj, "centroid": centroid, "radius": radius, "pca": pca}
-
-
-def radius_fit(stds, radius) -> dict:
-    """Least-squares line radius = a std + b; R^2; radius/std relative to its median (max deviation)."""
-    s, r = np.asarray(stds, float), np.asarray(radius, float)
-    a, b = np.polyfit(s, r, 1)
-    pred = a * s + b
-    ss = float(np.sum((r - r.mean()) ** 2))
-    r2 = 1.0 - float(np.sum((r - pred) ** 2)) / ss if ss > 0 else float("nan")
-    ratio = r / s
-    med = float(np.median(ratio))
-    dev = float(np.max(np.abs(ratio / med - 1))) if med > 0 else float("inf")
-    return {"slope": float(a), "intercept": float(b), "r2": r2, "ratio_median": med, "ratio_max_dev": dev}
 
 
 class Diverged(RuntimeError):

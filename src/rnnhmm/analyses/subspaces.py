@@ -11,6 +11,7 @@ from sklearn.decomposition import PCA
 
 from rnnhmm.config import derive_seed
 from rnnhmm.model import Weights
+from rnnhmm.threads import threaded as _threaded
 
 from .local import local_dynamics_subspace
 from .numerics import (
@@ -18,7 +19,6 @@ from .numerics import (
     _generator,
     _np,
     _randn,
-    _threaded,
     _transform,
     contiguous_runs,
     explained_variance_percent,
@@ -65,16 +65,6 @@ def output_pair_subspaces(weights: Weights, n_steps: int = 100_000, pairs=((0, 1
 
 
 # ----------------------------------------------------------------------------- local dynamics (E.6)
-
-def subspace_residency(a: dict, label: str) -> dict:
-    """The residency arrays of output pair ``label`` ('01') of a subspaces analysis, without prefix."""
-    pre = f"res{label}_"
-    out = {k[len(pre):]: v for k, v in a.items() if k.startswith(pre)}
-    err = a["meta"].get("residency_errors", {}).get(label)
-    out["failed"] = err is not None
-    out["meta"] = {"error": err} if err else {}
-    return out
-
 
 def run(weights: Weights, settings: dict, noise_stds, local: dict, seed: int, model: str = "",
         log=print) -> tuple[dict, dict]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnhmm.analyses.measures import GROUP_NAMES, group_means, subspace_residency
 from rnnhmm.config import ConfigError, ModelSpec
 from rnnhmm.paper import PAPER_PCA_RUN_SPREAD, PAPER_PCA_TOP2
 
-from ..analyses.local import group_means
-from ..analyses.numerics import GROUP_NAMES
-from ..analyses.subspaces import subspace_residency
 from .core import ONE_SIDED_Z, Z_SPREAD, claim
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnhmm.analyses.evolution import persistent_onset, plateau_exit
+from rnnhmm.analyses.measures import persistent_onset, plateau_exit
 from rnnhmm.paper import PAPER_READOUT_PROJECTION, PAPER_READOUT_SD
 
 from .core import ONE_SIDED_Z, Z_SPREAD, claim, not_applicable

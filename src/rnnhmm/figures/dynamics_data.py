@@ -12,9 +12,7 @@ import re
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rnnhmm.analyses.local import group_means
-from rnnhmm.analyses.state_space import radius_fit
-from rnnhmm.analyses.subspaces import subspace_residency
+from rnnhmm.analyses.measures import group_means, radius_fit, subspace_residency
 from rnnhmm.config import ModelSpec
 from rnnhmm.io import load_analysis, read_json
 

@@ -10,7 +10,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.lines import Line2D
 
-from rnnhmm.analyses.numerics import GROUP_NAMES
+from rnnhmm.analyses.measures import GROUP_NAMES
 
 from .common import OUTPUT_COLORS
 from .dynamics_data import GROUP_COLORS, KDE_GRIDSIZE, KDE_MAX_POINTS, NOISE_CMAP, RT_COLORS, UNSTABLE_COLORS, _even
