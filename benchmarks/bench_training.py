@@ -1,6 +1,6 @@
 """Training throughput: the pipeline's training path before issue 14 (the *reference*: the old
 ``rnnhmm.training.train()``, frozen in ``benchmarks/reference_training.py``, one model at a time)
-vs the one loop it has now (``rnnhmm.train_many``: S seeds at once).
+vs the one loop it has now (``rnnhmm.training.engine.train_many``: S seeds at once).
 
 Both run in this process, on the same settings and data, both warmed up, alternately
 (``--repeats``), because other processes on a shared machine make absolute timings noisy: the

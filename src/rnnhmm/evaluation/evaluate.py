@@ -98,3 +98,29 @@ def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, s
     log(f"distance {ev['distance_mean']:.4f} +- {ev['distance_sd']:.4f} (reverse {ev['reverse_distance_mean']:.4f}); "
         f"volatility HMM {ev['hmm_stats']['volatility_mean']:.3f} RNN {ev['rnn_stats']['volatility_mean']:.3f}")
     return out, eval_seed
+
+
+def calibrate_performance_claims(floor: dict, trials: int = 12, log=print) -> dict:
+    """Calibration of the performance claims (docs/claims.md): score independent samples of the
+    2-state chain as if they were a trained RNN (perfect emulators) against the floor record
+    ``floor`` (results/metrics/floor/lin2.json) and count how often each performance claim passes.
+    Returns {claim: [outcome per trial]}."""
+    from rnnhmm.claims.performance import performance_claims
+    from rnnhmm.hmm import linear_chain
+
+    h, n, L = linear_chain(2), floor["n_seq"], floor["seq_len"]
+    floors = {"lin2": {"floor_mean": floor["floor_mean"], "floor_sd": floor["floor_sd_across_repeats"],
+                       "floor_within_sd": floor["floor_within_sd"], "n_seq": n}}
+    outcomes: dict = {}
+    for k in range(trials):
+        ref, emu = h.sample(n, L, seed=1000 + k), h.sample(n, L, seed=2000 + k)
+        a, b = torch.from_numpy(one_hot(ref, 3)), torch.from_numpy(one_hot(emu, 3))
+        f, r = matched_distances(a, b).numpy(), matched_distances(b, a).numpy()
+        m = {"model": f"lin2/h50_d10/s{k}", "hmm": "lin2", "input": 10, "n_seq": n, "seq_len": L,
+             "distance_mean": float(f.mean()), "distance_sd": float(f.std()), "reverse_distance_mean": float(r.mean()),
+             "rnn_stats": emission_statistics(emu, 3),
+             "performance": performance_record(emu, h, repeats=200, seed=3000 + k)}
+        for row in performance_claims([m], floors):
+            outcomes.setdefault(row["claim"], []).append(row["outcome"])
+        log(f"{k} {({c: v[-1] for c, v in outcomes.items()})}")
+    return outcomes
