@@ -89,8 +89,8 @@ def plot_fig4(data: dict):
                         transform=row[0].transAxes, fontsize=8, va="center")
             continue
         bg = np.asarray(e["background"])
-        bg = np.asarray(e["background_outputs"])
-        bgc = np.where(bg == bg.max(), "darkgrey", "dimgrey")
+        bg_out = np.asarray(e["background_outputs"])
+        bgc = np.where(bg_out == bg_out.max(), "darkgrey", "dimgrey")
         for k, name in enumerate(("cluster", "transition")):
             d = e[name]
             for gi, g in enumerate(e["gammas"]):
