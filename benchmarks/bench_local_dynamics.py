@@ -23,7 +23,8 @@ import time
 import numpy as np
 import torch
 
-from rnnhmm.dynamics import jacobian_spectrum_stats, local_dynamics, simulate
+from rnnhmm.analyses.local import local_dynamics
+from rnnhmm.analyses.numerics import jacobian_spectrum_stats, simulate
 from rnnhmm.model import Weights
 
 

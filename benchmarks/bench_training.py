@@ -1,6 +1,6 @@
 """Training throughput: the pipeline's training path before issue 14 (the *reference*: the old
 ``rnnhmm.training.train()``, frozen in ``benchmarks/reference_training.py``, one model at a time)
-vs the one loop it has now (``rnnhmm.engine.train_many``: S seeds at once).
+vs the one loop it has now (``rnnhmm.training.engine.train_many``: S seeds at once).
 
 Both run in this process, on the same settings and data, both warmed up, alternately
 (``--repeats``), because other processes on a shared machine make absolute timings noisy: the
@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnhmm import engine
-from rnnhmm.engine import train_many
 from rnnhmm.hmm import linear_chain
-from rnnhmm.training import TrainConfig
+from rnnhmm.training.engine import train_many
+from rnnhmm.training.loop import TrainConfig
+from rnnhmm.training.sinkhorn import FALLBACKS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_training import reference_train  # noqa: E402
@@ -287,7 +287,7 @@ def main():
         if len(ratios) > 1:
             print(f"\nspeed-up over the shapes (geometric mean): {float(np.exp(np.mean(np.log(ratios)))):.2f}x  "
                   f"(per shape: {', '.join(f'{r:.2f}x' for r in ratios)})")
-        print(f"Sinkhorn problems redone in the log domain: {engine.FALLBACKS['log_domain']} of {engine.FALLBACKS['calls']}")
+        print(f"Sinkhorn problems redone in the log domain: {FALLBACKS['log_domain']} of {FALLBACKS['calls']}")
     if args.project or args.only_project:
         project(args, device)
 

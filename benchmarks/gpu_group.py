@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from rnnhmm.config import derive_seed, load_config
-from rnnhmm.engine import train_many
 from rnnhmm.hmm import build_hmm
 from rnnhmm.plan import cadence, training_groups
-from rnnhmm.training import TrainConfig, resolve_device
+from rnnhmm.training.engine import train_many
+from rnnhmm.training.loop import TrainConfig, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 

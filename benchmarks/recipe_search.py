@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnhmm.claims import PERFORMANCE_CLAIMS, performance_claims
-from rnnhmm.engine import train_many
-from rnnhmm.evaluation import evaluate_weights, floor_for_claims, hmm_floor
+from rnnhmm.claims.performance import PERFORMANCE_CLAIMS, floor_for_claims, performance_claims
+from rnnhmm.evaluation.evaluate import evaluate_weights, hmm_floor
+from rnnhmm.evaluation.metrics import output_frequencies, output_transition_matrix, volatility
 from rnnhmm.hmm import build_hmm
-from rnnhmm.metrics import output_frequencies, output_transition_matrix, volatility
 from rnnhmm.model import Weights, generate_outputs
-from rnnhmm.training import TrainConfig
+from rnnhmm.training.engine import train_many
+from rnnhmm.training.loop import TrainConfig
 
 COLUMNS = ["name", "hmm", "seed", "hidden", "input", "num_seq", "seq_len", "batch_size", "lr", "epochs",
            "grad_clip", "warmup", "extra", "s_per_epoch", "train_s", "val_first", "val_min", "val_last", "best_epoch",

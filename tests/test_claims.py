@@ -15,12 +15,40 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnhmm import claims as C
-from rnnhmm import dynamics_claims as D
-from rnnhmm import mechanism as mech
-from rnnhmm import mechanism_claims as MC
+from rnnhmm.analyses.interventions import intervention_effects
+from rnnhmm.analyses.kick import select_kick_neurons_directional, weight_contrast
+from rnnhmm.analyses.measures import (
+    GROUP_CLUSTER,
+    GROUP_KICK,
+    GROUP_TRANSITION,
+    complete_kick_groups,
+    persistent_onset,
+    plateau_exit,
+)
+from rnnhmm.claims.core import claim
+from rnnhmm.claims.dynamics import (
+    _LOCAL_CLAIMS,
+    _STATE_SPACE_CLAIMS,
+    local_claims,
+    noise_claims,
+    state_space_claims,
+    switch_reference,
+)
+from rnnhmm.claims.mechanism import (
+    INTERVENTION_CLAIMS,
+    evolution_claims,
+    intervention_claims,
+    kick_claims,
+    kick_weight_claims,
+    mechanism_claims,
+    population_claims,
+    readout_claims,
+)
+from rnnhmm.claims.performance import PERFORMANCE_CLAIMS, performance_claims
+from rnnhmm.claims.summary import collect, summarise
+from rnnhmm.evaluation.metrics import matched_distances, performance_record
 from rnnhmm.hmm import linear_chain, one_hot
-from rnnhmm.metrics import matched_distances, performance_record
+from rnnhmm.model import Weights
 
 MODEL = "lin2/h50_d10/s0"
 N, L = 300, 100
@@ -46,14 +74,14 @@ def perf():
     def record(obs, d_in=10):
         oh_h, oh_r = torch.from_numpy(one_hot(ref, 3)), torch.from_numpy(one_hot(obs, 3))
         fwd, rev = matched_distances(oh_h, oh_r).numpy(), matched_distances(oh_r, oh_h).numpy()
-        from rnnhmm.metrics import emission_statistics
+        from rnnhmm.evaluation.metrics import emission_statistics
         return {"model": MODEL if d_in >= 10 else "lin2/h50_d1/s0", "hmm": "lin2", "input": d_in, "n_seq": N,
                 "seq_len": L, "distance_mean": float(fwd.mean()), "distance_sd": float(fwd.std()),
                 "reverse_distance_mean": float(rev.mean()), "rnn_stats": emission_statistics(obs, 3),
                 "performance": performance_record(obs, hmm, repeats=80, seed=5)}
 
     def rows(obs, d_in=10):
-        return C.performance_claims([record(obs, d_in)], {"lin2": floor})
+        return performance_claims([record(obs, d_in)], {"lin2": floor})
 
     return {"hmm": hmm, "rows": rows}
 
@@ -120,21 +148,21 @@ def test_no_rare_symbol_is_not_applicable():
 
 
 def test_converged_and_summary():
-    rows = [C.claim("change_rate_matches", "d", "lin2/h8_d10/s0", "e", 1.0, True, "G.2", value=1.0),
-            C.claim("distance_at_floor", "d", "lin2/h8_d10/s0", "e", 1.0, False, "G.2", value=5.0),
-            C.claim("change_rate_matches", "d", "lin2/h8_d10/s1", "e", 1.0, True, "G.2", value=3.0),
-            C.claim("distance_at_floor", "d", "lin2/h8_d10/s1", "e", 1.0, None, "G.2", reason="x"),
-            C.claim("two_kick_groups", "d", "lin2/h8_d10/s1", "e", 1.0, True, "E.8", value=3)]
-    df = C.collect([pd.DataFrame(rows)])
+    rows = [claim("change_rate_matches", "d", "lin2/h8_d10/s0", "e", 1.0, True, "G.2", value=1.0),
+            claim("distance_at_floor", "d", "lin2/h8_d10/s0", "e", 1.0, False, "G.2", value=5.0),
+            claim("change_rate_matches", "d", "lin2/h8_d10/s1", "e", 1.0, True, "G.2", value=3.0),
+            claim("distance_at_floor", "d", "lin2/h8_d10/s1", "e", 1.0, None, "G.2", reason="x"),
+            claim("two_kick_groups", "d", "lin2/h8_d10/s1", "e", 1.0, True, "E.8", value=3)]
+    df = collect([pd.DataFrame(rows)])
     conv = dict(zip(df["model"] + df["claim"], df["converged"]))
     assert conv["lin2/h8_d10/s0change_rate_matches"] == "false"
     assert conv["lin2/h8_d10/s1two_kick_groups"] == "true"          # n/a rows do not count
-    s = C.summarise(df).set_index("claim")
+    s = summarise(df).set_index("claim")
     assert s.loc["change_rate_matches", "pass_rate"] == "2 of 2"
     assert s.loc["change_rate_matches", "value_mean"] == 2.0 and s.loc["change_rate_matches", "value_sd"] == 1.0
     assert s.loc["distance_at_floor", "pass_rate"] == "0 of 1" and s.loc["distance_at_floor", "n_na"] == 1
     with pytest.raises(ValueError):
-        C.claim("x", "d", "m", "e", 1, None, "s")                     # n/a needs a reason
+        claim("x", "d", "m", "e", 1, None, "s")                     # n/a needs a reason
 
 
 # ============================================================================ dynamics (E.2-E.7, G.3)
@@ -185,21 +213,21 @@ def _noise(c=45.3, t=28.5, sd=3.0):
 
 PAPER_MODEL = "lin2/h150_d100/s0"
 DYNAMICS_CASES = {
-    "single_stable_fixed_point": (lambda: D.state_space_claims(MODEL, _state_space(), REF, TOL),
-                                  lambda: D.state_space_claims(MODEL, _state_space(n_stable=2), REF, TOL)),
-    "orbit_switch_rate": (lambda: D.state_space_claims(MODEL, _state_space(), REF, TOL),
-                          lambda: D.state_space_claims(MODEL, _state_space(sampled=0.0688 / 3), REF, TOL)),
-    "orbit_single_rotation": (lambda: D.state_space_claims(MODEL, _state_space(), REF, TOL),
-                              lambda: D.state_space_claims(MODEL, _state_space(orbit="line"), REF, TOL)),
-    "pca_explained_variance": (lambda: D.state_space_claims(PAPER_MODEL, _state_space(), REF, TOL),
-                               lambda: D.state_space_claims(PAPER_MODEL, _state_space(explained=(35.0, 10.0, 9.0)),
+    "single_stable_fixed_point": (lambda: state_space_claims(MODEL, _state_space(), REF, TOL),
+                                  lambda: state_space_claims(MODEL, _state_space(n_stable=2), REF, TOL)),
+    "orbit_switch_rate": (lambda: state_space_claims(MODEL, _state_space(), REF, TOL),
+                          lambda: state_space_claims(MODEL, _state_space(sampled=0.0688 / 3), REF, TOL)),
+    "orbit_single_rotation": (lambda: state_space_claims(MODEL, _state_space(), REF, TOL),
+                              lambda: state_space_claims(MODEL, _state_space(orbit="line"), REF, TOL)),
+    "pca_explained_variance": (lambda: state_space_claims(PAPER_MODEL, _state_space(), REF, TOL),
+                               lambda: state_space_claims(PAPER_MODEL, _state_space(explained=(35.0, 10.0, 9.0)),
                                                             REF, TOL)),
-    "three_regions": (lambda: D.local_claims(MODEL, _local(), TOL),
-                      lambda: D.local_claims(MODEL, _local(kick_zone=False), TOL)),
-    "cluster_fewest_unstable": (lambda: D.local_claims(MODEL, _local(), TOL),
-                                lambda: D.local_claims(MODEL, _local(good=False), TOL)),
-    "cluster_more_noise_sensitive": (lambda: D.noise_claims(MODEL, _noise()),
-                                     lambda: D.noise_claims(MODEL, _noise(c=30.0, t=28.5))),
+    "three_regions": (lambda: local_claims(MODEL, _local(), TOL),
+                      lambda: local_claims(MODEL, _local(kick_zone=False), TOL)),
+    "cluster_fewest_unstable": (lambda: local_claims(MODEL, _local(), TOL),
+                                lambda: local_claims(MODEL, _local(good=False), TOL)),
+    "cluster_more_noise_sensitive": (lambda: noise_claims(MODEL, _noise()),
+                                     lambda: noise_claims(MODEL, _noise(c=30.0, t=28.5))),
 }
 
 
@@ -211,22 +239,22 @@ def test_dynamics_claims_pass_and_fail(cid):
 
 
 def test_pca_claim_not_applicable_off_the_paper_architecture():
-    row = _row(D.state_space_claims(MODEL, _state_space(), REF, TOL), "pca_explained_variance")
+    row = _row(state_space_claims(MODEL, _state_space(), REF, TOL), "pca_explained_variance")
     assert row["outcome"] == "n/a" and "h50" in row["reason"]
 
 
 def test_failed_analysis_fails_its_claims():
     bad = {"failed": True, "meta": {"error": "diverged: |h| exceeds 1e6"}}
-    rows = D.state_space_claims(MODEL, bad, REF, TOL) + D.local_claims(MODEL, bad, TOL)
+    rows = state_space_claims(MODEL, bad, REF, TOL) + local_claims(MODEL, bad, TOL)
     assert [r["outcome"] for r in rows if r["claim"] == "pca_explained_variance"] == ["n/a"]   # h50: no paper value
     assert all(r["outcome"] == "fail" for r in rows if r["claim"] != "pca_explained_variance")
-    row = _row(D.state_space_claims(PAPER_MODEL, bad, REF, TOL), "pca_explained_variance")
+    row = _row(state_space_claims(PAPER_MODEL, bad, REF, TOL), "pca_explained_variance")
     assert row["outcome"] == "fail"                    # on the paper's architecture a diverged model fails
 
 
 def test_switch_reference_matches_the_change_probability():
     h = linear_chain(2)
-    r = D.switch_reference(h, 3000, repeats=100, seed=0)
+    r = switch_reference(h, 3000, repeats=100, seed=0)
     assert abs(r["mean"] - h.change_probability()) < 3 * r["sd"] / math.sqrt(100) + 1e-3
     assert 0.002 < r["sd"] < 0.01
 
@@ -249,11 +277,11 @@ def _kick_data(structured=True, T=3000, H=12, seed=0):
     """Pre-activations whose neurons 0-2 kick the 0->2 transition and 3-5 the 2->0 one (or noise)."""
     rng = np.random.default_rng(seed)
     outputs = np.repeat(np.tile([0, 2], T // 40 + 1), 20)[:T]
-    groups = np.tile(np.r_[np.full(14, mech.GROUP_CLUSTER), np.full(4, mech.GROUP_KICK),
-                           np.full(2, mech.GROUP_TRANSITION)], T // 20 + 1)[:T]
+    groups = np.tile(np.r_[np.full(14, GROUP_CLUSTER), np.full(4, GROUP_KICK),
+                           np.full(2, GROUP_TRANSITION)], T // 20 + 1)[:T]
     pre = rng.normal(0, 1, (T, H))
     if structured:
-        level = {mech.GROUP_CLUSTER: -2.5, mech.GROUP_KICK: 0.0, mech.GROUP_TRANSITION: 2.0}
+        level = {GROUP_CLUSTER: -2.5, GROUP_KICK: 0.0, GROUP_TRANSITION: 2.0}
         for c, neurons in ((0, [0, 1, 2]), (2, [3, 4, 5])):
             for g, v in level.items():
                 m = (outputs == c) & (groups == g)
@@ -264,8 +292,8 @@ def _kick_data(structured=True, T=3000, H=12, seed=0):
 
 
 def _kick_record(structured=True):
-    sel = mech.select_kick_neurons_directional(*_kick_data(structured), max_per_group=3)
-    kick, status = MC.complete_kick_groups(sel["indices"], [[], []], 0)
+    sel = select_kick_neurons_directional(*_kick_data(structured), max_per_group=3)
+    kick, status = complete_kick_groups(sel["indices"], [[], []], 0)
     return {"model": MODEL, "n_selected": [len(g) for g in sel["indices"]], "direction_classes": sel["classes"],
             "groups": kick, "group_status": status}
 
@@ -286,11 +314,11 @@ def _contrast_record(key, structured=True):
     W = _weights()
     if key == "kick_contrast":
         a, b = ([0, 1, 2], [3, 4, 5]) if structured else ([30, 9, 21], [14, 36, 25])
-        c = mech.weight_contrast(W, a, b, n_random=200, seed=1)
+        c = weight_contrast(W, a, b, n_random=200, seed=1)
     else:
         a, b = (list(range(6, 17)), list(range(17, 28))) if structured else ([28, 7, 19, 31, 10, 22, 33, 13, 25, 36, 16],
                                                                            [29, 8, 20, 32, 11, 23, 34, 14, 26, 37, 17])
-        c = mech.weight_contrast(W, a, b, n_random=200, candidates=list(range(6, 40)), seed=1)
+        c = weight_contrast(W, a, b, n_random=200, candidates=list(range(6, 40)), seed=1)
     return [{"model": MODEL, key: c}]
 
 
@@ -350,33 +378,33 @@ def _readout(values):
 
 
 def _iv_rows(cid, **kw):
-    return [r for r in MC.intervention_claims(_interventions(**kw)) if "kick group 1" in r["model"]]
+    return [r for r in intervention_claims(_interventions(**kw)) if "kick group 1" in r["model"]]
 
 
 MECHANISM_CASES = {
-    "two_kick_groups": (lambda: MC.kick_claims([_kick_record(True)]), lambda: MC.kick_claims([_kick_record(False)])),
-    "kick_groups_self_excite": (lambda: MC.kick_weight_claims(_contrast_record("kick_contrast")),
-                                lambda: MC.kick_weight_claims(_contrast_record("kick_contrast", False))),
-    "kick_groups_inhibit_each_other": (lambda: MC.kick_weight_claims(_contrast_record("kick_contrast")),
-                                       lambda: MC.kick_weight_claims(_contrast_record("kick_contrast", False))),
-    "populations_self_excite": (lambda: MC.population_claims(_contrast_record("population_contrast")),
-                                lambda: MC.population_claims(_contrast_record("population_contrast", False))),
-    "populations_inhibit_each_other": (lambda: MC.population_claims(_contrast_record("population_contrast")),
-                                       lambda: MC.population_claims(_contrast_record("population_contrast", False))),
+    "two_kick_groups": (lambda: kick_claims([_kick_record(True)]), lambda: kick_claims([_kick_record(False)])),
+    "kick_groups_self_excite": (lambda: kick_weight_claims(_contrast_record("kick_contrast")),
+                                lambda: kick_weight_claims(_contrast_record("kick_contrast", False))),
+    "kick_groups_inhibit_each_other": (lambda: kick_weight_claims(_contrast_record("kick_contrast")),
+                                       lambda: kick_weight_claims(_contrast_record("kick_contrast", False))),
+    "populations_self_excite": (lambda: population_claims(_contrast_record("population_contrast")),
+                                lambda: population_claims(_contrast_record("population_contrast", False))),
+    "populations_inhibit_each_other": (lambda: population_claims(_contrast_record("population_contrast")),
+                                       lambda: population_claims(_contrast_record("population_contrast", False))),
     **{cid: ((lambda c=cid: _iv_rows(c)), (lambda c=cid: _iv_rows(c, effective=False)))
-       for cid in MC.INTERVENTION_CLAIMS},
-    "unstable_fraction_emerges": (lambda: MC.evolution_claims(_evolution(), REF),
-                                  lambda: MC.evolution_claims(_evolution("reversed"), REF)),
-    "complex_pairs_emerge": (lambda: MC.evolution_claims(_evolution(), REF),
-                             lambda: MC.evolution_claims(_evolution("never"), REF)),
-    "loss_drop_at_bifurcation": (lambda: MC.evolution_claims(_evolution(), REF),
-                                 lambda: MC.evolution_claims(_evolution("early_drop"), REF)),
-    "emergence_order": (lambda: MC.evolution_claims(_evolution(), REF),
-                        lambda: MC.evolution_claims(_evolution("late_instability"), REF)),
-    "converged_transition_rate": (lambda: MC.evolution_claims(_evolution(), REF),
-                                  lambda: MC.evolution_claims(_evolution(rate=0.0688 / 3), REF)),
-    "readout_projection_decreases": (lambda: MC.readout_claims(_readout({2: [0.50, 0.51], 5: [0.27, 0.26]})),
-                                     lambda: MC.readout_claims(_readout({2: [0.27, 0.26], 5: [0.50, 0.51]}))),
+       for cid in INTERVENTION_CLAIMS},
+    "unstable_fraction_emerges": (lambda: evolution_claims(_evolution(), REF),
+                                  lambda: evolution_claims(_evolution("reversed"), REF)),
+    "complex_pairs_emerge": (lambda: evolution_claims(_evolution(), REF),
+                             lambda: evolution_claims(_evolution("never"), REF)),
+    "loss_drop_at_bifurcation": (lambda: evolution_claims(_evolution(), REF),
+                                 lambda: evolution_claims(_evolution("early_drop"), REF)),
+    "emergence_order": (lambda: evolution_claims(_evolution(), REF),
+                        lambda: evolution_claims(_evolution("late_instability"), REF)),
+    "converged_transition_rate": (lambda: evolution_claims(_evolution(), REF),
+                                  lambda: evolution_claims(_evolution(rate=0.0688 / 3), REF)),
+    "readout_projection_decreases": (lambda: readout_claims(_readout({2: [0.50, 0.51], 5: [0.27, 0.26]})),
+                                     lambda: readout_claims(_readout({2: [0.27, 0.26], 5: [0.50, 0.51]}))),
 }
 
 
@@ -388,17 +416,17 @@ def test_mechanism_claims_pass_and_fail(cid):
 
 
 def test_missing_kick_group_fails_two_kick_groups_and_makes_its_interventions_na():
-    assert _row(MC.kick_claims([_kick_record(False)]), "two_kick_groups")["outcome"] == "fail"
-    rows = MC.intervention_claims(_interventions(status=("selected", "empty")))
+    assert _row(kick_claims([_kick_record(False)]), "two_kick_groups")["outcome"] == "fail"
+    rows = intervention_claims(_interventions(status=("selected", "empty")))
     g2 = [r for r in rows if "kick group 2" in r["model"]]
-    assert len(g2) == len(MC.INTERVENTION_CLAIMS) and all(r["outcome"] == "n/a" for r in g2)
+    assert len(g2) == len(INTERVENTION_CLAIMS) and all(r["outcome"] == "n/a" for r in g2)
     assert all("never replaced" in r["reason"] for r in g2)
-    rows = MC.kick_weight_claims([{"model": MODEL}]) + MC.population_claims([{"model": MODEL}])
+    rows = kick_weight_claims([{"model": MODEL}]) + population_claims([{"model": MODEL}])
     assert all(r["outcome"] == "n/a" for r in rows)
 
 
 def test_readout_trend_is_not_applicable_with_one_number_of_states():
-    row = MC.readout_claims(_readout({2: [0.5]}))[0]
+    row = readout_claims(_readout({2: [0.5]}))[0]
     assert row["outcome"] == "n/a" and "two numbers of states" in row["reason"]
 
 
@@ -406,28 +434,28 @@ def test_non_finite_snapshots_are_excluded_and_reported():
     ev = _evolution()
     ev["finite"][10] = False
     ev["complex_fraction"][10] = None
-    rows = MC.evolution_claims(ev, REF)
+    rows = evolution_claims(ev, REF)
     assert _row(rows, "complex_pairs_emerge")["outcome"] == "pass"
     assert "1 non-finite snapshot" in _row(rows, "complex_pairs_emerge")["ours"]
 
 
 def test_onset_must_persist_and_plateau_exit_ignores_transients():
     ep = list(range(10))
-    assert mech.persistent_onset(ep, [0, 0.5, 0, 0, 0, 0.3, 0.3, 0.3, 0.3, 0.3], 0.02) == 5
-    assert mech.persistent_onset(ep, [0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0], 0.02) is None
+    assert persistent_onset(ep, [0, 0.5, 0, 0, 0, 0.3, 0.3, 0.3, 0.3, 0.3], 0.02) == 5
+    assert persistent_onset(ep, [0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0], 0.02) is None
     loss = [25, 21, 30, 21, 17] + [17] * 40 + [9, 6] + [4.3] * 200      # a divergent transient at epoch 3
     loss[120] = 9.0                                                       # a late spike below the midpoint
-    assert mech.plateau_exit(loss)["epoch"] == 46               # the first epoch below (17 + 4.3) / 2
+    assert plateau_exit(loss)["epoch"] == 46               # the first epoch below (17 + 4.3) / 2
 
 
 def test_intervention_effects_shapes_and_reference():
     g = torch.Generator().manual_seed(0)
     H, D = 10, 3
-    w = mech.Weights(torch.randn(H, D, generator=g, dtype=torch.float64),
+    w = Weights(torch.randn(H, D, generator=g, dtype=torch.float64),
                      0.4 * torch.randn(H, H, generator=g, dtype=torch.float64),
                      torch.randn(3, H, generator=g, dtype=torch.float64))
     noises, h0s = torch.randn(2, 200, D, generator=g, dtype=torch.float64), torch.zeros(2, H, dtype=torch.float64)
-    eff = mech.intervention_effects(w, [[0, 1], [2, 3]], "recurrent", [0.0, 1.0], noises, h0s, pairs=True)
+    eff = intervention_effects(w, [[0, 1], [2, 3]], "recurrent", [0.0, 1.0], noises, h0s, pairs=True)
     assert eff["changes"].shape == (2, 2, 2)
     # mu = 1 is no intervention: identical to the reference run
     assert torch.equal(eff["changes"][:, :, 1], eff["ref_changes"].expand(2, 2))
@@ -441,9 +469,9 @@ ALL_CASES = {**PERFORMANCE_CASES, **DYNAMICS_CASES, **MECHANISM_CASES}
 
 def test_every_claim_has_both_cases():
     """Every claim id the code can emit has a must-fail and a must-pass case above."""
-    emitted = set(C.PERFORMANCE_CLAIMS)
-    emitted |= {c for c, *_ in D._STATE_SPACE_CLAIMS} | {c for c, *_ in D._LOCAL_CLAIMS} | {"cluster_more_noise_sensitive"}
-    rows = MC.mechanism_claims([{**_kick_record(True), **_contrast_record("kick_contrast")[0],
+    emitted = set(PERFORMANCE_CLAIMS)
+    emitted |= {c for c, *_ in _STATE_SPACE_CLAIMS} | {c for c, *_ in _LOCAL_CLAIMS} | {"cluster_more_noise_sensitive"}
+    rows = mechanism_claims([{**_kick_record(True), **_contrast_record("kick_contrast")[0],
                                  **_contrast_record("population_contrast")[0]}],
                                _interventions(), [_evolution()], _readout({2: [0.5], 5: [0.27]}), {"lin2": REF})
     emitted |= {r["claim"] for r in rows}

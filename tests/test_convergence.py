@@ -2,8 +2,8 @@
 validation loss (a run at the i.i.d. level fails, one at the HMM's level passes)."""
 import numpy as np
 
-from rnnhmm.convergence import plateau_verdict, reference_losses
 from rnnhmm.hmm import linear_chain
+from rnnhmm.training.convergence import plateau_verdict, reference_losses
 
 
 def test_references_and_verdict():

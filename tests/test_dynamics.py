@@ -8,7 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from rnnhmm import dynamics as dy
+from rnnhmm.analyses.fixed_points import find_fixed_points, slow_points_along
+from rnnhmm.analyses.local import classify_groups, local_dynamics, local_dynamics_subspace, residency_analysis
+from rnnhmm.analyses.measures import GROUP_CLUSTER, GROUP_OTHER, GROUP_TRANSITION
+from rnnhmm.analyses.noise import locate_areas, noise_sensitivity
+from rnnhmm.analyses.numerics import (
+    contiguous_runs,
+    explained_variance_percent,
+    fit_pca,
+    jacobian_eigvals,
+    jacobian_spectrum_stats,
+    simulate,
+    simulate_no_input,
+)
+from rnnhmm.analyses.state_space import orbit_spread
+from rnnhmm.analyses.subspaces import output_pair_subspaces
 from rnnhmm.model import Weights
 
 F64 = torch.float64
@@ -45,19 +59,19 @@ def ray_network(second_eig):
 def test_simulate_alignment_warmup_and_std():
     w = random_weights()
     h0 = torch.rand(2, 8)
-    hidden, noise = dy.simulate(w, 30, noise_std=2.0, n_traj=2, h0=h0, generator=gen(3), warmup=5)
+    hidden, noise = simulate(w, 30, noise_std=2.0, n_traj=2, h0=h0, generator=gen(3), warmup=5)
     assert hidden.shape == (2, 30, 8) and noise.shape == (2, 30, 3)
     pred = torch.relu(noise[:, 1:] @ w.W_ih.T + hidden[:, :-1] @ w.W_hh.T)
     torch.testing.assert_close(hidden[:, 1:], pred)  # noise[t] produced hidden[t]
-    full, full_noise = dy.simulate(w, 35, noise_std=2.0, n_traj=2, h0=h0, generator=gen(3))
+    full, full_noise = simulate(w, 35, noise_std=2.0, n_traj=2, h0=h0, generator=gen(3))
     torch.testing.assert_close(full[:, 5:], hidden)  # warm-up steps dropped, nothing else
-    _, unit = dy.simulate(w, 35, noise_std=1.0, n_traj=2, h0=h0, generator=gen(3))
+    _, unit = simulate(w, 35, noise_std=1.0, n_traj=2, h0=h0, generator=gen(3))
     torch.testing.assert_close(full_noise, 2.0 * unit)  # noise_std is a standard deviation
 
 
 def test_simulate_no_input_includes_start():
     h0 = torch.tensor([[4.0, -1.0, 2.0]])
-    traj = dy.simulate_no_input(0.5 * torch.eye(3), h0, 3)
+    traj = simulate_no_input(0.5 * torch.eye(3), h0, 3)
     assert traj.shape == (1, 4, 3)
     torch.testing.assert_close(traj[0, 0], h0[0])
     torch.testing.assert_close(traj[0, 3], torch.tensor([0.5, 0.0, 0.25]))
@@ -66,7 +80,7 @@ def test_simulate_no_input_includes_start():
 def test_fit_pca_line():
     t = torch.linspace(-1, 1, 200)[:, None]
     X = t * torch.tensor([[1.0, 2.0, 2.0]]) + 1e-4 * torch.randn(200, 3, generator=gen())
-    pct = dy.explained_variance_percent(dy.fit_pca(X, 2))
+    pct = explained_variance_percent(fit_pca(X, 2))
     assert pct[0] > 99.9 and pct.sum() <= 100.0 + 1e-9
 
 
@@ -75,7 +89,7 @@ def test_fit_pca_line():
 def test_jacobian_stats_uses_active_pattern():
     W = torch.diag(torch.tensor([1.5, 0.5, 2.0], dtype=F64))
     states = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]], dtype=F64)
-    st = dy.jacobian_spectrum_stats(W, states)
+    st = jacobian_spectrum_stats(W, states)
     assert st["n_unstable"].tolist() == [2, 1, 0]
     assert st["n_active"].tolist() == [3, 2, 0]
 
@@ -83,8 +97,8 @@ def test_jacobian_stats_uses_active_pattern():
 def test_jacobian_stats_match_full_eigvals():
     w = random_weights(H=12, radius=1.6, seed=4, dtype=F64)
     X = torch.relu(torch.randn(300, 12, generator=gen(5), dtype=F64))
-    st = dy.jacobian_spectrum_stats(w.W_hh, X, n_workers=2)
-    ev_pad = dy.jacobian_eigvals(w.W_hh, X)
+    st = jacobian_spectrum_stats(w.W_hh, X, n_workers=2)
+    ev_pad = jacobian_eigvals(w.W_hh, X)
     for i in range(0, 300, 7):
         J = ((w.W_hh @ X[i]) > 0).to(F64)[:, None] * w.W_hh
         lam = np.linalg.eigvals(J.numpy())
@@ -104,7 +118,7 @@ def test_contracting_network_has_only_the_origin(W):
     H = W.shape[0]
     init = torch.cat([torch.randn(40, H, generator=gen(), dtype=F64),
                       torch.relu(5 * torch.randn(40, H, generator=gen(1), dtype=F64))])
-    fp = dy.find_fixed_points(W, init)
+    fp = find_fixed_points(W, init)
     assert len(fp) == 1 and bool(fp.is_origin[0])
     assert fp.n_converged.tolist() == [80] and fp.n_unconverged == 0
     assert bool(fp.stable[0]) and fp.n_unstable[0] == 0
@@ -115,7 +129,7 @@ def test_contracting_network_has_only_the_origin(W):
 def test_origin_of_expanding_network_is_unstable():
     # h = 0 is still the only fixed point, but the naive J = diag(1[W 0 > 0]) W = 0 would call it stable
     W = 1.2 * torch.eye(5, dtype=F64)
-    fp = dy.find_fixed_points(W, torch.randn(30, 5, generator=gen(), dtype=F64))
+    fp = find_fixed_points(W, torch.randn(30, 5, generator=gen(), dtype=F64))
     assert len(fp) == 1 and bool(fp.is_origin[0])
     assert not bool(fp.stable[0])
     assert fp.origin_growth == pytest.approx(1.2, rel=1e-6)
@@ -130,7 +144,7 @@ def _init_near(h_star, seed=0):
 
 def test_known_stable_fixed_ray():
     W, h_star = ray_network(0.5)
-    fp = dy.find_fixed_points(W, _init_near(h_star))
+    fp = find_fixed_points(W, _init_near(h_star))
     assert bool(fp.is_origin[0])
     rays = torch.nonzero(~fp.is_origin).flatten()
     assert len(rays) == 1  # all starts near h* merged into one ray
@@ -149,7 +163,7 @@ def test_known_stable_fixed_ray():
 
 def test_known_unstable_fixed_ray():
     W, h_star = ray_network(1.5)
-    fp = dy.find_fixed_points(W, _init_near(h_star))
+    fp = find_fixed_points(W, _init_near(h_star))
     i = int(torch.nonzero(~fp.is_origin).flatten()[0])
     p = fp.points[i]
     assert float(p @ h_star / (p.norm() * h_star.norm())) == pytest.approx(1.0, abs=1e-12)
@@ -161,7 +175,7 @@ def test_known_unstable_fixed_ray():
 def test_slow_points_find_the_slow_direction():
     W = torch.diag(torch.tensor([0.99, 0.5, 0.4, 0.3, 0.2], dtype=F64))
     states = torch.relu(torch.randn(200, 5, generator=gen(), dtype=F64)) + 0.1
-    sp = dy.slow_points_along(states, W, n_samples=20, speed_threshold=0.05, n_iter=1500, generator=gen(1))
+    sp = slow_points_along(states, W, n_samples=20, speed_threshold=0.05, n_iter=1500, generator=gen(1))
     assert len(sp.points) >= 15
     u = sp.points / sp.points.norm(dim=-1, keepdim=True)
     assert float(u[:, 0].min()) > 0.999  # aligned with e1, the eigenvalue-0.99 direction
@@ -175,7 +189,7 @@ def test_slow_points_find_the_slow_direction():
 def test_orbit_radius_grows_linearly_with_noise_std():
     w = random_weights(H=10, D=4, radius=0.8, seed=7)
     stds = (0.1, 1.0, 2.0, 4.0)
-    res = dy.orbit_spread(w, stds, n_steps=2000, generator=gen())
+    res = orbit_spread(w, stds, n_steps=2000, generator=gen())
     r = res["radius"]
     assert res["projections"].shape == (4, 2000, 2)
     assert np.all(np.diff(r) > 0) and r[0] > 0
@@ -185,14 +199,14 @@ def test_orbit_radius_grows_linearly_with_noise_std():
 
 def test_contiguous_runs():
     m = np.array([0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1], bool)
-    np.testing.assert_array_equal(dy.contiguous_runs(m, 2), [[5, 10], [1, 4]])
-    np.testing.assert_array_equal(dy.contiguous_runs(m, 3), [[5, 10]])
-    assert dy.contiguous_runs(np.zeros(5, bool)).shape == (0, 2)
+    np.testing.assert_array_equal(contiguous_runs(m, 2), [[5, 10], [1, 4]])
+    np.testing.assert_array_equal(contiguous_runs(m, 3), [[5, 10]])
+    assert contiguous_runs(np.zeros(5, bool)).shape == (0, 2)
 
 
 def test_output_pair_subspaces_runs_stay_in_pair():
     w = random_weights(H=10, D=4, radius=0.95, seed=3)
-    res = dy.output_pair_subspaces(w, n_steps=3000, min_run=5, generator=gen())
+    res = output_pair_subspaces(w, n_steps=3000, min_run=5, generator=gen())
     out = res["outputs"]
     assert res["global_coords"].shape == (3000, 4)
     n_runs = 0
@@ -220,10 +234,10 @@ def constant_class_network(H=6, D=3):
 def test_local_dynamics_never_changing_class():
     w = constant_class_network()
     states = torch.cat([torch.full((3, 6), 2.0), torch.zeros(2, 6)])  # confident (p ~ 1), uniform (p = 1/3)
-    r = dy.local_dynamics(w, states, n_rollouts=5, max_steps=12, generator=gen())
+    r = local_dynamics(w, states, n_rollouts=5, max_steps=12, generator=gen())
     np.testing.assert_array_equal(r["residency"], 12.0)
     np.testing.assert_array_equal(r["fire_rate"], 0.0)
-    np.testing.assert_array_equal(r["groups"], [dy.GROUP_CLUSTER] * 3 + [dy.GROUP_OTHER] * 2)
+    np.testing.assert_array_equal(r["groups"], [GROUP_CLUSTER] * 3 + [GROUP_OTHER] * 2)
     np.testing.assert_array_equal(r["n_unstable"], 0)
 
 
@@ -233,9 +247,9 @@ def test_local_dynamics_class_flipping_every_step():
     W_ih = torch.full((2, 1), 0.01)
     W_out = torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0.0, 0.0]])
     states = torch.tensor([[10.0, 0.0], [0.0, 5.0], [3.0, 1.0]])
-    r = dy.local_dynamics(Weights(W_ih, W_hh, W_out), states, n_rollouts=7, max_steps=20, generator=gen())
+    r = local_dynamics(Weights(W_ih, W_hh, W_out), states, n_rollouts=7, max_steps=20, generator=gen())
     np.testing.assert_array_equal(r["residency"], 1.0)
-    np.testing.assert_array_equal(r["groups"], dy.GROUP_TRANSITION)
+    np.testing.assert_array_equal(r["groups"], GROUP_TRANSITION)
     np.testing.assert_array_equal(r["sign_changes"], 0.0)
     np.testing.assert_array_equal(r["n_unstable"], 0)  # one active unit, zero diagonal
 
@@ -267,10 +281,10 @@ def naive_local_dynamics(w, states, noise):
 def test_local_dynamics_matches_naive_loop():
     w = random_weights(H=10, D=4, K=3, radius=1.0, seed=11, dtype=F64)
     w = Weights(w.W_ih * 3, w.W_hh, w.W_out)
-    states = dy.simulate(w, 40, generator=gen(1))[0][0]
+    states = simulate(w, 40, generator=gen(1))[0][0]
     N, R, T = 40, 6, 15
     noise = torch.randn(N, R, T, 4, generator=gen(2), dtype=F64)
-    r = dy.local_dynamics(w, states, n_rollouts=R, max_steps=T, noise=noise, chunk=7)
+    r = local_dynamics(w, states, n_rollouts=R, max_steps=T, noise=noise, chunk=7)
     rt, sc = naive_local_dynamics(w, states, noise)
     np.testing.assert_array_equal(r["residency"], rt)
     np.testing.assert_array_equal(r["sign_changes"], sc)
@@ -281,10 +295,10 @@ def test_local_dynamics_matches_naive_loop():
 
 def test_local_dynamics_seeded_and_thread_invariant():
     w = random_weights(H=10, D=4, radius=1.0, seed=11)
-    states = dy.simulate(w, 50, generator=gen(1))[0][0]
-    a = dy.local_dynamics(w, states, n_rollouts=4, max_steps=10, generator=gen(5), chunk=8, n_workers=1)
-    b = dy.local_dynamics(w, states, n_rollouts=4, max_steps=10, generator=gen(5), chunk=8, n_workers=2)
-    c = dy.local_dynamics(w, states, n_rollouts=4, max_steps=10, generator=gen(6), chunk=8, n_workers=2)
+    states = simulate(w, 50, generator=gen(1))[0][0]
+    a = local_dynamics(w, states, n_rollouts=4, max_steps=10, generator=gen(5), chunk=8, n_workers=1)
+    b = local_dynamics(w, states, n_rollouts=4, max_steps=10, generator=gen(5), chunk=8, n_workers=2)
+    c = local_dynamics(w, states, n_rollouts=4, max_steps=10, generator=gen(6), chunk=8, n_workers=2)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
     assert not np.array_equal(a["residency"], c["residency"])
@@ -293,17 +307,17 @@ def test_local_dynamics_seeded_and_thread_invariant():
 def test_classify_groups_boundaries():
     rt = np.array([1.99, 2.0, 8.0, 8.01, 8.01, 60.0])
     p = np.array([0.9, 0.9, 0.9, 0.81, 0.8, 0.5])
-    np.testing.assert_array_equal(dy.classify_groups(rt, p), [0, 1, 1, 2, -1, -1])
+    np.testing.assert_array_equal(classify_groups(rt, p), [0, 1, 1, 2, -1, -1])
 
 
 # ----------------------------------------------------------------------------- noise sensitivity
 
 def test_noise_sensitivity_gamma0_retraces_nominal_path():
     w = random_weights(H=10, D=4, radius=0.95, seed=9)
-    hidden, noise = dy.simulate(w, 100, generator=gen(1), warmup=10)
+    hidden, noise = simulate(w, 100, generator=gen(1), warmup=10)
     h_track, nz = hidden[0], noise[0]
     idx, T = 40, 5
-    res = dy.noise_sensitivity(w, h_track, nz, idx, gammas=(0.0, 0.5, 1.0), n_traj=30, T=T, generator=gen(2))
+    res = noise_sensitivity(w, h_track, nz, idx, gammas=(0.0, 0.5, 1.0), n_traj=30, T=T, generator=gen(2))
     traj = res["trajectories"]
     assert traj.shape == (3, 30, T + 1, 10)
     nominal = h_track[idx: idx + T + 1].numpy()
@@ -317,26 +331,26 @@ def test_noise_sensitivity_gamma0_retraces_nominal_path():
     assert res["trace"][2, 3] == pytest.approx(x.var(axis=0, ddof=1).sum(), rel=1e-4)
     assert res["mean_dist"][2, 3] == pytest.approx(np.linalg.norm(x - x.mean(0), axis=1).mean(), rel=1e-4)
     with pytest.raises(ValueError):
-        dy.noise_sensitivity(w, h_track, nz, 96, T=5)
+        noise_sensitivity(w, h_track, nz, 96, T=5)
 
 
 def test_locate_areas_fails_fast_and_clearly_without_output_changes():
     w = constant_class_network()
     t0 = time.perf_counter()
     with pytest.raises(RuntimeError, match=r"in 3 attempts(.|\n)*attempt 3: 0 output changes"):
-        dy.locate_areas(w, gen(), T=500, max_attempts=3)
+        locate_areas(w, gen(), T=500, max_attempts=3)
     assert time.perf_counter() - t0 < 10
 
 
 def test_residency_and_subspace_wrappers_run_on_kept_states():
     w = random_weights(H=10, D=4, radius=0.95, seed=3)
-    r = dy.residency_analysis(w, T=300, generator=gen(), n_rollouts=3, max_steps=10)
+    r = residency_analysis(w, T=300, generator=gen(), n_rollouts=3, max_steps=10)
     assert r["coords"].shape == (300, 2) and r["residency"].shape == (300,)
     assert np.all((r["residency"] >= 1) & (r["residency"] <= 10))
-    s = dy.local_dynamics_subspace(w, pair=(0, 1), n_steps=3000, min_run=2, max_states=100, generator=gen(),
+    s = local_dynamics_subspace(w, pair=(0, 1), n_steps=3000, min_run=2, max_states=100, generator=gen(),
                                    n_rollouts=3, max_steps=10)
     assert len(s["index"]) == 100 and np.all(np.diff(s["index"]) > 0)
     assert s["coords"].shape == (100, 3)
     assert np.isin(s["cls"], (0, 1)).all()  # kept states all have outputs in the pair
     with pytest.raises(ValueError, match="no run"):
-        dy.local_dynamics_subspace(w, pair=(0, 1), n_steps=100, min_run=500, generator=gen())
+        local_dynamics_subspace(w, pair=(0, 1), n_steps=100, min_run=500, generator=gen())

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import yaml
 
-from rnnhmm import plotting_dynamics as pdyn
+from rnnhmm.analyses.measures import divergence_message, group_means, radius_fit, switch_rate
+from rnnhmm.analyses.numerics import probe_divergence
+from rnnhmm.claims.dynamics import dynamics_claims, local_claims, noise_claims, state_space_claims
 from rnnhmm.config import ConfigError, load_config, validate_config
+from rnnhmm.figures.dynamics_data import fig2_data, fig3_data, fig4_data, fig8_data, figS2_data, performance_entry
+from rnnhmm.io import load_analysis, save_analysis
 from rnnhmm.plan import check_dynamics_config, dynamics_models
-from rnnhmm.dynamics_claims import (
-    divergence_message, dynamics_claims, group_means, load_analysis, local_claims,
-    noise_claims, probe_divergence, radius_fit, save_analysis, state_space_claims, switch_rate,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -189,20 +189,20 @@ def _json_roundtrip(d):
 
 def test_fig2_data_subsamples_and_truncates_converged_trajectories():
     ss = fake_state_space(L=200, n_pts=300)
-    d = _json_roundtrip(pdyn.fig2_data({"lin2/h8_d4/s0": ss}, {"lin2": 0.0688}, n_traj=4))
+    d = _json_roundtrip(fig2_data({"lin2/h8_d4/s0": ss}, {"lin2": 0.0688}, n_traj=4))
     e = d["models"][0]
     noin = np.asarray(e["noin"]["coords"])
     assert noin.shape[0] == 4 and 2 < noin.shape[1] < 201  # 0.7^t converges long before 200 steps
     assert np.abs(noin[:, -1]).max() < 1e-3 * np.ptp(ss["noin_coords"][:4, :, :2])
     assert np.asarray(e["spread"]["proj"]).shape == (5, 300, 2)
     assert e["spread"]["fit"]["r2"] > 0.99 and e["switch"]["hmm"] == 0.0688
-    s2 = pdyn.figS2_data({"lin2/h8_d4/s0": ss, "lin3/h8_d4/s0": ss}, {"lin2": 0.07, "lin3": 0.25}, n_points=50)
+    s2 = figS2_data({"lin2/h8_d4/s0": ss, "lin3/h8_d4/s0": ss}, {"lin2": 0.07, "lin3": 0.25}, n_points=50)
     assert np.asarray(s2["models"][1]["spread"]["proj"]).shape == (5, 50, 2)
 
 
 def test_fig3_histogram_counts_and_bin_residency():
     a = fake_local(n=500)
-    e = pdyn.fig3_data({"lin2/h8_d4/s0": a}, n_points=100)["models"][0]
+    e = fig3_data({"lin2/h8_d4/s0": a}, n_points=100)["models"][0]
     assert sum(e["hist"]["counts"]) == 500 and len(e["coords"]) == 100
     edges = np.asarray(e["hist"]["edges"])
     b = 7  # mean RT of one bin, recomputed
@@ -214,31 +214,31 @@ def test_fig3_histogram_counts_and_bin_residency():
 def test_performance_entry_is_mean_of_seed_means():
     ms = [{"seed": s, "distance_mean": d, "distance_sd": sd, "transition_sq_diff": np.full((3, 3), s)}
           for s, d, sd in [(0, 3.0, 1.0), (1, 3.4, 1.2)]]
-    p = pdyn.performance_entry("cyclic", ms, {"floor_mean": 3.3, "floor_within_sd": 0.8})
+    p = performance_entry("cyclic", ms, {"floor_mean": 3.3, "floor_within_sd": 0.8})
     assert p["rnn_mean"] == pytest.approx(3.2) and p["rnn_sd"] == pytest.approx(1.1)
     assert np.allclose(p["sq_diff"], 0.5)
 
 
 def test_every_plotter_draws_its_figure_data(tmp_path):
-    from rnnhmm.plotting import get_plotter, save_figure
+    from rnnhmm.figures.common import get_plotter, save_figure
 
     ss = {"lin2/h8_d4/s0": fake_state_space(), "lin2/h8_d8/s0": fake_state_space(1)}
     cp = {"lin2": 0.0688, "cyclic": 0.214}
     sub = {"cyclic/h8_d4/s0": fake_subspaces()}
-    perf = {"cyclic/h8_d4/s0": pdyn.performance_entry(
+    perf = {"cyclic/h8_d4/s0": performance_entry(
         "cyclic", [{"seed": 0, "distance_mean": 3.0, "distance_sd": 1.0, "transition_sq_diff": np.zeros((3, 3))}],
         {"floor_mean": 3.3, "floor_within_sd": 0.8})}
     data = {
-        "fig2": pdyn.fig2_data(ss, cp), "figS2": pdyn.figS2_data(ss, cp),
-        "fig3": pdyn.fig3_data({"lin2/h8_d4/s0": fake_local()}),
-        "fig4": pdyn.fig4_data({"lin2/h8_d4/s0": fake_noise(), "lin3/h8_d4/s0": fake_noise(found=False)}),
-        "fig8": pdyn.fig8_data({"cyclic/h8_d4/s0": fake_state_space()}, sub, perf),
+        "fig2": fig2_data(ss, cp), "figS2": figS2_data(ss, cp),
+        "fig3": fig3_data({"lin2/h8_d4/s0": fake_local()}),
+        "fig4": fig4_data({"lin2/h8_d4/s0": fake_noise(), "lin3/h8_d4/s0": fake_noise(found=False)}),
+        "fig8": fig8_data({"cyclic/h8_d4/s0": fake_state_space()}, sub, perf),
     }
     failed = {  # a diverged model in every figure: a message instead of panels
-        "fig2": pdyn.fig2_data({**ss, "lin3/h8_d4/s0": _failed()}, cp),
-        "figS2": pdyn.figS2_data({"lin3/h8_d4/s0": _failed(), **ss}, cp),
-        "fig3": pdyn.fig3_data({"lin2/h8_d4/s0": fake_local(), "lin3/h8_d4/s0": _failed()}),
-        "fig8": pdyn.fig8_data({"cyclic/h8_d4/s0": _failed(), "fully/h8_d4/s0": fake_state_space()},
+        "fig2": fig2_data({**ss, "lin3/h8_d4/s0": _failed()}, cp),
+        "figS2": figS2_data({"lin3/h8_d4/s0": _failed(), **ss}, cp),
+        "fig3": fig3_data({"lin2/h8_d4/s0": fake_local(), "lin3/h8_d4/s0": _failed()}),
+        "fig8": fig8_data({"cyclic/h8_d4/s0": _failed(), "fully/h8_d4/s0": fake_state_space()},
                                {"cyclic/h8_d4/s0": fake_subspaces(), "fully/h8_d4/s0": _failed()}, perf),
     }
     f8 = data["fig8"]["models"][0]
@@ -348,7 +348,7 @@ def test_quick_dynamics_figures_end_to_end(tmp_path):
     assert len(claims) > 0 and set(claims.columns) >= {"claim", "model", "expected", "ours", "outcome"}
     assert {"single_stable_fixed_point", "orbit_single_rotation", "cluster_more_noise_sensitive"} <= set(claims["claim"])
     assert "orbit_radius_linear" not in set(claims["claim"])  # an identity, not a claim (docs/claims.md)
-    from rnnhmm.plotting import read_figure_provenance
+    from rnnhmm.figures.common import read_figure_provenance
 
     prov = read_figure_provenance(tmp_path / "results/figures/fig2.png")
     assert prov["params"]["figure"] == "fig2" and len(prov["inputs"]["params"]["analyses"]) == 4

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from rnnhmm.engine import BatchedModels, onehot_sinkhorn, train_many
 from rnnhmm.hmm import linear_chain
 from rnnhmm.model import gumbel_hard
-from rnnhmm.training import TrainConfig, TrainingInterrupted, lr_at, sinkhorn_loss, train
+from rnnhmm.training.engine import BatchedModels, train_many
+from rnnhmm.training.loop import TrainConfig, TrainingInterrupted, lr_at, sinkhorn_loss, train
+from rnnhmm.training.sinkhorn import onehot_sinkhorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from reference_training import reference_train  # noqa: E402  (the pipeline's loop before issue 14)
@@ -176,9 +177,9 @@ def test_warmup_curriculum_trains_on_the_first_steps_then_the_full_length():
     chosen on the full length only; off (0) is the paper's training."""
     import numpy as np
 
-    from rnnhmm.engine import train_many
     from rnnhmm.hmm import linear_chain
-    from rnnhmm.training import TrainConfig
+    from rnnhmm.training.engine import train_many
+    from rnnhmm.training.loop import TrainConfig
 
     hmm = linear_chain(2)
     obs = hmm.sample(64, 12, seed=0)
@@ -200,7 +201,7 @@ def test_epsilon_schedule_equals_geomloss():
     """The engine restates geomloss's eps-scaling schedule instead of importing a private module."""
     import pytest
 
-    from rnnhmm.engine import _epsilon_schedule
+    from rnnhmm.training.sinkhorn import _epsilon_schedule
 
     legacy = pytest.importorskip("geomloss._legacy.sinkhorn_divergence")
     for d in (1.0, 7.3, 24.5):

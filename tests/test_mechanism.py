@@ -5,13 +5,19 @@ import math
 import pytest
 import torch
 
-from rnnhmm.mechanism import (
-    GROUP_CLUSTER, GROUP_KICK, GROUP_TRANSITION, bifurcation_epoch, control_condition,
-    critical_pairs, evolution_metrics, integrating_populations, intervention_sweep,
-    kick_condition, noise_projection_condition, output_change_times, preactivations,
-    readout_alignment, second_loss_drop, select_kick_neurons, simulate_intervention,
-    sorted_weight_blocks,
+from rnnhmm.analyses.circuit import output_change_times, preactivations
+from rnnhmm.analyses.evolution import bifurcation_epoch, evolution_metrics, second_loss_drop
+from rnnhmm.analyses.interventions import (
+    control_condition,
+    critical_pairs,
+    intervention_sweep,
+    kick_condition,
+    noise_projection_condition,
+    simulate_intervention,
 )
+from rnnhmm.analyses.kick import integrating_populations, select_kick_neurons, sorted_weight_blocks
+from rnnhmm.analyses.measures import GROUP_CLUSTER, GROUP_KICK, GROUP_TRANSITION
+from rnnhmm.analyses.readout import readout_alignment
 from rnnhmm.model import Weights, run_rnn
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from rnnhmm import plotting_mechanism as pm
-from rnnhmm.mechanism_claims import (
-    complete_kick_groups, display_epochs, evaluated_epoch_indices, mechanism_claims, mu_grid, mu_index,
-)
+from rnnhmm.analyses.measures import complete_kick_groups, display_epochs, evaluated_epoch_indices, mu_grid, mu_index
+from rnnhmm.claims.mechanism import mechanism_claims
+from rnnhmm.figures.mechanism_data import change_segments, fig5_data, fig6_data, fig7_data, figS3_data, figS4_data
+from rnnhmm.figures.mechanism_plots import PLOTTERS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -74,7 +74,7 @@ def _intervention(kick_pairs, noise_pairs, control_pairs, mus, skipped_group2=Fa
 
 
 def test_mechanism_claims_keep_every_row_with_three_valued_outcomes():
-    from rnnhmm.dynamics_claims import switch_reference
+    from rnnhmm.claims.dynamics import switch_reference
     from rnnhmm.hmm import linear_chain
 
     ref = switch_reference(linear_chain(2), 500, repeats=20, seed=0)
@@ -123,14 +123,14 @@ def _kick(groups=((3, 1, 4), (0, 5)), status=("selected", "selected"), T=40, H=8
 
 
 def test_change_segments_partition_the_run_at_every_output_change():
-    segs = pm.change_segments([0, 0, 2, 2, 2, 0, 1])
+    segs = change_segments([0, 0, 2, 2, 2, 0, 1])
     assert segs == [[0, 2], [2, 5], [5, 6], [6, 7]]
-    assert pm.change_segments([]) == []
+    assert change_segments([]) == []
 
 
 def test_fig5_data_labels_follow_the_data():
     k = _kick()
-    d = pm.fig5_data(k)
+    d = fig5_data(k)
     pre = np.asarray(k["preact_map"]["pre"])
     assert d["preact"]["vmax"] == pytest.approx(np.abs(pre).max())  # one shared colour scale
     assert d["kick_labels"][0].startswith("Kick group 1 (drives 0→2)") and "[3, 1, 4]" in d["kick_labels"][0]
@@ -139,7 +139,7 @@ def test_fig5_data_labels_follow_the_data():
     assert d["pop_labels"] == ["Population 1 (inhibits kick 1, excites kick 2)",
                                "Population 2 (excites kick 1, inhibits kick 2)"]
     assert d["segments"] == [[0, 10], [10, 25], [25, 40]] and d["segment_outputs"] == [0, 2, 0]
-    d = pm.fig5_data(_kick(groups=((3, 1, 4), (0, 2)), status=("selected", "fallback")))
+    d = fig5_data(_kick(groups=((3, 1, 4), (0, 2)), status=("selected", "fallback")))
     assert "fallback" in d["kick_labels"][1]
 
 
@@ -149,7 +149,7 @@ def test_fig7_data_sorts_units_by_the_last_epoch():
           "sqrt_abs_dh2": [[1.0, 2.0, 3.0], [0.5, 4.0, None]], "val_loss": [3, 2, 1], "train_loss": [3, 2, 1],
           "bifurcation_epoch": 11, "second_loss_drop": None, "converged_rate": 0.1, "converged_last": 1,
           "pca": {"epochs": [1, 11], "coords": [[[0, 0]], None], "outputs": [[0], None], "explained_variance": [[1, 1], None]}}
-    d = pm.fig7_data([ev], {"lin2": 0.0688})
+    d = fig7_data([ev], {"lin2": 0.0688})
     m = d["models"][0]
     assert m["dh2"][1][:2] == [4.0, 0.5] and np.isnan(m["dh2"][1][2])
     assert m["hmm_change_probability"] == 0.0688
@@ -159,7 +159,7 @@ def test_figS3_data_groups_by_number_of_states():
     ro = {"models": [{"model": "lin2/h8_d2/s0", "hmm": "lin2", "states": 2, "mean_projection": 0.4},
                      {"model": "lin2/h8_d2/s1", "hmm": "lin2", "states": 2, "mean_projection": 0.6},
                      {"model": "lin3/h8_d2/s0", "hmm": "lin3", "states": 3, "mean_projection": None, "error": "diverged"}]}
-    d = pm.figS3_data(ro)
+    d = figS3_data(ro)
     assert d["states"] == [2] and d["mean"] == [pytest.approx(0.5)] and d["std"] == [pytest.approx(0.1)]
     assert d["failed"] == ["lin3/h8_d2/s0: diverged"]
 
@@ -167,7 +167,7 @@ def test_figS3_data_groups_by_number_of_states():
 def test_every_plotter_renders_including_unavailable_panels(tmp_path):
     import matplotlib.pyplot as plt
 
-    from rnnhmm.plotting import get_plotter
+    from rnnhmm.figures.common import get_plotter
 
     mus = [0.0, 0.5, 1.0, 1.5, 2.0]
     traj = {f"{m:g}": np.random.default_rng(0).normal(size=(6, 2)).tolist() for m in (0.0, 1.0, 2.0)}
@@ -182,14 +182,14 @@ def test_every_plotter_renders_including_unavailable_panels(tmp_path):
           "pca": {"epochs": [1, 11], "coords": [[[0, 0], [1, 1]], None], "outputs": [[0, 2], None],
                   "explained_variance": [[1, 1], None]}}
     ro = {"models": [{"model": "lin2/h8_d2/s0", "hmm": "lin2", "states": 2, "mean_projection": 0.4}]}
-    data = {"fig5": pm.fig5_data(_kick()), "fig6": pm.fig6_data(iv), "fig7": pm.fig7_data([ev], {"lin2": 0.07}),
-            "figS3": pm.figS3_data(ro), "figS4": pm.figS4_data([_kick(), _kick(groups=((1,), ()), status=("fallback", "empty"))])}
+    data = {"fig5": fig5_data(_kick()), "fig6": fig6_data(iv), "fig7": fig7_data([ev], {"lin2": 0.07}),
+            "figS3": figS3_data(ro), "figS4": figS4_data([_kick(), _kick(groups=((1,), ()), status=("fallback", "empty"))])}
     for name in FIGS:
         fig = get_plotter(name)(json.loads(json.dumps(data[name])))  # what the plot rule reads back
         fig.savefig(tmp_path / f"{name}.png", dpi=40)
         plt.close(fig)
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
-    assert set(pm.PLOTTERS) == set(FIGS)
+    assert set(PLOTTERS) == set(FIGS)
 
 
 # ------------------------------------------------------------------------------ workflow
@@ -236,10 +236,10 @@ def test_quick_config_mechanism_figures_and_claims(tmp_path):
     import pandas as pd
 
     claims = pd.read_csv(tmp_path / "results/claims/mechanism.csv", keep_default_na=False)
-    from rnnhmm.claims import COLUMNS
+    from rnnhmm.claims.core import COLUMNS
     assert list(claims.columns) == COLUMNS and set(claims["outcome"]) <= {"pass", "fail", "n/a"}
     ids = set(claims["claim"])
-    from rnnhmm.mechanism_claims import INTERVENTION_CLAIMS
+    from rnnhmm.claims.mechanism import INTERVENTION_CLAIMS
     assert {"two_kick_groups", "complex_pairs_emerge", "unstable_fraction_emerges", "emergence_order",
             "converged_transition_rate", "readout_projection_decreases", *INTERVENTION_CLAIMS} <= ids
     assert (claims["claim"] == "converged_transition_rate").sum() == len(cfg["evolution"]["models"])

@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from rnnhmm import metrics
+from rnnhmm.evaluation.metrics import (
+    compare,
+    emission_statistics,
+    matched_distances,
+    output_frequencies,
+    output_transition_matrix,
+    sinkhorn_plan,
+    sinkhorn_plan_argmax,
+    volatility,
+)
 from rnnhmm.hmm import cyclic, fully_connected, linear_chain, one_hot
 
 
@@ -54,10 +63,10 @@ def test_matching_recovers_permutation(kind):
         x = torch.from_numpy(rng.normal(size=(n, 30)).astype(np.float32))
     perm = torch.from_numpy(rng.permutation(n))
     y = x[perm]  # y_j = x_{perm[j]}
-    idx, n_iter = metrics.sinkhorn_plan_argmax(x.reshape(n, -1), y.reshape(n, -1))
+    idx, n_iter = sinkhorn_plan_argmax(x.reshape(n, -1), y.reshape(n, -1))
     assert 1 <= n_iter <= 1000
     assert torch.equal(idx, perm)
-    d = metrics.matched_distances(x, y)
+    d = matched_distances(x, y)
     assert d.shape == (n,)
     assert float(d.abs().max()) == 0.0
 
@@ -68,7 +77,7 @@ def test_plan_marginals_tiny_case():
     x = torch.randn(n, 4, generator=g, dtype=torch.float64)
     y = torch.randn(n, 4, generator=g, dtype=torch.float64) + 0.3
     target = torch.full((n,), 1 / n + 1e-8, dtype=torch.float64)  # a = b = 1/n (+1e-8 in the log)
-    pi = metrics.sinkhorn_plan(x, y, tol=1e-12, max_iter=5000)
+    pi = sinkhorn_plan(x, y, tol=1e-12, max_iter=5000)
     assert pi.shape == (n, n)
     assert torch.allclose(pi.sum(dim=1), target, rtol=1e-9)
     assert torch.allclose(pi.sum(dim=0), target, rtol=1e-9)
@@ -76,13 +85,13 @@ def test_plan_marginals_tiny_case():
     _, _, pi_ref = literal_sinkhorn(x, y, tol=1e-12, max_iter=5000)
     assert torch.allclose(pi, pi_ref, rtol=1e-6, atol=1e-15)
     # the default stopping rule (sum|du|+sum|dv| < 0.1) leaves the columns exact, rows close
-    pi_def = metrics.sinkhorn_plan(x, y)
+    pi_def = sinkhorn_plan(x, y)
     assert torch.allclose(pi_def.sum(dim=0), target, rtol=1e-9)
     assert torch.allclose(pi_def.sum(dim=1), target, rtol=0.5)
     # n != m: masses 1 + n*1e-8 and 1 + m*1e-8 differ slightly, so the scaling never converges
     # exactly; marginals still hold to ~1e-6 at a tight tolerance
     y7 = torch.randn(7, 4, generator=g, dtype=torch.float64)
-    pi7 = metrics.sinkhorn_plan(x, y7, tol=1e-6, max_iter=5000)
+    pi7 = sinkhorn_plan(x, y7, tol=1e-6, max_iter=5000)
     assert torch.allclose(pi7.sum(dim=1), torch.full((n,), 1 / n, dtype=torch.float64), rtol=1e-5)
     assert torch.allclose(pi7.sum(dim=0), torch.full((7,), 1 / 7, dtype=torch.float64), rtol=1e-5)
 
@@ -96,7 +105,7 @@ def test_matches_literal_reference_on_hmm_data(hmm, L):
     idx_ref, it_ref, _ = literal_sinkhorn(x, y)
     d_ref = (x[idx_ref] - y).norm(dim=1)
     for dtype in (torch.float64, torch.float32):
-        idx, it = metrics.sinkhorn_plan_argmax(x, y, dtype=dtype)
+        idx, it = sinkhorn_plan_argmax(x, y, dtype=dtype)
         d = (x[idx] - y).norm(dim=1)
         if dtype == torch.float64:
             assert it == it_ref
@@ -116,8 +125,8 @@ def test_cuda_matches_cpu():
     h = cyclic()
     x = flat_one_hot(h.sample(1000, 40, seed=1))
     y = flat_one_hot(h.sample(1000, 40, seed=2))
-    d_cpu = metrics.matched_distances(x, y, dtype=torch.float64)
-    d_gpu = metrics.matched_distances(x.cuda(), y.cuda(), dtype=torch.float64)
+    d_cpu = matched_distances(x, y, dtype=torch.float64)
+    d_gpu = matched_distances(x.cuda(), y.cuda(), dtype=torch.float64)
     assert d_gpu.device.type == "cuda"
     assert abs(float(d_gpu.mean().cpu() - d_cpu.mean())) < 1e-6
 
@@ -141,7 +150,7 @@ def test_hmm_noise_floor(hmm, L, mean, mean_tol, std, std_tol):
     h2 = hmm.sample(n, L, seed=2)
     h3 = hmm.sample(n, L, seed=3)
     t0 = time.perf_counter()
-    d = metrics.matched_distances(torch.from_numpy(one_hot(h2, 3)), torch.from_numpy(one_hot(h3, 3)))
+    d = matched_distances(torch.from_numpy(one_hot(h2, 3)), torch.from_numpy(one_hot(h3, 3)))
     dt = time.perf_counter() - t0
     m, s = float(d.mean()), float(d.std(unbiased=False))
     print(f"{hmm.name} L={L} n={n}: floor {m:.3f} +- {s:.3f} ({dt:.1f} s)")
@@ -155,10 +164,10 @@ def test_hmm_noise_floor(hmm, L, mean, mean_tol, std, std_tol):
 # ---------------------------------------------------------------------- emission statistics (D.2-D.4)
 def test_statistics_small_hand_example():
     obs = np.array([[0, 0, 1, 1, 2], [2, 2, 2, 2, 2], [1, 0, 1, 0, 1]], dtype=np.int8)
-    assert metrics.volatility(obs).tolist() == [2, 0, 4]
-    f = metrics.output_frequencies(obs, 3)
+    assert volatility(obs).tolist() == [2, 0, 4]
+    f = output_frequencies(obs, 3)
     assert np.allclose(f, [[0.4, 0.4, 0.2], [0, 0, 1], [0.4, 0.6, 0]])
-    T = metrics.output_transition_matrix(obs, 3)
+    T = output_transition_matrix(obs, 3)
     # pairs: 0->0, 0->1, 1->1, 1->2 | 2->2 x4 | 1->0, 0->1, 1->0, 0->1
     expected = np.array([[1, 3, 0], [2, 1, 1], [0, 0, 4]], dtype=float)
     expected /= expected.sum(axis=1, keepdims=True)
@@ -168,11 +177,11 @@ def test_statistics_small_hand_example():
 def test_transition_matrix_unseen_symbol_row_is_zero():
     # symbol 1 never occurs; symbol 3 only at the last step (never as o_{t-1})
     obs = np.array([[0, 0, 2, 2, 3], [2, 0, 2, 0, 0]])
-    T = metrics.output_transition_matrix(obs, 4)
+    T = output_transition_matrix(obs, 4)
     assert np.all(np.isfinite(T))
     assert np.all(T[1] == 0) and np.all(T[3] == 0)
     assert np.allclose(T[[0, 2]].sum(axis=1), 1.0)
-    stats = metrics.emission_statistics(obs, 4)
+    stats = emission_statistics(obs, 4)
     json.dumps(stats, allow_nan=False)
 
 
@@ -191,18 +200,18 @@ def test_statistics_match_analytic(hmm):
     obs = hmm.sample(n, L, seed=11)
     z = 5.0  # sigmas; a false failure has probability ~1e-6 per entry
 
-    vol = metrics.volatility(obs)
+    vol = volatility(obs)
     assert vol.shape == (n,)
     expected_vol = hmm.change_probability() * (L - 1)
     assert math.isclose(expected_vol, hmm.expected_changes(L), rel_tol=1e-9)
     assert abs(vol.mean() - expected_vol) < z * vol.std(ddof=1) / math.sqrt(n)
 
-    f = metrics.output_frequencies(obs, K)
+    f = output_frequencies(obs, K)
     assert f.shape == (n, K) and np.allclose(f.sum(axis=1), 1.0)
     se_f = f.std(axis=0, ddof=1) / math.sqrt(n)
     assert np.all(np.abs(f.mean(axis=0) - hmm.output_frequencies()) < z * se_f)
 
-    T = metrics.output_transition_matrix(obs, K)
+    T = output_transition_matrix(obs, K)
     # per-sequence pair counts c_ij and row counts c_i give a sequence-level error for each entry
     prev, nxt = obs[:, :-1].astype(np.int64), obs[:, 1:].astype(np.int64)
     c = np.zeros((n, K, K))
@@ -212,7 +221,7 @@ def test_statistics_match_analytic(hmm):
     assert np.all(np.abs(T - hmm.output_transition_matrix()) < z * se_T + 1e-12)
     assert np.allclose(T.sum(axis=1), 1.0)
 
-    stats = metrics.emission_statistics(obs, K)
+    stats = emission_statistics(obs, K)
     assert math.isclose(stats["volatility_mean"], vol.mean())
     assert np.allclose(stats["frequencies_mean"], f.mean(axis=0))
     assert np.allclose(stats["transition_matrix"], T)
@@ -224,26 +233,26 @@ def test_compare_is_json_and_consistent():
     h1, h2, h3 = (h.sample(n, L, seed=s) for s in (1, 2, 3))
     # an "RNN" that is a copy of H1 with its sequences shuffled: distance 0, identical statistics
     r = h1[np.random.default_rng(0).permutation(n)]
-    out = metrics.compare(h1, h2, h3, r, K)
+    out = compare(h1, h2, h3, r, K)
     s = json.dumps(out, allow_nan=False)
     back = json.loads(s)
     assert back["rnn_distance_mean"] == 0.0 and back["rnn_distance_std"] == 0.0
     assert back["hmm_distance_mean"] > 1.0
-    d23 = metrics.matched_distances(torch.from_numpy(one_hot(h2, K)), torch.from_numpy(one_hot(h3, K)))
+    d23 = matched_distances(torch.from_numpy(one_hot(h2, K)), torch.from_numpy(one_hot(h3, K)))
     assert math.isclose(back["hmm_distance_mean"], float(d23.mean()), rel_tol=1e-9)
     assert np.allclose(back["transition_sq_diff"], 0.0)
     for key, val in back["hmm"].items():  # equal up to summation order
         assert np.allclose(val, back["rnn"][key], rtol=1e-12, atol=1e-15), key
     # a different "RNN" sample gives the elementwise squared difference of the two matrices
-    out2 = metrics.compare(h1, h2, h3, h3, K)
-    diff = (metrics.output_transition_matrix(h1, K) - metrics.output_transition_matrix(h3, K)) ** 2
+    out2 = compare(h1, h2, h3, h3, K)
+    diff = (output_transition_matrix(h1, K) - output_transition_matrix(h3, K)) ** 2
     assert np.allclose(out2["transition_sq_diff"], diff)
     assert out2["rnn_distance_mean"] > 0
 
 
 # ---------------------------------------------------------------------- performance-claim statistics
 def test_change_rate_drops_the_uniform_first_symbol():
-    from rnnhmm.metrics import change_rate
+    from rnnhmm.evaluation.metrics import change_rate
 
     obs = np.array([[1, 0, 0, 0, 2], [2, 2, 2, 2, 2]])
     assert change_rate(obs, skip_first=False) == pytest.approx(2 / 8)
@@ -251,16 +260,16 @@ def test_change_rate_drops_the_uniform_first_symbol():
 
 
 def test_rare_symbol_is_the_lin_chain_middle_symbol_only():
+    from rnnhmm.evaluation.metrics import rare_symbol
     from rnnhmm.hmm import cyclic, linear_chain
-    from rnnhmm.metrics import rare_symbol
 
     assert rare_symbol(linear_chain(3).output_frequencies()) == 1
     assert rare_symbol(cyclic().output_frequencies()) is None
 
 
 def test_performance_record_is_centred_on_the_hmm_and_flags_a_wrong_matrix():
+    from rnnhmm.evaluation.metrics import performance_record
     from rnnhmm.hmm import linear_chain
-    from rnnhmm.metrics import performance_record
 
     h = linear_chain(2)
     good = performance_record(h.sample(200, 50, seed=1), h, repeats=40, seed=2)

@@ -144,8 +144,8 @@ def test_quick_config_end_to_end(tmp_path):
     log = next((tmp_path / "logs/train").glob("*/*/*.log")).read_text()
     assert "epoch 1/" in log and "ETA" in log and "done in" in log
     # provenance travels with results and figures
+    from rnnhmm.figures.common import read_figure_provenance
     from rnnhmm.io import read_json
-    from rnnhmm.plotting import read_figure_provenance
 
     prov = read_figure_provenance(tmp_path / "results/figures/fig1.png")
     assert prov["params"]["figure"] == "fig1" and "torch" in prov["inputs"]["libraries"]

@@ -1,9 +1,14 @@
 """rnnhmm: RNNs trained to emulate hidden Markov models, and the analyses of Torre et al. (2025).
 
-Modules: ``hmm`` (data-generating HMMs), ``model`` (noise-driven ReLU RNN), ``training``,
-``metrics`` (emission statistics, Sinkhorn-matched distance), ``dynamics`` (state space, fixed
-points, local dynamics), ``mechanism`` (kick neurons, interventions, training evolution),
-``plotting``, ``config`` (experiment grid), ``io``. Importing the package does not import torch.
+Core modules: ``hmm`` (data-generating HMMs), ``model`` (noise-driven ReLU RNN), ``config``
+(experiment grid), ``plan`` (torch-free job planning), ``io`` (job preamble, atomic writes,
+provenance), ``threads`` (torch CPU threads), ``paper`` (numbers reported in the paper).
+
+Subpackages: ``training`` (loop, batched engine, Sinkhorn loss, plateau verdict), ``evaluation``
+(metrics, floor, per-model records, metrics table), ``analyses`` (one module per analysis of the
+paper, each with ``run``), ``claims`` (machine-readable checks of the paper's statements),
+``figures`` (figure-data builders, plotters, the one matplotlib style).
+Importing the package does not import torch.
 """
 
 __version__ = "0.1.0"

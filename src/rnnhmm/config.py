@@ -44,7 +44,7 @@ class ModelSpec:
         return f"{self.hmm}/h{self.hidden}_d{self.input}/s{self.seed}"
 
     @classmethod
-    def parse(cls, model_id: str) -> "ModelSpec":
+    def parse(cls, model_id: str) -> ModelSpec:
         try:
             hmm, hd, s = model_id.strip("/").split("/")
             h, d = hd.split("_")
@@ -199,7 +199,8 @@ def _own_model_defaults(cfg: dict) -> None:
             except (HMMError, KeyError, TypeError, ValueError):
                 outputs[h] = 0  # reported by _check_semantics
         readout["models"] = [m.id for m in models
-                             if outputs.get(m.hmm, 0) >= 3 and (m.hidden, m.input) == (reps[m.hmm].hidden, reps[m.hmm].input)]
+                             if outputs.get(m.hmm, 0) >= 3
+                             and (m.hidden, m.input) == (reps[m.hmm].hidden, reps[m.hmm].input)]
 
 
 def skipped_figures(cfg: dict) -> dict[str, str]:
@@ -231,7 +232,8 @@ def skipped_figures(cfg: dict) -> dict[str, str]:
                   for h in {ModelSpec.parse(m).hmm for m in mech["readout"]["models"]}}
         if len(states) < 2:
             out["figS3"] = ("a trend over numbers of states needs readout models of HMMs with at least two "
-                            f"different numbers of states (mechanism.readout.models: {len(states)} number(s) of states)")
+                            "different numbers of states "
+                            f"(mechanism.readout.models: {len(states)} number(s) of states)")
     return out
 
 
@@ -283,7 +285,8 @@ def _matches(selector: dict, m: ModelSpec) -> bool:
 
 def _group_of(cfg: dict, m: ModelSpec) -> dict:
     for group in cfg["models"]:
-        if m.hmm in group["hmms"] and m.hidden in group["hidden"] and m.input in group["input"] and m.seed in group["seeds"]:
+        if (m.hmm in group["hmms"] and m.hidden in group["hidden"] and m.input in group["input"]
+                and m.seed in group["seeds"]):
             return group
     raise ConfigError(f"model {m.id} is not in any group of config.models")
 

@@ -1,9 +1,12 @@
-"""File helpers shared by the workflow scripts: logging into the job log, JSON, and provenance."""
+"""Files and jobs: the job preamble of every workflow script (:func:`job`: job log, torch threads,
+clock, provenance), atomic writes (JSON, bytes, torch objects, analysis ``.npz`` files) and
+provenance records."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import io
 import json
 import os
 import platform
@@ -14,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["job_log", "write_json", "read_json", "provenance", "atomic_write_bytes"]
+__all__ = ["job", "Job", "job_log", "write_json", "read_json", "provenance", "atomic_write", "atomic_save",
+           "save_analysis", "load_analysis"]
 
 
 @contextlib.contextmanager
@@ -49,20 +53,50 @@ def _default(o):
 
 
 def write_json(obj, path: str | os.PathLike) -> None:
+    """Write ``obj`` as indented JSON (numpy scalars and arrays, paths allowed), atomically."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_default))
-    os.replace(tmp, path)
+    atomic_write(json.dumps(obj, indent=2, default=_default).encode(), path)
 
 
 def read_json(path: str | os.PathLike):
     return json.loads(Path(path).read_text())
 
 
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+def atomic_write(data: bytes, path: str | os.PathLike) -> None:
+    """Write ``data`` to ``path`` through ``<path>.tmp`` and a rename: readers never see a partial file."""
     tmp = Path(str(path) + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def atomic_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` of ``obj`` to ``path`` (parent folders created) through ``<path>.tmp`` and a rename."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_analysis(path, arrays: dict, meta: dict) -> None:
+    """One analysis of one model: arrays (numpy-convertible) and a JSON ``meta`` record (model id,
+    settings, provenance, and for a failed step its message) in one ``.npz``, written atomically."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    data = {k: np.asarray(v) for k, v in arrays.items()}
+    data["meta"] = np.asarray(json.dumps(meta, default=_default))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **data)
+    atomic_write(buf.getvalue(), path)
+
+
+def load_analysis(path) -> dict:
+    """The arrays of an analysis file, plus ``meta`` (dict). 0-d arrays become Python scalars."""
+    with np.load(path, allow_pickle=False) as z:
+        out = {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
+    out["meta"] = json.loads(out.get("meta", "{}"))
+    return out
 
 
 def _git_commit() -> str | None:
@@ -97,3 +131,37 @@ def provenance(params: dict | None = None, seed: int | None = None, started: flo
         "wall_time_s": None if started is None else round(time.perf_counter() - started, 3),
         "finished": _dt.datetime.now().isoformat(timespec="seconds"),
     }
+
+
+class Job:
+    """What :func:`job` hands a workflow script: ``log(msg)``, the start time ``t0`` and
+    ``provenance(params, seed, device)`` (wall time measured from ``t0``)."""
+
+    def __init__(self, log, t0: float):
+        self.log, self.t0 = log, t0
+
+    def __call__(self, msg: str) -> None:
+        self.log(msg)
+
+    def provenance(self, params: dict | None = None, seed: int | None = None, device: str | None = None) -> dict:
+        return provenance(params, seed, self.t0, device)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+@contextlib.contextmanager
+def job(sm, torch_threads: bool = False):
+    """The preamble of a Snakemake script job: output into ``sm.log[0]`` (:func:`job_log`), the clock
+    started, and with ``torch_threads`` torch's CPU threads pinned to the job's ``threads``.
+
+    >>> with job(snakemake, torch_threads=True) as log:  # doctest: +SKIP
+    ...     log(f"done in {log.elapsed():.1f} s")
+    """
+    with job_log(sm.log[0] if len(sm.log) else None) as log:
+        t0 = time.perf_counter()
+        if torch_threads:
+            from rnnhmm.threads import set_threads
+
+            set_threads(sm.threads)
+        yield Job(log, t0)

@@ -1,4 +1,4 @@
-"""The noise-driven ReLU RNN of the paper (spec B.1) and its sampling.
+"""The noise-driven ReLU RNN of the paper (docs/training.md B.1) and its sampling.
 
     h_t = ReLU(W_ih x_t + W_hh h_{t-1}),   x_t ~ N(0, I_d),   y_t = W_out h_t,
     o_t = one_hot(argmax(y_t + g_t)),      g_t ~ Gumbel(0, 1)   (hard Gumbel-softmax, tau = 1)
@@ -39,8 +39,12 @@ class Weights(NamedTuple):
     def n_outputs(self) -> int:
         return self.W_out.shape[-2]
 
-    def to(self, *args, **kwargs) -> "Weights":
+    def to(self, *args, **kwargs) -> Weights:
         return Weights(*(w.to(*args, **kwargs) for w in self))
+
+    def double(self) -> Weights:
+        """The same weights in float64 (the mechanism analyses run in double precision)."""
+        return Weights(*(w.double() for w in self))
 
 
 _CPU_PER_MODEL = True  # tests switch it off to run the accelerators' branch on the CPU
@@ -225,7 +229,7 @@ class NoiseRNN(nn.Module):
 @torch.no_grad()
 def generate_outputs(weights: Weights, n_seq: int, seq_len: int, uniform_first: bool = True,
                      generator: torch.Generator | None = None, chunk: int = 8192) -> torch.Tensor:
-    """Sample output symbols of a trained model for evaluation (spec B.2), as int64 (n_seq, seq_len).
+    """Sample output symbols of a trained model for evaluation (docs/training.md B.2), as int64 (n_seq, seq_len).
 
     Starts from h_0 = 0. With ``uniform_first`` (the reference's evaluation protocol) the first
     symbol is read from h_0 (logits 0, hence uniform) and the rest from h_1..h_{L-1}; otherwise

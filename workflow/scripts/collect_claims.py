@@ -2,11 +2,11 @@
 ``converged`` flag) and summarise them per (claim, HMM family) into results/claims_summary.csv."""
 import pandas as pd
 
-from rnnhmm.claims import collect, summarise
-from rnnhmm.io import job_log
+from rnnhmm.claims.summary import collect, summarise
+from rnnhmm.io import job
 
 sm = snakemake  # noqa: F821
-with job_log(sm.log[0]) as log:
+with job(sm) as log:
     df = collect([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in sm.input])
     df.to_csv(sm.output.claims, index=False)
     summary = summarise(df)

@@ -1,9 +1,9 @@
 """Collect per-model metrics into one tidy table (results/metrics/summary.tsv)."""
-from rnnhmm.figdata import metrics_table
-from rnnhmm.io import job_log, read_json
+from rnnhmm.evaluation.table import metrics_table
+from rnnhmm.io import job, read_json
 
 sm = snakemake  # noqa: F821
-with job_log(sm.log[0]) as log:
+with job(sm) as log:
     floors = {f["hmm"]: f for f in map(read_json, sm.input.floors)}
     table = metrics_table([read_json(p) for p in sm.input.models], floors)
     table.to_csv(sm.output[0], sep="\t", index=False, float_format="%.6g")

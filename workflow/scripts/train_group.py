@@ -1,72 +1,8 @@
-"""Train one group of models (rnnhmm.plan) with the batched engine and write, per model,
-s{seed}/model.pt, losses.tsv and evolution.pt into the group's folder."""
-import json
-import time
-from dataclasses import replace
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import torch
-
-from rnnhmm.config import validate_config
-from rnnhmm.convergence import training_verdict
-from rnnhmm.engine import device_fingerprint, train_many
-from rnnhmm.hmm import HMM
-from rnnhmm.io import job_log, provenance
-from rnnhmm.plan import cadence, training_groups
-from rnnhmm.training import TrainConfig, resolve_device
+"""Train one group of models (rnnhmm.plan) with the batched engine: adapter over rnnhmm.training.group."""
+from rnnhmm.io import job
+from rnnhmm.training import group
 
 sm = snakemake  # noqa: F821
-with job_log(sm.log[0]) as log:
-    t0 = time.perf_counter()
-    torch.set_num_threads(max(1, sm.threads))
-    gid = sm.wildcards.group
-    p = dict(sm.params.training)
-    seeds = list(sm.params.seeds)
-    # log/checkpoint cadence: read from the config now (not a rule parameter: editing it reruns nothing)
-    # the Snakefile adds derived keys (skipped_figures) that are not part of the config's schema
-    full_config = validate_config({k: v for k, v in dict(sm.config).items() if k != "skipped_figures"})
-    group = {g.id: g for g in training_groups(full_config)}[gid]
-    every = cadence(full_config, group)
-    device, lock = resolve_device(p["device"], log=log)
-    fp = device_fingerprint(torch.device(device))
-    log(f"training group {gid} ({len(seeds)} models, seeds {seeds}) on {device} ({fp['name']}), "
-        f"{torch.get_num_threads()} CPU threads; {json.dumps(p)}; cadence {every}")
-    hmm = group.hmm
-    data = [np.load(f) for f in sm.input.data]
-    fields = TrainConfig.__dataclass_fields__
-    base = TrainConfig(hidden=group.hidden, input_dim=group.input,
-                       **{k: v for k, v in {**p, **every}.items() if k in fields})
-    cfgs = [replace(base, seed=s, device=device) for s in seeds]
-    results = train_many(cfgs, [d["train"] for d in data], [d["val"] for d in data],
-                         n_outputs=data[0]["emission"].shape[1], checkpoint_path=sm.params.checkpoint, log=log)
-    out_dir = Path(sm.output[0])
-    for seed, d, res in zip(seeds, data, results):
-        folder = out_dir / f"s{seed}"
-        folder.mkdir(parents=True, exist_ok=True)
-        prov = provenance(p, seed, t0, res.device)
-        prov.update(training_wall_time_s=res.wall_time_s, resumed_from_epoch=res.resumed_from_epoch,
-                    device_name=res.device_name, resume_identical=res.resume_identical,
-                    training_group=gid, group_seeds=seeds)
-        # did it leave the i.i.d.-output plateau? (validation loss vs i.i.d. symbols and HMM samples)
-        verdict = training_verdict(HMM(hmm, d["transition"], d["emission"], d["start"]), res.val_loss,
-                                   seq_len=d["val"].shape[1], batch_size=base.batch_size, blur=base.blur,
-                                   val_obs=d["val"], seed=seed)
-        log(f"s{seed}: {verdict['message']}")
-        blob = {
-            "plateau": verdict,
-            "last": res.last, "best": res.best, "best_epoch": res.best_epoch, "best_val": res.best_val,
-            "train_loss": res.train_loss, "val_loss": res.val_loss,
-            "hmm": {"name": hmm, "transition": d["transition"], "emission": d["emission"], "start": d["start"]},
-            "provenance": prov,
-        }
-        torch.save(blob, folder / "model.pt")
-        pd.DataFrame({"epoch": np.arange(1, len(res.train_loss) + 1), "train": res.train_loss,
-                      "val": res.val_loss}).to_csv(folder / "losses.tsv", sep="\t", index=False)
-        torch.save(res.evolution or {"epochs": []}, folder / "evolution.pt")
-        log(f"s{seed}: last val {res.val_loss[-1]:.4f}, best {res.best_val:.4f} at epoch {res.best_epoch}")
-    ckpt = Path(sm.params.checkpoint)
-    ckpt.unlink(missing_ok=True)
-    ckpt.with_name(ckpt.name + ".evo").unlink(missing_ok=True)
-    log(f"done in {results[0].wall_time_s:.1f} s on {results[0].device} ({results[0].device_name})")
+with job(sm, torch_threads=True) as log:
+    group.run(sm.config, sm.wildcards.group, sm.params.training, sm.params.seeds, sm.input.data,
+              sm.params.checkpoint, sm.output[0], log.provenance, log)

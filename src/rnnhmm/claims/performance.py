@@ -1,20 +1,5 @@
-"""Machine-readable checks of the paper's statements: one row per claim and model (docs/claims.md).
-
-Columns of ``results/claims.csv``:
-
-* ``claim`` (short id), ``description``, ``model`` (a model id, or several joined by '/'),
-  ``hmm`` (the HMM family the row is about), ``source`` (paper section);
-* ``outcome``: ``pass``, ``fail`` or ``n/a``. ``n/a`` only where the claim is structurally
-  inapplicable (e.g. one number of states for a trend over numbers of states, a kick group that
-  was not found for that group's interventions); ``reason`` says why. A claim whose analysis ran
-  but could not find what the paper describes (no orbit, no kick group) is a ``fail``;
-* ``statistic`` (what is measured), ``value`` (its number, used by ``claims_summary.csv``),
-  ``expected`` (the paper's value and our tolerance rule), ``ours`` (the measurement in words);
-* ``converged``: whether every applicable performance claim of that model passes (issue 11:
-  rows that rest on a non-converged model say so); empty where the row is about several models.
-
-``summarise`` gives ``results/claims_summary.csv``: per (claim, HMM family), k of n models passing,
-the number failing / not applicable, and the mean and spread (SD) of ``value`` over models.
+"""The paper's performance claims (docs/claims.md A.5, D): matched distance at the HMM-vs-HMM floor,
+change rate, output frequencies and transition matrix, each against the spread of HMM samples.
 """
 
 from __future__ import annotations
@@ -22,59 +7,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["COLUMNS", "SUMMARY_COLUMNS", "OUTCOMES", "PERFORMANCE_CLAIMS", "claim", "not_applicable",
-           "performance_claims", "model_converged", "collect", "summarise", "model_of", "Z_SPREAD",
-           "NULL_QUANTILE"]
-
-COLUMNS = ["claim", "description", "model", "hmm", "outcome", "statistic", "value", "expected", "ours",
-           "reason", "converged", "source"]
-SUMMARY_COLUMNS = ["claim", "hmm", "n_models", "k_pass", "n_fail", "n_na", "pass_rate", "value_mean",
-                   "value_sd", "statistic", "source"]
-OUTCOMES = ("pass", "fail", "n/a")
-
-# A statistic that is one number compared with a reference: its tolerance is Z_SPREAD standard
-# deviations of the same statistic over independent HMM samples of the same size (the spread a
-# perfect emulator would show; three SDs: ~0.3% false failures per check under normality).
-Z_SPREAD = 3.0
-# A statistic that is a maximum of several standardised deviations (a transition matrix): its
-# tolerance is this quantile of the same maximum over HMM-vs-HMM repeats.
-NULL_QUANTILE = 0.99
-
-
-def model_of(label: str) -> str:
-    """The model id of a row label ('lin2/h50_d10/s0 [subspace 01]' -> 'lin2/h50_d10/s0')."""
-    return str(label).split(" ")[0]
-
-
-def _hmm_of(model: str) -> str:
-    return model_of(model).split("/")[0]
-
-
-def claim(claim_id: str, description: str, model: str, expected: str, ours, passed, source: str, *,
-          statistic: str = "", value=None, reason: str = "", hmm: str | None = None) -> dict:
-    """One claim row. ``passed``: True / False, or None for n/a (then ``reason`` is required)."""
-    if isinstance(ours, (float, np.floating)):
-        ours = f"{float(ours):.4g}"
-    if passed is None:
-        if not reason:
-            raise ValueError(f"claim {claim_id}: an n/a row needs a reason")
-        outcome = "n/a"
-    else:
-        outcome = "pass" if bool(passed) else "fail"
-    v = float(value) if value is not None and np.isfinite(float(value)) else math.nan
-    return {"claim": claim_id, "description": description, "model": model,
-            "hmm": hmm if hmm is not None else _hmm_of(model), "outcome": outcome, "statistic": statistic,
-            "value": v, "expected": expected, "ours": str(ours), "reason": reason, "converged": None,
-            "source": source}
-
-
-def not_applicable(claim_id: str, description: str, model: str, reason: str, source: str, **kw) -> dict:
-    return claim(claim_id, description, model, "-", "-", None, source, reason=reason, **kw)
-
-
-# ----------------------------------------------------------------------------- performance (G.2, D)
+from .core import NULL_QUANTILE, Z_SPREAD, claim, model_of, not_applicable
 
 PERFORMANCE_CLAIMS = ("distance_at_floor", "reverse_distance_at_floor", "change_rate_matches",
                       "transition_matrix_matches", "rare_symbol_column_matches")
@@ -152,7 +86,8 @@ def performance_claims(models: list[dict], floors: dict[str, dict]) -> list[dict
         desc = "transitions into the rare symbol (its column of the transition matrix) match the HMM's"
         if rc is None:
             rows.append(not_applicable("rare_symbol_column_matches", desc, mid, "the HMM has no rare symbol "
-                                       "(every output frequency >= 1/(2K))", "D.4", statistic="max standardised |ΔP_i,rare|"))
+                                       "(every output frequency >= 1/(2K))", "D.4",
+                                       statistic="max standardised |ΔP_i,rare|"))
         else:
             rows.append(claim(
                 "rare_symbol_column_matches", desc, mid,
@@ -172,42 +107,13 @@ def model_converged(rows: list[dict], model: str) -> bool | None:
     return all(r["outcome"] == "pass" for r in mine)
 
 
-# ----------------------------------------------------------------------------- collection
-
-def collect(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """All claim rows; ``converged`` filled per model from its performance rows."""
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=COLUMNS)
-    df = pd.concat(frames, ignore_index=True)
-    for c in COLUMNS:
-        if c not in df:
-            df[c] = None
-    df = df[COLUMNS].copy()
-    bad = set(df["outcome"]) - set(OUTCOMES)
-    if bad:
-        raise ValueError(f"unknown claim outcomes {sorted(bad)}; expected {OUTCOMES}")
-    recs = df.to_dict("records")
-    conv = {}
-    for mid in {model_of(m) for m in df["model"]}:
-        conv[mid] = model_converged(recs, mid)
-    df["converged"] = [conv.get(model_of(m)) for m in df["model"]]
-    df["converged"] = df["converged"].map(lambda x: "" if x is None else ("true" if x else "false"))
-    return df
+def floor_for_claims(rec: dict) -> dict:
+    """The floor fields :func:`performance_claims` reads, from a results/metrics/floor/{hmm}.json record
+    (:func:`rnnhmm.evaluation.evaluate.hmm_floor`)."""
+    return {"floor_mean": rec["floor_mean"], "floor_sd": rec["floor_sd_across_repeats"],
+            "floor_within_sd": rec["floor_within_sd"], "n_seq": rec["n_seq"]}
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (claim, HMM family): n models, k passing, n failing, n n/a, pass rate over applicable
-    rows, mean and SD (ddof 0) of ``value`` over applicable rows."""
-    rows = []
-    for (c, h), g in df.groupby(["claim", "hmm"], sort=True):
-        app = g[g["outcome"] != "n/a"]
-        vals = pd.to_numeric(app["value"], errors="coerce").dropna()
-        k = int((app["outcome"] == "pass").sum())
-        rows.append({"claim": c, "hmm": h, "n_models": len(g), "k_pass": k, "n_fail": int((app["outcome"] == "fail").sum()),
-                     "n_na": int((g["outcome"] == "n/a").sum()),
-                     "pass_rate": f"{k} of {len(app)}" if len(app) else "n/a",
-                     "value_mean": float(vals.mean()) if len(vals) else math.nan,
-                     "value_sd": float(vals.std(ddof=0)) if len(vals) else math.nan,
-                     "statistic": g["statistic"].iloc[0], "source": g["source"].iloc[0]})
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+def passes_performance(m: dict, fl: dict) -> bool:
+    """Every applicable performance claim of the model record ``m`` passes against its floor record ``fl``."""
+    return bool(model_converged(performance_claims([m], {m["hmm"]: floor_for_claims(fl)}), m["model"]))

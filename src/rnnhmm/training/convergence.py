@@ -26,7 +26,7 @@ LEFT_PLATEAU_PROGRESS = 0.5
 
 
 def _batched_loss(x_idx: np.ndarray, y_idx: np.ndarray, K: int, batch_size: int, blur: float) -> float:
-    from .engine import onehot_sinkhorn
+    from .sinkhorn import onehot_sinkhorn
 
     eye = torch.eye(K)
     n = y_idx.shape[0]

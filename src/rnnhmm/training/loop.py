@@ -1,4 +1,4 @@
-"""Training of the noise-driven RNN to emit HMM-like sequences (spec C.1-C.3, C.5).
+"""Training of the noise-driven RNN to emit HMM-like sequences (docs/training.md C.1-C.3, C.5).
 
 Loss: debiased Sinkhorn divergence (geomloss, p=2, blur 0.2, eps-scaling 0.5) between the set of
 RNN output sequences and the set of HMM sequences, each sequence flattened to a point in R^{L*K}.
@@ -13,7 +13,7 @@ Deliberate differences from the reference code (documented in the README):
 * a run resumes from its checkpoint bit-for-bit (RNG states are part of the checkpoint) on the
   same kind of device; the checkpoint records the device and says when a resume cannot be identical.
 
-The loop itself lives in :func:`rnnhmm.engine.train_many` (S same-shape models at once);
+The loop itself lives in :func:`rnnhmm.training.engine.train_many` (S same-shape models at once);
 :func:`train` is that loop with one model.
 """
 
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -101,6 +101,16 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def device_fingerprint(device: torch.device) -> dict:
+    """What decides the random numbers and the float rounding of a run: device kind and model."""
+    if device.type == "cuda":
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        return {"type": "cuda", "name": props.name, "capability": f"{props.major}.{props.minor}",
+                "torch": torch.__version__, "cuda": torch.version.cuda}
+    return {"type": device.type, "name": device.type, "torch": torch.__version__}
+
+
 def resolve_device(spec: str = "auto", *, n_gpus: int | None = None, lock_dir: str | Path | None = None,
                    slots_per_gpu: int | None = None, log: Callable[[str], None] = lambda m: None):
     """The device a training job uses, decided when it starts: ``(device string, lock)``.
@@ -111,7 +121,7 @@ def resolve_device(spec: str = "auto", *, n_gpus: int | None = None, lock_dir: s
     ``/tmp/rnnhmm-gpu-slots-<uid>``), so that concurrent jobs spread over the GPUs. Keep ``lock``
     (an open file, or None) alive while the job runs. ``n_gpus`` overrides the count (tests).
     """
-    from .plan import claim_gpu_slot
+    from rnnhmm.plan import claim_gpu_slot
 
     if spec == "cpu" or spec.startswith("cuda:"):
         return spec, None
@@ -198,7 +208,7 @@ def end_of_epoch(cfg: TrainConfig, epoch: int, ran: int, stop_after: int | None,
 def train(cfg: TrainConfig, train_obs: np.ndarray, val_obs: np.ndarray, n_outputs: int = 3,
           checkpoint_path: str | Path | None = None, log: Callable[[str], None] = print,
           stop_after: int | None = None) -> TrainResult:
-    """Train one model: :func:`rnnhmm.engine.train_many` with a batch of one (the one training loop).
+    """Train one model: :func:`rnnhmm.training.engine.train_many` with a batch of one (the one training loop).
 
     train_obs, val_obs: int symbols (N, L). ``checkpoint_path``: where the resumable state is
     written every ``checkpoint_every`` epochs; if it exists the run continues from it. ``stop_after``

@@ -1,4 +1,4 @@
-"""Paper claims about the mechanism (spec E.8-E.11, G.4), plus the small pure helpers that the
+"""Paper claims about the mechanism (docs/mechanism.md E.8-E.11, G.4), plus the small pure helpers that the
 mechanism workflow scripts share with them (kick-group completion, epoch choices, mu grid).
 
 Inputs are the analysis JSON dicts written by ``workflow/scripts/mech_*.py``:
@@ -18,100 +18,25 @@ interventions; one number of states for the readout trend). Tolerances come from
 (random-set baselines, HMM samples, bootstrap; docs/claims.md) and are stated in ``expected``.
 """
 
-from __future__ import annotations
 
-import math
+from __future__ import annotations
 
 import numpy as np
 
-from .claims import claim, not_applicable
+from rnnhmm.analyses.measures import persistent_onset, plateau_exit
+from rnnhmm.paper import PAPER_READOUT_PROJECTION, PAPER_READOUT_SD
 
-__all__ = [
-    "complete_kick_groups", "evaluated_epoch_indices", "display_epochs", "mu_grid", "mu_index",
-    "kick_claims", "intervention_claims", "evolution_claims", "readout_claims", "mechanism_claims",
-    "PAPER_READOUT_PROJECTION", "FRACTION_TOL", "RANK_ALPHA", "kick_weight_claims", "population_claims",
-    "effect_rank", "onset_tolerance", "INTERVENTION_CLAIMS",
-]
+from .core import ONE_SIDED_Z, Z_SPREAD, claim, not_applicable
 
-# spec G.4: readout projection onto the PC1-PC2 plane, mean over 3 models per number of states
-PAPER_READOUT_PROJECTION = {2: 0.506, 3: 0.318, 4: 0.265, 5: 0.268}
 # complex / unstable fractions count as "about zero" at or below this (the paper's bifurcation threshold)
 FRACTION_TOL = 0.02
 # an effect counts against a random baseline when at most this fraction of random sets (same size,
 # same noise seeds) is at least as extreme
 RANK_ALPHA = 0.05
-# paper G.4 readout projection SD over 3 models (used as the spread of a single-seed group)
-PAPER_READOUT_SD = {2: 0.010, 3: 0.005, 4: 0.008, 5: 0.008}
-ONE_SIDED_Z = 1.645
-Z_SPREAD = 3.0
 
 
 # ---------------------------------------------------------------------------------------------
 # helpers shared with the workflow scripts
-
-
-def complete_kick_groups(indices, ranked, fallback_top: int):
-    """Kick groups for the downstream analyses, with a status per group.
-
-    indices: the two lists of neurons that passed the criterion; ranked: the two candidate lists
-    ordered by decreasing score (``select_kick_neurons``'s ``ranked``). A non-empty group is kept
-    ('selected'); an empty one takes the first ``fallback_top`` ranked neurons ('fallback'),
-    or stays empty ('empty') when fallback_top is 0 or there are no candidates.
-    Returns (groups [list, list], status [str, str]).
-    """
-    groups, status = [], []
-    for sel, rk in zip(indices, ranked):
-        sel = [int(i) for i in sel]
-        if sel:
-            groups.append(sel)
-            status.append("selected")
-        elif fallback_top > 0 and len(rk):
-            groups.append([int(i) for i in list(rk)[:fallback_top]])
-            status.append("fallback")
-        else:
-            groups.append([])
-            status.append("empty")
-    return groups, status
-
-
-def evaluated_epoch_indices(epochs, stride: int) -> list[int]:
-    """Indices into ``epochs`` (snapshot epochs, ascending) of epochs 1, 1 + stride, ... (those
-    present) plus the last snapshot: the reference's ep_rate subsampling."""
-    ep = [int(e) for e in epochs]
-    if not ep:
-        return []
-    idx = [i for i, e in enumerate(ep) if (e - ep[0]) % stride == 0]
-    if idx[-1] != len(ep) - 1:
-        idx.append(len(ep) - 1)
-    return idx
-
-
-def display_epochs(epochs, n: int, bifurcation=None) -> list[int]:
-    """``n`` evaluated epochs spread evenly from the first to the last (by position), plus the
-    bifurcation epoch if given; ascending, unique."""
-    ep = [int(e) for e in epochs]
-    if not ep:
-        return []
-    pos = np.unique(np.round(np.linspace(0, len(ep) - 1, min(n, len(ep)))).astype(int))
-    out = {ep[i] for i in pos}
-    if bifurcation is not None and int(bifurcation) in ep:
-        out.add(int(bifurcation))
-    return sorted(out)
-
-
-def mu_grid(mu_max: float, step: float) -> list[float]:
-    """0, step, 2 step, ... up to mu_max (inclusive, rounded to 10 decimals)."""
-    n = int(math.floor(mu_max / step + 1e-9))
-    return [round(i * step, 10) for i in range(n + 1)]
-
-
-def mu_index(mus, value: float, tol: float = 1e-6) -> int:
-    """Position of ``value`` in the sweep ``mus``; ValueError if it is not on the grid."""
-    arr = np.asarray(mus, dtype=float)
-    hits = np.flatnonzero(np.abs(arr - value) < tol)
-    if hits.size == 0:
-        raise ValueError(f"mu = {value} is not on the sweep grid {list(arr)}")
-    return int(hits[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +91,8 @@ def kick_weight_claims(kick_results: list[dict]) -> list[dict]:
     for k in kick_results:
         c = k.get("kick_contrast")
         rows += _contrast_rows("kick_groups_self_excite", "kick_groups_inhibit_each_other", "kick neurons",
-                               k["model"], c, None if c else "a kick group was not found (two_kick_groups fails)", "E.8")
+                               k["model"], c, None if c else "a kick group was not found (two_kick_groups fails)",
+                               "E.8")
     return rows
 
 
@@ -178,7 +104,8 @@ def population_claims(kick_results: list[dict]) -> list[dict]:
         c = k.get("population_contrast")
         rows += _contrast_rows("populations_self_excite", "populations_inhibit_each_other",
                                "noise-integrating populations", k["model"], c,
-                               None if c else "no populations: a kick group was not found (two_kick_groups fails)", "E.8")
+                               None if c else "no populations: a kick group was not found (two_kick_groups fails)",
+                               "E.8")
     return rows
 
 
@@ -239,7 +166,8 @@ def intervention_claims(iv: dict) -> list[dict]:
         for cid, (cond, stat, mu, kind, desc, paper) in INTERVENTION_CLAIMS.items():
             if g.get("status") != "selected" or not g.get("neurons"):
                 rows.append(not_applicable(cid, desc, label, f"{gl} was not found (two_kick_groups fails); it is "
-                                           "never replaced by stand-in neurons", "E.9, G.4", statistic=f"effect on {stat}"))
+                                           "never replaced by stand-in neurons", "E.9, G.4",
+                                           statistic=f"effect on {stat}"))
                 continue
             b = (base or {}).get(cond)
             if not b or "skipped" in b:
@@ -264,7 +192,8 @@ def intervention_claims(iv: dict) -> list[dict]:
                 exp = f"rank among {len(rnd)} random sets >= 0.5 ({paper})"
             unit = {"changes": "log ratio of output changes", "pairs": "change in critical pairs",
                     "spread": "log ratio of spread"}[stat]
-            rows.append(claim(cid, desc, label, exp, f"{unit} {tgt:+.3g} (random {rnd.mean():+.3g} ± {rnd.std(ddof=1):.2g}; "
+            rows.append(claim(cid, desc, label, exp,
+                              f"{unit} {tgt:+.3g} (random {rnd.mean():+.3g} ± {rnd.std(ddof=1):.2g}; "
                               f"z {z:+.2f}; rank {rank:.3g}; {b['n_targets']} targets, {b['n_seeds']} noise seeds)",
                               ok, "E.9, G.4", statistic=unit, value=tgt))
     return rows
@@ -288,7 +217,7 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
     the analysis length ({mean, sd}; docs/claims.md). Non-finite snapshots are excluded and counted.
 
     * unstable_fraction_emerges / complex_pairs_emerge: ~0 (<= FRACTION_TOL) at the first finite
-      evaluated epoch and a persistent onset later (``rnnhmm.mechanism.persistent_onset``);
+      evaluated epoch and a persistent onset later (``rnnhmm.analyses.evolution.persistent_onset``);
     * loss_drop_at_bifurcation: the exit from the i.i.d. loss plateau (``plateau_exit``) within
       ``onset_tolerance`` of the complex-pair onset;
     * emergence_order: unstable onset <= complex onset + tol <= loss drop + 2 tol (the paper's order:
@@ -296,8 +225,6 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
     * converged_transition_rate: the sampled output change rate over the last evaluated finite
       epochs within Z_SPREAD SDs of the same statistic on HMM runs of the same length.
     """
-    from .onsets import persistent_onset, plateau_exit  # numpy only (light environment)
-
     model = ev["model"]
     rows = []
     ep = [int(e) for e in ev["epochs"]]
@@ -318,7 +245,8 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
         ok = np.isfinite(first) and first <= thr and on is not None
         rows.append(claim(cid, f"fraction of steps with {what}: ~0 early in training, then an onset that persists",
                           model, f"<= {thr} at the first epoch; later > {thr} at >= {min_frac:.0%} of the remaining "
-                          "epochs", f"first epoch {first:.3g}; persistent onset at epoch {on}{bad_txt}", ok, "E.10, G.4",
+                          "epochs", f"first epoch {first:.3g}; persistent onset at epoch {on}{bad_txt}", ok,
+                          "E.10, G.4",
                           statistic="onset epoch", value=on))
     pe = plateau_exit(ev.get("val_loss", []))
     drop, bif = pe["epoch"], onsets["complex_fraction"]
@@ -329,7 +257,8 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
         rows.append(claim("loss_drop_at_bifurcation", desc, model, exp, f"plateau exit {drop}, complex onset {bif} "
                           f"({ptxt}){bad_txt}", False, "E.10", statistic="plateau exit - complex onset (epochs)"))
     else:
-        rows.append(claim("loss_drop_at_bifurcation", desc, model, exp, f"plateau exit at {drop}, complex onset at {bif} "
+        rows.append(claim("loss_drop_at_bifurcation", desc, model, exp,
+                          f"plateau exit at {drop}, complex onset at {bif} "
                           f"({ptxt}){bad_txt}", abs(drop - bif) <= tol, "E.10",
                           statistic="plateau exit - complex onset (epochs)", value=drop - bif))
     u = onsets["unstable_fraction"]
@@ -405,3 +334,25 @@ def mechanism_claims(kick: list[dict], interventions: dict, evolution: list[dict
     for ev in evolution:
         rows += evolution_claims(ev, references[ev["hmm"]])
     return rows + readout_claims(readout)
+
+
+def from_files(kick_paths, interventions_path, evolution_paths, readout_path, hmm_specs: dict, evolution_T: int,
+               log=print) -> list[dict]:
+    """The mechanism claim rows from the analysis JSON files, with the HMM references built from
+    ``hmm_specs`` (HMM name -> config entry)."""
+    from rnnhmm.config import derive_seed
+    from rnnhmm.hmm import build_hmm
+    from rnnhmm.io import read_json
+
+    from .dynamics import switch_reference
+
+    evolution = [read_json(p) for p in evolution_paths]
+    # the HMM's sampled output change rate over runs as long as the evolution runs (same statistic)
+    refs = {}
+    for ev in evolution:
+        h = ev["hmm"]
+        refs[h] = switch_reference(build_hmm(h, hmm_specs[h]), int(ev.get("T", evolution_T)),
+                                   seed=derive_seed("change-reference", h))
+        log(f"{h}: change rate over {refs[h]['steps']} steps {refs[h]['mean']:.4f} ± {refs[h]['sd']:.4f}")
+    return mechanism_claims([read_json(p) for p in kick_paths], read_json(interventions_path), evolution,
+                            read_json(readout_path), refs)

@@ -1,59 +1,68 @@
-"""Figures, drawn only from cached figure-data dictionaries (never from models), so that
-restyling a figure never reruns an analysis.
-
-Each ``plot_<name>(data) -> matplotlib.figure.Figure``; ``PLOTTERS`` maps target names to them.
+"""Figure 1, figure S1 and the per-model diagnostics (docs/training.md): figure-data builders from the cached
+per-model metrics and their plotters.
 """
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
+from rnnhmm.claims.performance import passes_performance
+from rnnhmm.io import read_json
 
-__all__ = ["PLOTTERS", "get_plotter", "read_figure_provenance", "plot_diagnostics", "plot_fig1", "plot_figS1", "save_figure", "OUTPUT_COLORS"]
-
-OUTPUT_COLORS = ["darkgreen", "royalblue", "darkred"]  # outputs 0, 1, 2 (as in the paper)
-HMM_COLOR, RNN_COLOR = "0.45", "tab:orange"
+from .common import HMM_COLOR, RNN_COLOR, _symbol_cmap
 
 
-def save_figure(fig, *paths, dpi: int = 150, provenance: dict | None = None) -> None:
-    """Write ``fig`` to every path (format from the suffix; ``dpi`` for raster formats), then close it.
-
-    ``provenance`` (a JSON-serialisable dict) is embedded in the file: as the PNG text chunk
-    ``rnnhmm-provenance`` and as the PDF ``Subject``; read it back with ``read_figure_provenance``.
-    """
-    import json
-
-    text = json.dumps(provenance, default=str) if provenance else None
-    for path in paths:
-        meta = None
-        if text and str(path).endswith(".png"):
-            meta = {"rnnhmm-provenance": text}
-        elif text and str(path).endswith(".pdf"):
-            meta = {"Subject": text, "Creator": "rnnhmm"}
-        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=meta)
-    plt.close(fig)
+def build(name: str, inputs, params) -> dict:
+    """The data of figure ``name`` (fig1 or figS1) from the figure rule's ``inputs`` (attributes
+    ``floors``, ``models``, ``table``) and ``params`` (``label``, ``hmms``)."""
+    floors = {f["hmm"]: f for f in map(read_json, inputs.floors)}
+    if name == "fig1":
+        return fig1_data([read_json(p) for p in inputs.models], floors, params.label)
+    if name == "figS1":
+        table = pd.read_csv(inputs.table, sep="\t")
+        sq = {m["model"]: m["transition_sq_diff"] for m in map(read_json, inputs.models)}
+        return figS1_data(table, floors, params.hmms, sq)
+    raise ValueError(f"no figure-data recipe for {name}")
 
 
-def read_figure_provenance(path) -> dict | None:
-    """The provenance embedded by ``save_figure`` in a PNG, or None."""
-    import json
-
-    from PIL import Image
-
-    with Image.open(path) as im:
-        text = im.info.get("rnnhmm-provenance")
-    return json.loads(text) if text else None
+def _with_floor(m: dict, floors: dict) -> dict:
+    fl = floors[m["hmm"]]
+    return {**m, "floor_mean": fl["floor_mean"], "floor_within_sd": fl["floor_within_sd"]}
 
 
-def _symbol_cmap():
-    from matplotlib.colors import ListedColormap
+def fig1_data(models: list[dict], floors: dict[str, dict], config_label: str) -> dict:
+    """Per example model: matched distances (with the floor), volatility, frequencies, transition
+    matrices, a few example sequences and ``converged`` (every applicable performance claim passes;
+    a figure of a non-converged model says so)."""
+    keep = ("model", "hmm", "seq_len", "n_seq", "distance_mean", "distance_sd", "hmm_stats", "rnn_stats",
+            "transition_sq_diff", "examples")
+    return {"config_label": config_label,
+            "models": [{**_with_floor({k: m[k] for k in keep}, floors),
+                        "converged": passes_performance(m, floors[m["hmm"]]) if "performance" in m else None}
+                       for m in models]}
 
-    return ListedColormap(OUTPUT_COLORS)
 
+def figS1_data(table: pd.DataFrame, floors: dict[str, dict], hmms: list[str], sq_diffs: dict[str, list]) -> dict:
+    """Grid summary: per (hmm, hidden, input), mean and sd over seeds of the per-model mean
+    distance and of the squared transition-matrix differences (3x3)."""
+    sub = table[table["hmm"].isin(hmms)]
+    rows = []
+    for (h, H, D), g in sub.groupby(["hmm", "hidden", "input"]):
+        sq = np.stack([np.asarray(sq_diffs[mid]) for mid in g["model"]])
+        rows.append({"hmm": h, "hidden": int(H), "input": int(D), "n_seeds": len(g),
+                     "dist_mean": float(g["distance_mean"].mean()), "dist_sd": float(g["distance_mean"].std(ddof=0)),
+                     "sq_mean": sq.mean(0).tolist(), "sq_sd": sq.std(0).tolist()})
+    return {
+        "hmms": list(hmms),
+        "hidden": sorted(int(x) for x in sub["hidden"].unique()),
+        "input": sorted(int(x) for x in sub["input"].unique()),
+        "floors": {h: {"mean": floors[h]["floor_mean"],
+                       "sd": max(floors[h]["floor_sd_across_repeats"], 1e-12)} for h in hmms},
+        "rows": rows,
+    }
 
 def _matrix(ax, M, title, vmax=1.0, cmap="Blues", fmt="{:.2f}", sd=None):
     M = np.asarray(M, dtype=float)
@@ -74,7 +83,7 @@ def _pair_bars(ax, values, errors, labels, title, ylabel=None):
     ax.set_xticks(range(len(values)), labels, fontsize=7)
     ax.set_title(title, fontsize=8)
     if ylabel:
-        ax.set_ylabel(ylabel, fontsize=7)
+        ax.set_ylabel(ylabel)
     ax.tick_params(labelsize=6)
 
 
@@ -102,8 +111,8 @@ def plot_diagnostics(data: dict):
     ax.axvline(data["best_epoch"], color="0.6", ls=":", lw=1, label=f"best epoch {data['best_epoch']}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("Sinkhorn divergence")
-    ax.legend(fontsize=7)
-    ax.set_title(data["model"], fontsize=9)
+    ax.legend()
+    ax.set_title(data["model"])
     hs, rs = data["hmm_stats"], data["rnn_stats"]
     _pair_bars(axes[1], [data.get("floor_mean", np.nan), data["distance_mean"]],
                [data.get("floor_within_sd", 0), data["distance_sd"]], ["HMM-HMM", "HMM-RNN"],
@@ -140,9 +149,9 @@ def _draw_pipeline(ax, example):
         inset.imshow(seqs, cmap=cmap, vmin=0, vmax=2, aspect="auto", interpolation="nearest")
         inset.set_yticks([])
         inset.set_xticks([])
-        inset.set_ylabel(key.upper(), fontsize=7)
+        inset.set_ylabel(key.upper())
         inset.set_xlabel("time step (colour = output 0 / 1 / 2)", fontsize=6) if key == "hmm" else None
-    ax.set_title("Pipeline: RNN output sequences are matched to HMM sequences as distributions", fontsize=9)
+    ax.set_title("Pipeline: RNN output sequences are matched to HMM sequences as distributions")
 
 
 def plot_fig1(data: dict):
@@ -197,9 +206,9 @@ def plot_figS1(data: dict):
         ax.set_title(h)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("matched Euclidean distance")
-    axes[0].legend(fontsize=7)
+    axes[0].legend()
     top.suptitle("Performance across the grid (mean ± sd over seeds of per-model means; grey: HMM-HMM floor ± sd)",
-                 fontsize=10, y=1.04)
+                 y=1.04)
     blocks = bottom.subfigures(1, len(hmms), squeeze=False)[0]
     for sub, h in zip(blocks, hmms):
         sel = [r for r in rows if r["hmm"] == h]
@@ -219,25 +228,22 @@ def plot_figS1(data: dict):
     return fig
 
 
+
 PLOTTERS = {"fig1": plot_fig1, "figS1": plot_figS1}
 
-# Figure modules of the analyses register their own PLOTTERS dicts.
-_PLOTTER_MODULES = ("rnnhmm.plotting_dynamics", "rnnhmm.plotting_mechanism")
+def diagnostics(loss_paths, metric_paths, floor_paths, out_paths, log=print) -> None:
+    """One diagnostics PNG per model (loss curves + emission statistics) from its losses.tsv, its
+    metrics record and the floor records."""
+    from pathlib import Path
 
+    from .common import save_figure
 
-def get_plotter(name: str):
-    """The plot function of figure ``name`` from this module or an analysis figure module."""
-    import importlib
-
-    if name in PLOTTERS:
-        return PLOTTERS[name]
-    for mod in _PLOTTER_MODULES:
-        try:
-            plotters = importlib.import_module(mod).PLOTTERS
-        except ModuleNotFoundError as err:
-            if err.name != mod:
-                raise
-            continue
-        if name in plotters:
-            return plotters[name]
-    raise KeyError(f"no plotter registered for figure '{name}'")
+    floors = {f["hmm"]: f for f in map(read_json, floor_paths)}
+    for losses, metrics, out in zip(loss_paths, metric_paths, out_paths):
+        data = read_json(metrics)
+        data["losses"] = pd.read_csv(losses, sep="\t").to_dict(orient="list")
+        data["floor_mean"] = floors[data["hmm"]]["floor_mean"]
+        data["floor_within_sd"] = floors[data["hmm"]]["floor_within_sd"]
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        save_figure(plot_diagnostics(data), out, dpi=100)
+        log(f"wrote {out}")

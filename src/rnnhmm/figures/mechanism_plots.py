@@ -1,162 +1,12 @@
-"""Figures of the mechanism analyses (spec E.8-E.11, F: figures 5, 6, 7, S3, S4).
-
-Two layers, as for every figure of the pipeline:
-
-* ``<fig>_data(...)``: pure functions from the cached analysis JSON dicts (written by
-  ``workflow/scripts/mech_*.py``) to the small figure-data dict stored in
-  ``results/figure_data/<fig>.json``: labels are decided here from the data (which kick group
-  drives which transition, which population inhibits which group, the mu actually used);
-* ``plot_<fig>(data)``: matplotlib only, returns the Figure. Panels whose analysis could not run
-  say so in the panel instead of failing.
-
-Conventions: kick groups and populations are numbered from 1 in labels, neuron indices from 0.
-Kick group 1 = neurons whose pre-activation rises with d(l2 - l0)/dt, i.e. that drive the
-output 0 -> 2 transition; group 2 drives 2 -> 0 (see ``rnnhmm.mechanism.select_kick_neurons``).
+"""Plotters of the mechanism figures 5, 6, 7, S3 and S4 (from their figure-data dicts, see
+:mod:`rnnhmm.figures.mechanism_data`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fig5_data", "fig6_data", "fig7_data", "figS3_data", "figS4_data",
-           "change_segments", "population_label", "PLOTTERS"]
-
-KICK_COLORS = ["tab:orange", "tab:purple"]
-POP_COLORS = ["tab:brown", "tab:cyan"]
-MU_COLORS = {"inhibition": "darkblue", "nominal": "grey", "excitation": "darkred"}
-CONDITION_TITLES = {"kick": "kick condition\n(recurrent input into the kick group x mu)",
-                    "noise_projection": "noise-projection condition\n(noise into its presynaptic neurons x mu)",
-                    "control": "control condition\n(noise into non-presynaptic neurons x mu)"}
-KICK_DRIVES = ["drives 0→2", "drives 2→0"]
-
-
-# ---------------------------------------------------------------------------------------------
-# figure data
-
-
-def change_segments(outputs) -> list[list[int]]:
-    """[start, end) segments of constant output in a label sequence (for the background shading)."""
-    o = np.asarray(outputs)
-    if o.size == 0:
-        return []
-    cuts = np.flatnonzero(o[1:] != o[:-1]) + 1
-    bounds = [0, *cuts.tolist(), int(o.size)]
-    return [[bounds[i], bounds[i + 1]] for i in range(len(bounds) - 1)]
-
-
-def _sign_word(x: float) -> str:
-    return "excites" if x > 0 else "inhibits"
-
-
-def population_label(j: int, to_kick) -> str:
-    """'Population j (inhibits kick 1, excites kick 2)' from its mean weights onto the kick groups."""
-    if to_kick is None:
-        return f"Population {j}"
-    return f"Population {j} ({_sign_word(to_kick[0])} kick 1, {_sign_word(to_kick[1])} kick 2)"
-
-
-def _kick_labels(kick: dict) -> list[str]:
-    labels = []
-    for i, (g, st) in enumerate(zip(kick["groups"], kick["group_status"])):
-        extra = "" if st == "selected" else (", fallback: top-ranked, none passed" if st == "fallback" else ", empty")
-        labels.append(f"Kick group {i + 1} ({KICK_DRIVES[i]}{extra}): {g}")
-    return labels
-
-
-def fig5_data(kick: dict) -> dict:
-    """Figure 5 (single model): pre-activation maps, sorted weight blocks, mean activities."""
-    pm = kick["preact_map"]
-    pre = np.asarray(pm["pre"], dtype=float)
-    vmax = float(np.max(np.abs(pre))) if pre.size else 1.0
-    ma = kick["mean_activity"]
-    pops = kick.get("population_to_kick")
-    return {
-        "model": kick["model"], "groups": kick["groups"], "group_status": kick["group_status"],
-        "n_selected": kick["n_selected"], "error": kick.get("error"), "region_counts": kick.get("region_counts"),
-        "kick_labels": _kick_labels(kick),
-        "pop_labels": [population_label(j + 1, pops[j] if pops else None) for j in range(2)],
-        "populations": kick["populations"],
-        "preact": {"coords": pm["coords"], "explained_variance": pm["explained_variance"], "neurons": pm["neurons"],
-                   "neuron_group": pm["neuron_group"], "pre": pm["pre"], "vmax": vmax},
-        "blocks": kick.get("blocks"),
-        "mean_activity": {k: ma[k] for k in ("kick1", "kick2", "pop1", "pop2")},
-        "segments": change_segments(ma["outputs"]),
-        "segment_outputs": [int(ma["outputs"][s]) for s, _ in change_segments(ma["outputs"])],
-    }
-
-
-def fig6_data(iv: dict) -> dict:
-    """Figure 6: trajectories at the shown mu and critical pairs vs mu, per kick group and condition."""
-    mus = [float(m) for m in iv["mus"]]
-    show = [float(m) for m in iv["show_mus"]]
-    groups = []
-    for g in iv["groups"]:
-        entry = {"group": g["group"], "neurons": g["neurons"], "status": g["status"],
-                 "label": f"Kick group {g['group']} ({KICK_DRIVES[g['group'] - 1]}"
-                          f"{', fallback neurons' if g['status'] == 'fallback' else ''}): {g['neurons']}",
-                 "skipped": g.get("skipped"), "conditions": {}, "explained_variance": g.get("explained_variance")}
-        for name, c in (g.get("conditions") or {}).items():
-            entry["conditions"][name] = {
-                "n_targets": c["n_targets"], "pairs_mean": c["pairs_mean"], "pairs_std": c["pairs_std"],
-                "trajectories": c["trajectories"],
-            }
-        groups.append(entry)
-    return {"model": iv["model"], "mus": mus, "show_mus": show, "show_steps": iv["show_steps"], "groups": groups}
-
-
-def fig7_data(evolutions: list[dict], change_probability: dict) -> dict:
-    """Figure 7: per evolution model, metrics vs epoch, E[dh2] heatmap (neurons sorted by the last
-    epoch's value), losses, bifurcation and second loss drop, PCA across selected epochs."""
-    models = []
-    for ev in evolutions:
-        dh2 = np.asarray([[np.nan if v is None else v for v in row] for row in ev["sqrt_abs_dh2"]], dtype=float)
-        order = np.argsort(-np.nan_to_num(dh2[-1], nan=-1.0)) if dh2.size else np.arange(0)
-        models.append({
-            "model": ev["model"], "hmm": ev["hmm"], "epochs": ev["epochs"],
-            "transition_rate": ev["transition_rate"], "complex_fraction": ev["complex_fraction"],
-            "unstable_fraction": ev["unstable_fraction"], "finite": ev["finite"],
-            "dh2": dh2[:, order].tolist() if dh2.size else [],
-            "val_loss": ev["val_loss"], "train_loss": ev["train_loss"],
-            "bifurcation_epoch": ev["bifurcation_epoch"], "second_loss_drop": ev["second_loss_drop"],
-            "converged_rate": ev["converged_rate"], "converged_last": ev["converged_last"],
-            "hmm_change_probability": change_probability.get(ev["hmm"]),
-            "pca": ev["pca"],
-        })
-    return {"models": models}
-
-
-def figS3_data(readout: dict) -> dict:
-    """Figure S3: mean +- std (over seeds) of the mean readout projection per number of states."""
-    from .mechanism_claims import PAPER_READOUT_PROJECTION
-
-    by_m: dict[int, list] = {}
-    failed = []
-    for r in readout["models"]:
-        if r.get("mean_projection") is None:
-            failed.append(f"{r['model']}: {r.get('error')}")
-            continue
-        by_m.setdefault(int(r["states"]), []).append((r["model"], float(r["mean_projection"])))
-    states = sorted(by_m)
-    return {
-        "states": states,
-        "mean": [float(np.mean([v for _, v in by_m[m]])) for m in states],
-        "std": [float(np.std([v for _, v in by_m[m]])) for m in states],
-        "points": {str(m): [v for _, v in by_m[m]] for m in states},
-        "models": {str(m): [k for k, _ in by_m[m]] for m in states},
-        "paper": {str(m): v for m, v in PAPER_READOUT_PROJECTION.items()},
-        "failed": failed,
-    }
-
-
-def figS4_data(kicks: list[dict]) -> dict:
-    """Figure S4: sorted weight blocks of other models (kick groups found by the same criterion)."""
-    return {"models": [{"model": k["model"], "groups": k["groups"], "group_status": k["group_status"],
-                        "n_selected": k["n_selected"], "populations": k["populations"],
-                        "blocks": k.get("blocks"), "kick_labels": _kick_labels(k)} for k in kicks]}
-
-
-# ---------------------------------------------------------------------------------------------
-# plotting helpers
+from .mechanism_data import CONDITION_TITLES, KICK_COLORS, KICK_DRIVES, MU_COLORS, POP_COLORS
 
 
 def _plt():
@@ -182,7 +32,7 @@ def _heat(ax, M, title, xlabel, ylabel, fig, splits_x=(), splits_y=()):
         ax.axvline(s - 0.5, color="k", lw=0.8)
     for s in splits_y:
         ax.axhline(s - 0.5, color="k", lw=0.8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="weight")
@@ -195,7 +45,8 @@ def _blocks(axes, fig, blocks, groups, pops, unavailable_text):
         return
     k1 = len(groups[0])
     p1 = len(pops[0])
-    _heat(axes[0], blocks["kick_kick"], "W_hh[kick, kick]", f"from kick neuron (group 1: first {k1})", "onto kick neuron", fig,
+    _heat(axes[0], blocks["kick_kick"], "W_hh[kick, kick]", f"from kick neuron (group 1: first {k1})",
+          "onto kick neuron", fig,
           [k1], [k1])
     _heat(axes[1], blocks["kick_pop"], "W_hh[kick, populations]", f"from population neuron (pop. 1: first {p1})",
           "onto kick neuron", fig, [p1], [k1])
@@ -236,7 +87,7 @@ def plot_fig5(data: dict):
         ax.plot(xy[:, 0], xy[:, 1], color="0.85", lw=0.4, zorder=0)
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=pre, cmap="seismic", vmin=-pa["vmax"], vmax=pa["vmax"], s=5, zorder=1)
         g = pa["neuron_group"][n]
-        ax.set_title(f"neuron {pa['neurons'][n]} (kick group {g}, {KICK_DRIVES[g - 1]})", fontsize=9,
+        ax.set_title(f"neuron {pa['neurons'][n]} (kick group {g}, {KICK_DRIVES[g - 1]})",
                      color=KICK_COLORS[g - 1])
         ax.set_xlabel(f"PC1 ({ev[0]:.1f}%)", fontsize=8)
         ax.set_ylabel(f"PC2 ({ev[1]:.1f}%)", fontsize=8)
@@ -259,8 +110,8 @@ def plot_fig5(data: dict):
     ax.set_xlabel("time step")
     ax.set_ylabel("mean activity (ReLU output)")
     ax.set_title("mean activity of kick groups (solid) and integrating populations (dashed); "
-                 "background shade alternates at every output change", fontsize=9)
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
+                 "background shade alternates at every output change")
+    ax.legend(loc="upper right", ncol=2)
     ax.set_xlim(0, len(next((v for v in ma.values() if v is not None), [0])))
     return fig
 
@@ -302,9 +153,10 @@ def plot_fig6(data: dict):
                            fontsize=8.5)
             ax_t.set_xlabel(f"PC1 of the mu=1 run ({ev[0]:.1f}%)", fontsize=8)
             ax_t.set_ylabel(f"PC2 ({ev[1]:.1f}%)", fontsize=8)
-            ax_t.legend(fontsize=7, title=f"first {data['show_steps']} steps", title_fontsize=7)
+            ax_t.legend(title=f"first {data['show_steps']} steps", title_fontsize=7)
             m, s = np.asarray(c["pairs_mean"]), np.asarray(c["pairs_std"])
-            ax_p.errorbar(mus, m, yerr=s, color="k", marker="o", ms=3, lw=1, capsize=2, label="mean ± std over transitions")
+            ax_p.errorbar(mus, m, yerr=s, color="k", marker="o", ms=3, lw=1, capsize=2,
+                          label="mean ± std over transitions")
             for mu in data["show_mus"]:
                 j = int(np.argmin(np.abs(mus - mu)))
                 ax_p.plot(mus[j], m[j], "o", ms=9, color=MU_COLORS[_mu_role(mu)], zorder=3)
@@ -312,7 +164,7 @@ def plot_fig6(data: dict):
             ax_p.set_ylabel("critical complex pairs per transition")
             ax_p.set_title(f"group {g['group']}: critical pairs (|Re w| < 0.1, Im w > 0.06) vs mu", fontsize=8.5)
             ax_p.set_ylim(bottom=0)
-            ax_p.legend(fontsize=7)
+            ax_p.legend()
         axes[2 * gi, 0].annotate(g["label"], xy=(0, 1.32), xycoords="axes fraction", fontsize=9, weight="bold",
                                  color=KICK_COLORS[g["group"] - 1])
     fig.tight_layout(rect=(0, 0, 1, 0.95))
@@ -325,9 +177,11 @@ def plot_fig6(data: dict):
 
 def _vlines(ax, m):
     if m["bifurcation_epoch"] is not None:
-        ax.axvline(m["bifurcation_epoch"], color="violet", lw=1.5, label=f"bifurcation (epoch {m['bifurcation_epoch']})")
+        ax.axvline(m["bifurcation_epoch"], color="violet", lw=1.5,
+                   label=f"bifurcation (epoch {m['bifurcation_epoch']})")
     if m["second_loss_drop"] is not None:
-        ax.axvline(m["second_loss_drop"], color="k", ls=":", lw=1.2, label=f"2nd loss drop (epoch {m['second_loss_drop']})")
+        ax.axvline(m["second_loss_drop"], color="k", ls=":", lw=1.2,
+                   label=f"2nd loss drop (epoch {m['second_loss_drop']})")
 
 
 def plot_fig7(data: dict):
@@ -355,8 +209,8 @@ def plot_fig7(data: dict):
                 ax.scatter(xy[:, 0], xy[:, 1], np.full(len(xy), k), c=out_cols[np.clip(o, 0, 2)], s=1.5)
         ax.set_zticks(range(len(pca["epochs"])))
         ax.set_zticklabels([str(e) for e in pca["epochs"]], fontsize=6)
-        ax.set_xlabel("PC1", fontsize=7)
-        ax.set_ylabel("PC2", fontsize=7)
+        ax.set_xlabel("PC1")
+        ax.set_ylabel("PC2")
         ax.set_zlabel("epoch", fontsize=7)
         ax.view_init(elev=14, azim=80)
         ax.set_title(f"{m['model']}: PCA per epoch\n(colour = output 0/1/2; violet = bifurcation)", fontsize=8)
@@ -367,8 +221,8 @@ def plot_fig7(data: dict):
         _vlines(ax, m)
         ax.set_xlabel("epoch")
         ax.set_ylabel("Sinkhorn loss")
-        ax.set_title("loss", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_title("loss")
+        ax.legend()
         # 3. transition rate
         ax = fig.add_subplot(gs[r, 2])
         rate = np.asarray([np.nan if v is None else v for v in m["transition_rate"]], dtype=float)
@@ -382,7 +236,7 @@ def plot_fig7(data: dict):
         _vlines(ax, m)
         ax.set_xlabel("epoch")
         ax.set_ylabel("output transitions per step")
-        ax.set_title("transition rate", fontsize=9)
+        ax.set_title("transition rate")
         ax.legend(fontsize=6.5)
         # 4. fractions
         ax = fig.add_subplot(gs[r, 3])
@@ -393,7 +247,7 @@ def plot_fig7(data: dict):
         _vlines(ax, m)
         ax.set_xlabel("epoch")
         ax.set_ylabel("fraction of steps")
-        ax.set_title("Jacobian eigenvalues along the noisy trajectory", fontsize=9)
+        ax.set_title("Jacobian eigenvalues along the noisy trajectory")
         ax.legend(fontsize=6.5)
         # 5. E[dh2]
         ax = fig.add_subplot(gs[r, 4])
@@ -408,7 +262,7 @@ def plot_fig7(data: dict):
             _unavailable(ax, "no E[dh2]")
         ax.set_xlabel("epoch")
         ax.set_ylabel("hidden unit (sorted by last epoch)")
-        ax.set_title("second-order perturbation sqrt|E[dh2]|", fontsize=9)
+        ax.set_title("second-order perturbation sqrt|E[dh2]|")
     fig.subplots_adjust(left=0.03, right=0.97, top=1 - 1.1 / height, bottom=0.6 / height)
     return fig
 
@@ -431,7 +285,7 @@ def plot_figS3(data: dict):
     else:
         _unavailable(ax, "no readout alignment available")
     pm = sorted((int(k), v) for k, v in data["paper"].items())
-    ax.plot([k for k, _ in pm], [v for _, v in pm], "s--", color="tab:red", alpha=0.7, label="paper (spec G.4)")
+    ax.plot([k for k, _ in pm], [v for _, v in pm], "s--", color="tab:red", alpha=0.7, label="paper (G.4)")
     ax.set_xlabel("number of HMM states M")
     ax.set_ylabel("projection of readout onto PC1-PC2 plane")
     ax.set_xticks(sorted(set(st) | {k for k, _ in pm}))

@@ -1,4 +1,4 @@
-"""Evaluation metrics of the paper (spec section D).
+"""Evaluation metrics of the paper (docs/claims.md D).
 
 * D.1 Sinkhorn-aligned Euclidean distance: :func:`sinkhorn_plan_argmax`, :func:`matched_distances`.
 * D.2 observation volatility: :func:`volatility`.
@@ -31,7 +31,7 @@ __all__ = [
     "compare",
 ]
 
-# Defaults of the reference evaluation solver (spec D.1: SinkhornSolver(epsilon=0.1, iterations=1000)).
+# Defaults of the reference evaluation solver (docs/claims.md D.1: SinkhornSolver(epsilon=0.1, iterations=1000)).
 EPS = 0.1
 MAX_ITER = 1000
 TOL = 0.1
@@ -147,7 +147,7 @@ def sinkhorn_potentials(x: torch.Tensor, y: torch.Tensor, eps: float = EPS, max_
     # or a sum under/overflows; such half-steps fall back to an exact, max-shifted logsumexp.
     solver = _AbsorbedSinkhorn(C, eps, log_a, log_b)
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned: the iterations run)
         u_new = solver.update_u(u, v)
         v_new = solver.update_v(u_new, v)
         err = (u_new - u).abs().sum() + (v_new - v).abs().sum()
@@ -169,7 +169,7 @@ def sinkhorn_plan(x: torch.Tensor, y: torch.Tensor, **kw) -> torch.Tensor:
 
 def sinkhorn_plan_argmax(x: torch.Tensor, y: torch.Tensor, eps: float = EPS, max_iter: int = MAX_ITER,
                          tol: float = TOL, dtype: torch.dtype | None = None):
-    """Evaluation matching of spec D.1: for every column j (sample y_j) the row i*(j) = argmax_i pi_ij.
+    """Evaluation matching of docs/claims.md D.1: for every column j (sample y_j) the row i*(j) = argmax_i pi_ij.
 
     x (n, F), y (m, F). Not a bijection: rows may be chosen several times.
     Returns ``(idx, n_iter)``: idx a LongTensor (m,) on the device of ``x``, n_iter an int.

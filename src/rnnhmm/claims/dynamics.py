@@ -1,134 +1,20 @@
-"""Dynamics analyses: which models they use, their result files, and the paper's claims about them.
+"""The paper's claims about the dynamics (docs/dynamics.md E.1-E.7).
 
-Kept free of torch (Snakemake imports it while parsing the workflow).
-
-* ``save_analysis`` / ``load_analysis``: one analysis of one model is an ``.npz`` of arrays plus a JSON
-  ``meta`` record (model id, settings, provenance, and for a failed step its message).
-* ``*_claims``: rows for results/claims/dynamics.csv (``rnnhmm.claims.claim``), computed from those
-  arrays. A claim whose analysis ran but found nothing (no orbit, no cluster states) is a failing
+``*_claims``: rows for results/claims/dynamics.csv (:func:`rnnhmm.claims.core.claim`), computed from
+the analysis files (:func:`rnnhmm.io.load_analysis`). A claim whose analysis ran but found nothing
+(no orbit, no cluster states) is a failing
   row saying why; tolerances come from sampling spread (docs/claims.md).
 """
 
 from __future__ import annotations
 
-import io
-import json
-import os
-from pathlib import Path
-
 import numpy as np
 
+from rnnhmm.analyses.measures import GROUP_NAMES, group_means, subspace_residency
 from rnnhmm.config import ConfigError, ModelSpec
+from rnnhmm.paper import PAPER_PCA_RUN_SPREAD, PAPER_PCA_TOP2
 
-
-__all__ = ["GROUP_NAMES", "save_analysis", "load_analysis",
-           "DIVERGE_NORM", "divergence_message", "probe_divergence", "pca_project", "switch_rate", "radius_fit", "group_means", "state_space_claims", "local_claims",
-           "noise_claims", "dynamics_claims", "switch_reference", "rotation_consistency", "rotation_claims",
-           "pca_claims", "bootstrap_mean_sd"]
-
-# group codes of rnnhmm.dynamics (GROUP_TRANSITION, GROUP_KICK, GROUP_CLUSTER); OTHER = -1
-GROUP_NAMES = {0: "transition", 1: "kick", 2: "cluster"}
-
-
-
-def claim(*args, **kwargs) -> dict:
-    """rnnhmm.claims.claim, imported on first use (it pulls in pandas; Snakemake imports this module)."""
-    from rnnhmm.claims import claim as _claim
-
-    return _claim(*args, **kwargs)
-
-
-# ----------------------------------------------------------------------------- result files
-
-def save_analysis(path, arrays: dict, meta: dict) -> None:
-    """Write arrays (numpy-convertible) and a JSON ``meta`` record to ``path`` (.npz), atomically."""
-    from rnnhmm.io import _default
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    data = {k: np.asarray(v) for k, v in arrays.items()}
-    data["meta"] = np.asarray(json.dumps(meta, default=_default))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **data)
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
-
-
-def load_analysis(path) -> dict:
-    """The arrays of an analysis file, plus ``meta`` (dict). 0-d arrays become Python scalars."""
-    with np.load(path, allow_pickle=False) as z:
-        out = {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
-    out["meta"] = json.loads(out.get("meta", "{}"))
-    return out
-
-
-# ----------------------------------------------------------------------------- divergence guard
-
-# A trained network can be unstable over runs much longer than its training sequences: without
-# biases the map is homogeneous, so once an expanding direction is active |h| grows geometrically
-# and overflows. Such a model has no orbit to analyse; its analyses record why instead of crashing.
-DIVERGE_NORM = 1e6
-
-
-def divergence_message(norms, what: str = "noise-driven run", limit: float = DIVERGE_NORM) -> str | None:
-    """None if the state norms (T,) of a run stay finite and below ``limit``, else a one-line reason."""
-    n = np.asarray(norms, dtype=float).ravel()
-    bad = np.flatnonzero(~np.isfinite(n) | (n > limit))
-    if len(bad) == 0:
-        return None
-    t = int(bad[0])
-    return (f"diverged: in the {what}, |h| exceeds {limit:g} at step {t} of {len(n)} "
-            f"(|h| = {n[max(t - 1, 0)]:.3g} one step earlier); the model has no bounded orbit to analyse")
-
-
-def probe_divergence(weights, n_steps: int, seed: int, noise_std: float = 1.0) -> str | None:
-    """Run the model ``n_steps`` from h = 0 with N(0, noise_std^2) inputs and report divergence
-    (``divergence_message``); torch is imported here, not at module import."""
-    from rnnhmm.dynamics import simulate
-
-    hidden, _ = simulate(weights, int(n_steps), noise_std=noise_std, generator=int(seed))
-    return divergence_message(hidden[0].norm(dim=-1).numpy(), f"{n_steps}-step probe run")
-
-
-# ----------------------------------------------------------------------------- measures
-
-def pca_project(pca, states) -> np.ndarray:
-    """Coordinates of states (..., H) (numpy or CPU tensor) on a fitted sklearn PCA, (..., n_components)."""
-    X = np.asarray(states, dtype=np.float64)
-    if X.size == 0:
-        return np.zeros((*X.shape[:-1], pca.n_components_))
-    return pca.transform(X.reshape(-1, X.shape[-1])).reshape(*X.shape[:-1], -1)
-
-
-def switch_rate(outputs) -> float:
-    """Fraction of consecutive steps whose output differs, for a 1-D label sequence."""
-    o = np.asarray(outputs).ravel()
-    return float(np.mean(o[1:] != o[:-1])) if len(o) > 1 else float("nan")
-
-
-def radius_fit(stds, radius) -> dict:
-    """Least-squares line radius = a std + b; R^2; radius/std relative to its median (max deviation)."""
-    s, r = np.asarray(stds, float), np.asarray(radius, float)
-    a, b = np.polyfit(s, r, 1)
-    pred = a * s + b
-    ss = float(np.sum((r - r.mean()) ** 2))
-    r2 = 1.0 - float(np.sum((r - pred) ** 2)) / ss if ss > 0 else float("nan")
-    ratio = r / s
-    med = float(np.median(ratio))
-    dev = float(np.max(np.abs(ratio / med - 1))) if med > 0 else float("inf")
-    return {"slope": float(a), "intercept": float(b), "r2": r2, "ratio_median": med, "ratio_max_dev": dev}
-
-
-def group_means(groups, values, min_states: int = 1) -> dict:
-    """Mean of values per group name (transition, kick, cluster) over groups with >= min_states
-    states (others: nan), plus counts."""
-    g, v = np.asarray(groups), np.asarray(values, float)
-    out = {}
-    for code, name in GROUP_NAMES.items():
-        sel = g == code
-        out[name] = float(v[sel].mean()) if sel.sum() >= min_states else float("nan")
-        out[f"n_{name}"] = int(sel.sum())
-    return out
+from .core import ONE_SIDED_Z, Z_SPREAD, claim
 
 
 def _failure(a: dict) -> str:
@@ -143,13 +29,6 @@ def _fmt3(d: dict, fmt: str = ".3g") -> str:
 
 # ----------------------------------------------------------------------------- claims
 
-Z_SPREAD = 3.0            # rnnhmm.claims.Z_SPREAD (not imported: this module stays pandas-free)
-ONE_SIDED_Z = 1.645       # "A exceeds B": the difference exceeds 1.645 bootstrap SEs (one-sided 5%)
-# PC1 + PC2 explained variance (%) of the paper's |h|=150, d=100 models (paper G.3) and the
-# paper's own run-to-run difference for the same model (M=3: 69.3 vs 69.9; M=4: 65.8 vs 66.1)
-PAPER_PCA_TOP2 = {"lin2": 69.9, "lin3": 69.3, "lin4": 65.8, "lin5": 60.3, "cyclic": 70.4, "fully": 80.3}
-PAPER_PCA_RUN_SPREAD = 0.6
-
 
 def switch_reference(hmm, steps: int, repeats: int = 200, seed: int = 0) -> dict:
     """The orbit_switch_rate reference: the output change fraction of ``repeats`` HMM samples of
@@ -161,7 +40,7 @@ def switch_reference(hmm, steps: int, repeats: int = 200, seed: int = 0) -> dict
 
 def rotation_consistency(xy_runs, centre, block: int = 10, n_null: int = 2000, seed: int = 0,
                          quantile: float = 0.99) -> dict:
-    """Does the trajectory turn one way around ``centre`` (paper E.3: a closed orbit traversed in one
+    """Does the trajectory turn one way around ``centre`` (docs/dynamics.md E.3: a closed orbit traversed in one
     direction)? Statistic R = |sum of angle increments| / sum of |angle increments| over the runs
     (xy_runs: list of (T, 2) arrays in the orbit plane); 1 for rotation in one direction, ~0 for a
     back-and-forth motion. Null: the same increments with a random sign per block of ``block`` steps
@@ -314,7 +193,8 @@ def local_claims(model: str, a: dict, tol: dict, label: str = "") -> list[dict]:
         vals = np.asarray(a["n_unstable"], float)
         j = int(np.argmin(others))
         other_code = [0, 1][j]
-        se = float(np.hypot(bootstrap_mean_sd(vals[groups == 2], seed=1), bootstrap_mean_sd(vals[groups == other_code], seed=2)))
+        se = float(np.hypot(bootstrap_mean_sd(vals[groups == 2], seed=1),
+                            bootstrap_mean_sd(vals[groups == other_code], seed=2)))
         gap = float(others[j] - c)
         rows.append(claim(*_LOCAL_CLAIMS[1][:2], name,
                           f"min(transition, kick) - cluster > {ONE_SIDED_Z} bootstrap SE (paper: cluster 0.12-0.21, "
@@ -373,11 +253,18 @@ def dynamics_claims(state_space: dict, local: dict, noise: dict, subspaces: dict
     return rows
 
 
-def subspace_residency(a: dict, label: str) -> dict:
-    """The residency arrays of output pair ``label`` ('01') of a subspaces analysis, without prefix."""
-    pre = f"res{label}_"
-    out = {k[len(pre):]: v for k, v in a.items() if k.startswith(pre)}
-    err = a["meta"].get("residency_errors", {}).get(label)
-    out["failed"] = err is not None
-    out["meta"] = {"error": err} if err else {}
-    return out
+def from_files(state_space: dict, local: dict, noise: dict, subspaces: dict, hmm_specs: dict, switch_steps: int,
+               tol: dict, log=print) -> list[dict]:
+    """The dynamics claim rows from analysis files (each argument: model id -> .npz path), with the
+    HMM references built from ``hmm_specs`` (HMM name -> config entry)."""
+    from rnnhmm.config import derive_seed
+    from rnnhmm.hmm import build_hmm
+    from rnnhmm.io import load_analysis
+
+    # the HMM's output change rate over runs as long as the RNN's (orbit_switch_rate), with its spread
+    refs = {h: switch_reference(build_hmm(h, spec), switch_steps, seed=derive_seed("switch-reference", h))
+            for h, spec in hmm_specs.items()}
+    for h, r in refs.items():
+        log(f"{h}: change rate over {r['steps']} steps {r['mean']:.4f} ± {r['sd']:.4f} (SD of {r['repeats']} HMM runs)")
+    load = lambda d: {m: load_analysis(p) for m, p in d.items()}  # noqa: E731
+    return dynamics_claims(load(state_space), load(local), load(noise), load(subspaces), refs, tol)

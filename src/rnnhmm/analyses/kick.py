@@ -1,0 +1,317 @@
+"""Kick neurons, noise-integrating populations and the weight structure between them (docs/pipeline.md,
+docs/dynamics.md E.6, E.8). :func:`run` is the whole analysis of one model (``workflow/scripts/mech_kick.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from rnnhmm.config import derive_seed
+from rnnhmm.model import Weights
+
+from .circuit import _as_long, _flat_indices, _generator, preactivations
+from .local import local_dynamics
+from .measures import GROUP_CLUSTER, GROUP_KICK, GROUP_OTHER, GROUP_TRANSITION, complete_kick_groups
+from .numerics import fit_pca, simulate
+
+
+def _pearson(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correlation of each column of x (T, H) with y (T,); 0 where either is constant."""
+    xc = x - x.mean(0)
+    yc = y - y.mean()
+    num = (xc * yc[:, None]).sum(0)
+    den = xc.norm(dim=0) * yc.norm()
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(x.dtype).tiny), torch.zeros_like(num))
+
+
+def select_kick_neurons(pre: torch.Tensor, groups: torch.Tensor, logit_diff: torch.Tensor,
+                        theta: float = 1.0, eps: float = 0.5, max_per_group: int | None = None,
+                        split: str = "change") -> dict:
+    """Kick neurons by the criterion of docs/mechanism.md E.8, split into the two transitions they drive.
+
+    pre (T, H) pre-activations; groups (T,) region codes (GROUP_*); logit_diff (T,) = l_2 - l_0.
+
+    Rule. With m_c, m_k, m_t the neuron's mean pre-activation over cluster, kick-zone and
+    transition steps, a neuron is a kick neuron iff
+        m_c < -theta  (strongly negative in clusters),  |m_k| < eps  (at threshold in kick-zones),
+        m_t > 0       (active in transitions).
+    ``score = min(-m_c - theta, eps - |m_k|, m_t)`` (pre-activation units) is positive exactly for
+    selected neurons and ranks all neurons when none pass. Group 0 / 1 = neurons whose
+    pre-activation correlates positively / negatively with the drive signal: the rate of change
+    of l_2 - l_0 (central differences, ``split='change'``, default) or l_2 - l_0 itself
+    (``split='level'``). Group 0 drives the 0 -> 2 transition, group 1 the 2 -> 0 one.
+    Within a group neurons are sorted by decreasing score and cut to ``max_per_group``.
+
+    Returns dict: ``indices`` [list0, list1]; ``scores`` (H,); ``selected`` (H,) bool;
+    ``correlation`` (H,); ``ranked`` [LongTensor, LongTensor] every neuron of that correlation
+    sign by decreasing score; ``mean_pre`` {'cluster','kick','transition'} -> (H,).
+    """
+    if pre.ndim != 2 or groups.shape != pre.shape[:1] or logit_diff.shape != pre.shape[:1]:
+        raise ValueError(f"shapes: pre {tuple(pre.shape)}, groups {tuple(groups.shape)}, "
+                         f"logit_diff {tuple(logit_diff.shape)}")
+    pre = pre.double()
+    means = {}
+    for name, code in (("cluster", GROUP_CLUSTER), ("kick", GROUP_KICK), ("transition", GROUP_TRANSITION)):
+        mask = groups == code
+        if not bool(mask.any()):
+            raise ValueError(f"no '{name}' steps (code {code}) in groups")
+        means[name] = pre[mask].mean(0)
+    margins = torch.stack([-means["cluster"] - theta, eps - means["kick"].abs(), means["transition"]])
+    scores = margins.min(0).values
+    selected = scores > 0
+
+    ld = logit_diff.double()
+    if split == "change":
+        signal = torch.gradient(ld)[0] if ld.numel() > 1 else torch.zeros_like(ld)
+    elif split == "level":
+        signal = ld
+    else:
+        raise ValueError(f"split must be 'change' or 'level', got {split!r}")
+    corr = _pearson(pre, signal)
+
+    ranked, indices = [], []
+    for side in (corr >= 0, corr < 0):
+        cand = torch.nonzero(side).reshape(-1)
+        cand = cand[torch.argsort(scores[cand], descending=True, stable=True)]
+        ranked.append(cand)
+        chosen = cand[selected[cand]]
+        if max_per_group is not None:
+            chosen = chosen[:max_per_group]
+        indices.append(chosen.tolist())
+    return {"indices": indices, "scores": scores, "selected": selected, "correlation": corr,
+            "ranked": ranked, "mean_pre": means}
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. noise-integrating populations (docs/mechanism.md E.8)
+
+
+def integrating_populations(W_hh: torch.Tensor, kick_groups: Sequence, topk: int = 70,
+                            exclude_kick: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two noise-integrating populations gating the kick groups.
+
+    g1[j], g2[j] = mean weight from neuron j onto kick group 1 / 2 (mean of the W_hh rows of the
+    group). Neurons are sorted by g1*g2 ascending (opposite-sign projections first), the first
+    ``topk`` are re-ordered by g1 ascending and split in halves: pop1 (first topk//2: inhibit kick
+    group 1, excite group 2) and pop2 (the rest). ``exclude_kick`` drops the kick neurons from the
+    candidates (the reference keeps them). Returns (pop1, pop2, order) LongTensors; order = pop1++pop2.
+    """
+    k1, k2 = _as_long(kick_groups[0]), _as_long(kick_groups[1])
+    g1 = W_hh[k1].mean(0)
+    g2 = W_hh[k2].mean(0)
+    cand = torch.arange(W_hh.shape[0])
+    if exclude_kick:
+        keep = torch.ones_like(cand, dtype=torch.bool)
+        keep[torch.cat([k1, k2])] = False
+        cand = cand[keep]
+    cand = cand[torch.argsort((g1 * g2)[cand], stable=True)][:topk]
+    order = cand[torch.argsort(g1[cand], stable=True)]
+    half = order.numel() // 2
+    return order[:half], order[half:], order
+
+
+def sorted_weight_blocks(W_hh: torch.Tensor, kick, pops) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Blocks of W_hh (rows = post-synaptic) for the weight-matrix figure.
+
+    kick: kick indices (flat or [group1, group2]); pops: population order (flat or (pop1, pop2)).
+    Returns (W[kick, kick] (k,k), W[kick, pops] (k,p), W[pops, pops] (p,p)).
+    """
+    k = _flat_indices(kick)
+    p = _flat_indices(pops)
+    return W_hh[k][:, k], W_hh[k][:, p], W_hh[p][:, p]
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. interventions (docs/mechanism.md E.9)
+
+
+
+def select_kick_neurons_directional(pre: torch.Tensor, groups: torch.Tensor, outputs: torch.Tensor,
+                                    classes: Sequence[int] | None = None, theta: float = 1.0,
+                                    eps: float = 0.5, max_per_group: int | None = 3,
+                                    min_steps: int = 5) -> dict:
+    """Kick neurons per transition direction, in per-neuron standardised units (docs/mechanism.md E.8).
+
+    pre (T, H) pre-activations; groups (T,) region codes; outputs (T,) argmax outputs. Each
+    neuron's pre-activation is divided by its SD over the run (the ReLU threshold stays at 0, so
+    "near the threshold" keeps its meaning while neurons of different gain become comparable).
+    Direction d = "leaving class c" for the two most frequent output classes (or ``classes``):
+    its cluster, kick-zone and transition steps are those of each region while the output is c.
+    A neuron is a kick neuron of direction d iff, over those steps, its mean standardised
+    pre-activation is < -theta in clusters, within ±eps in kick-zones and > 0 in transitions;
+    score = min(-m_c - theta, eps - |m_k|, m_t) > 0. A neuron passing for both directions goes to
+    the one where it scores higher. Each group: passing neurons by decreasing score, cut to
+    ``max_per_group``; empty when none pass (no stand-ins).
+
+    Returns dict: ``classes`` [c0, c1]; ``indices`` [list, list]; ``scores`` (2, H) (nan where a
+    direction has fewer than ``min_steps`` steps in a region); ``n_steps`` {direction: {region: n}}.
+    """
+    if pre.ndim != 2 or groups.shape != pre.shape[:1] or outputs.shape != pre.shape[:1]:
+        raise ValueError(f"shapes: pre {tuple(pre.shape)}, groups {tuple(groups.shape)}, "
+                         f"outputs {tuple(outputs.shape)}")
+    pre = pre.double()
+    sd = pre.std(0).clamp_min(1e-12)
+    z = pre / sd
+    if classes is None:
+        vals, counts = torch.unique(outputs, return_counts=True)
+        classes = vals[torch.argsort(counts, descending=True)][:2].tolist()
+    classes = [int(c) for c in classes]
+    H = pre.shape[1]
+    scores = torch.full((2, H), float("nan"), dtype=torch.float64)
+    n_steps = {}
+    for d, c in enumerate(classes):
+        m, n_steps[str(c)] = {}, {}
+        for name, code in (("cluster", GROUP_CLUSTER), ("kick", GROUP_KICK), ("transition", GROUP_TRANSITION)):
+            mask = (groups == code) & (outputs == c)
+            n_steps[str(c)][name] = int(mask.sum())
+            m[name] = z[mask].mean(0) if int(mask.sum()) >= min_steps else None
+        if all(v is not None for v in m.values()):
+            scores[d] = torch.stack([-m["cluster"] - theta, eps - m["kick"].abs(), m["transition"]]).min(0).values
+    passing = torch.nan_to_num(scores, nan=-torch.inf) > 0
+    both = passing[0] & passing[1]
+    if len(classes) > 1:
+        passing[0] &= ~both | (scores[0] >= scores[1])
+        passing[1] &= ~both | (scores[1] > scores[0])
+    indices = []
+    for d in range(len(classes)):
+        cand = torch.nonzero(passing[d]).reshape(-1)
+        cand = cand[torch.argsort(scores[d, cand], descending=True, stable=True)]
+        indices.append((cand[:max_per_group] if max_per_group else cand).tolist())
+    while len(indices) < 2:
+        indices.append([])
+    return {"classes": classes, "indices": indices, "scores": scores, "n_steps": n_steps}
+
+
+def mean_block_weight(W: torch.Tensor, post, pre, exclude_diagonal: bool = True) -> float:
+    """Mean of W[post, pre] (rows post-synaptic), without self-connections when post and pre overlap."""
+    a, b = _as_long(post), _as_long(pre)
+    blk = W[a][:, b].double()
+    if exclude_diagonal:
+        keep = a[:, None] != b[None, :]
+        return float(blk[keep].mean()) if bool(keep.any()) else float("nan")
+    return float(blk.mean())
+
+
+def weight_contrast(W: torch.Tensor, set_a, set_b, n_random: int = 1000, candidates=None,
+                    generator: torch.Generator | None = None, seed: int | None = 0) -> dict:
+    """Within-set and between-set mean weights of two neuron sets, against random sets of the same
+    sizes drawn from ``candidates`` (default all neurons).
+
+    within = mean over the two sets of mean W[a, a] (no self-connections); between = mean of
+    W[a, b] and W[b, a]. Returns within, between, and their percentile ranks among ``n_random``
+    random pairs of disjoint sets (``within_rank``: fraction of random pairs with a within-value
+    >= ours, small when ours is unusually excitatory; ``between_rank``: fraction with a
+    between-value <= ours, small when ours is unusually inhibitory)."""
+    gen = _generator(generator, seed)
+    a, b = _as_long(set_a), _as_long(set_b)
+    cand = torch.arange(W.shape[0]) if candidates is None else _as_long(candidates)
+
+    def stats(x, y):
+        within = 0.5 * (mean_block_weight(W, x, x) + mean_block_weight(W, y, y))
+        between = 0.5 * (mean_block_weight(W, x, y, False) + mean_block_weight(W, y, x, False))
+        return within, between
+
+    w0, b0 = stats(a, b)
+    rw, rb = [], []
+    na, nb = a.numel(), b.numel()
+    for _ in range(n_random):
+        perm = cand[torch.randperm(cand.numel(), generator=gen)]
+        w, bt = stats(perm[:na], perm[na:na + nb])
+        rw.append(w)
+        rb.append(bt)
+    rw, rb = torch.tensor(rw), torch.tensor(rb)
+    return {"within": w0, "between": b0, "within_rank": float((rw >= w0).double().mean()),
+            "between_rank": float((rb <= b0).double().mean()), "random_within_mean": float(rw.mean()),
+            "random_between_mean": float(rb.mean()), "n_random": int(n_random)}
+
+
+
+def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> dict:
+    """The kick analysis of one model (settings: config ``mechanism.kick``; float64 ``weights``):
+    regions of a noisy run, kick neurons per transition direction, integrating populations, sorted
+    weight blocks, pre-activation maps and mean activities (the JSON record of
+    ``results/analysis/kick/{model}.json``, without provenance)."""
+    p = settings
+    gen = torch.Generator().manual_seed(seed)
+    W_hh = weights.W_hh
+    H = W_hh.shape[0]
+    out = {"model": model, "hmm": model.split("/")[0], "hidden": H, "error": None}
+
+    # 1. regions of one noisy trajectory (docs/dynamics.md E.6) and the kick criterion (docs/mechanism.md E.8)
+    hidden, noise = simulate(weights, p["T"], warmup=p["warmup"], generator=gen)
+    hidden, noise = hidden[0], noise[0]
+    ld = local_dynamics(weights, hidden, n_rollouts=p["n_rollouts"], max_steps=p["max_steps"], generator=gen)
+    groups = torch.as_tensor(ld["groups"][1:])
+    pre = preactivations(weights, hidden[1:], noise[1:], h0=hidden[0])
+    counts = {name: int((groups == code).sum()) for name, code in
+              (("transition", GROUP_TRANSITION), ("kick", GROUP_KICK),
+               ("cluster", GROUP_CLUSTER), ("other", GROUP_OTHER))}
+    out["region_counts"] = counts
+    log(f"{model}: regions {counts}")
+    outputs = (hidden[1:] @ weights.W_out.T).argmax(-1)
+    # per transition direction ("leaving class c"), in per-neuron standardised units; a direction
+    # where no neuron passes gets an empty group (no stand-in neurons: issue 10)
+    sel = select_kick_neurons_directional(pre, groups, outputs, theta=p["theta"], eps=p["eps"],
+                                               max_per_group=p["max_per_group"])
+    indices = sel["indices"]
+    out.update(scores=torch.nan_to_num(sel["scores"], nan=-1e9).tolist(), direction_classes=sel["classes"],
+               direction_steps=sel["n_steps"], n_passing=int((torch.nan_to_num(sel["scores"], nan=-1.0) > 0).sum()))
+    if len(sel["classes"]) < 2:
+        out["error"] = f"fewer than two output classes on the orbit: {sel['classes']}"
+    kick, status = complete_kick_groups(indices, [[], []], 0)
+    out.update(selected=[list(map(int, g)) for g in indices], n_selected=[len(g) for g in indices],
+               groups=kick, group_status=status, criterion={k: p[k] for k in ("theta", "eps", "max_per_group")},
+               criterion_units="per-neuron SD of the pre-activation (threshold at 0)")
+    log(f"kick groups {kick} ({status}) for directions leaving classes {sel['classes']}; "
+        f"{out['n_passing']} (neuron, direction) pairs pass")
+    if out["error"]:
+        log(out["error"])
+    if kick[0] and kick[1]:
+        out["kick_contrast"] = weight_contrast(W_hh, kick[0], kick[1], seed=derive_seed(seed, "kick-contrast"))
+        log(f"kick weights: {out['kick_contrast']}")
+
+    # 2. integrating populations and sorted weight blocks
+    if kick[0] and kick[1]:
+        pop1, pop2, order = integrating_populations(W_hh, kick, topk=min(p["population_size"], H - sum(map(len, kick))))
+        g = [W_hh[torch.as_tensor(k)].mean(0) for k in kick]  # weights from each neuron onto kick group 1 / 2
+        out["populations"] = [pop1.tolist(), pop2.tolist()]
+        out["population_to_kick"] = [[float(g[j][pop].mean()) for j in range(2)] for pop in (pop1, pop2)]
+        kk, kp, pp = sorted_weight_blocks(W_hh, kick, (pop1, pop2))
+        out["blocks"] = {"kick_kick": kk.tolist(), "kick_pop": kp.tolist(), "pop_pop": pp.tolist()}
+        non_kick = [i for i in range(H) if i not in set(kick[0]) | set(kick[1])]
+        out["population_contrast"] = weight_contrast(W_hh, pop1, pop2, candidates=non_kick,
+                                                          seed=derive_seed(seed, "population-contrast"))
+        log(f"population weights: {out['population_contrast']}")
+    else:
+        out["populations"], out["population_to_kick"], out["blocks"] = [[], []], None, None
+        log("a kick group is empty: no populations or weight blocks")
+
+    # 3. pre-activation maps along the orbit: one run from h0 ~ N(0, I), PCA(2)
+    flat = [i for g in kick for i in g]
+    h0 = torch.randn(H, generator=gen, dtype=W_hh.dtype)
+    hid, nz = simulate(weights, p["activity_steps"], h0=h0, generator=gen)
+    hid, nz = hid[0], nz[0]
+    pca = fit_pca(hid, 2)
+    pre_map = preactivations(weights, hid, nz, h0=h0)
+    out["preact_map"] = {
+        "coords": pca.transform(hid.numpy()).tolist(),
+        "explained_variance": (100 * pca.explained_variance_ratio_).tolist(),
+        "neurons": flat,
+        "neuron_group": [gi + 1 for gi, g in enumerate(kick) for _ in g],
+        "pre": pre_map[:, flat].T.tolist() if flat else [],
+        "outputs": (hid @ weights.W_out.T).argmax(-1).tolist(),
+    }
+
+    # 4. mean activities of the kick groups and populations, from a small random h0
+    h0 = 0.1 * torch.randn(H, generator=gen, dtype=W_hh.dtype)
+    hid, _ = simulate(weights, p["mean_activity_steps"], h0=h0, generator=gen)
+    hid = hid[0]  # every step: the figure data shows the first mean_activity_show
+    act = {}
+    for name, idx in (("kick1", kick[0]), ("kick2", kick[1]),
+                      ("pop1", out["populations"][0]), ("pop2", out["populations"][1])):
+        act[name] = hid[:, idx].mean(1).tolist() if len(idx) else None
+    act["outputs"] = (hid @ weights.W_out.T).argmax(-1).tolist()
+    out["mean_activity"] = act
+    return out

@@ -1,0 +1,43 @@
+"""The per-model metrics table (results/metrics/summary.tsv)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rnnhmm.claims.performance import passes_performance
+
+__all__ = ["metrics_table", "TABLE_COLUMNS"]
+
+TABLE_COLUMNS = ["model", "hmm", "hidden", "input", "seed", "epochs", "seq_len", "n_seq", "distance_mean",
+                 "distance_sd", "floor_mean", "floor_sd", "floor_within_sd", "volatility_hmm", "volatility_rnn",
+                 "volatility_exact", "transition_sq_diff_max", "final_train_loss", "final_val_loss",
+                 "best_val_loss", "best_epoch", "reverse_distance_mean", "change_rate_rnn", "change_rate_hmm",
+                 "transition_max_z", "converged", "left_plateau", "plateau_progress"]
+
+
+def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
+    """One tidy row per model (units: Euclidean distance in one-hot space; changes per sequence)."""
+    rows = []
+    for m in models:
+        fl = floors[m["hmm"]]
+        rows.append({
+            "model": m["model"], "hmm": m["hmm"], "hidden": m["hidden"], "input": m["input"], "seed": m["seed"],
+            "epochs": m["epochs"], "seq_len": m["seq_len"], "n_seq": m["n_seq"],
+            "distance_mean": m["distance_mean"], "distance_sd": m["distance_sd"],
+            "floor_mean": fl["floor_mean"], "floor_sd": fl["floor_sd_across_repeats"],
+            "floor_within_sd": fl["floor_within_sd"],
+            "volatility_hmm": m["hmm_stats"]["volatility_mean"], "volatility_rnn": m["rnn_stats"]["volatility_mean"],
+            "volatility_exact": m["exact"]["expected_changes"],
+            "transition_sq_diff_max": float(np.max(m["transition_sq_diff"])),
+            "final_train_loss": m["final_train_loss"], "final_val_loss": m["final_val_loss"],
+            "best_val_loss": m["best_val_loss"], "best_epoch": m["best_epoch"],
+            "reverse_distance_mean": m.get("reverse_distance_mean", np.nan),
+            "change_rate_rnn": m["performance"]["change_rate"]["rnn"] if "performance" in m else np.nan,
+            "change_rate_hmm": m["performance"]["change_rate"]["null_mean"] if "performance" in m else np.nan,
+            "transition_max_z": m["performance"]["transition"]["max_z"] if "performance" in m else np.nan,
+            "converged": passes_performance(m, fl),
+            "left_plateau": m["plateau"]["left_plateau"] if "plateau" in m else np.nan,
+            "plateau_progress": m["plateau"]["progress"] if "plateau" in m else np.nan,
+        })
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["hmm", "hidden", "input", "seed"])

@@ -1,0 +1,71 @@
+"""Figure plumbing shared by every figure: output colours,
+saving with embedded provenance, and the plotter registry (figure name -> ``plot_<name>(data)``).
+
+Figures are drawn only from cached figure-data dictionaries (never from models), so restyling a
+figure never reruns an analysis.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+__all__ = ["get_plotter", "read_figure_provenance", "save_figure", "OUTPUT_COLORS"]
+
+OUTPUT_COLORS = ["darkgreen", "royalblue", "darkred"]  # outputs 0, 1, 2 (as in the paper)
+HMM_COLOR, RNN_COLOR = "0.45", "tab:orange"
+
+
+def save_figure(fig, *paths, dpi: int = 150, provenance: dict | None = None) -> None:
+    """Write ``fig`` to every path (format from the suffix; ``dpi`` for raster formats), then close it.
+
+    ``provenance`` (a JSON-serialisable dict) is embedded in the file: as the PNG text chunk
+    ``rnnhmm-provenance`` and as the PDF ``Subject``; read it back with ``read_figure_provenance``.
+    """
+    import json
+
+    text = json.dumps(provenance, default=str) if provenance else None
+    for path in paths:
+        meta = None
+        if text and str(path).endswith(".png"):
+            meta = {"rnnhmm-provenance": text}
+        elif text and str(path).endswith(".pdf"):
+            meta = {"Subject": text, "Creator": "rnnhmm"}
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=meta)
+    plt.close(fig)
+
+
+def read_figure_provenance(path) -> dict | None:
+    """The provenance embedded by ``save_figure`` in a PNG, or None."""
+    import json
+
+    from PIL import Image
+
+    with Image.open(path) as im:
+        text = im.info.get("rnnhmm-provenance")
+    return json.loads(text) if text else None
+
+
+def _symbol_cmap():
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(OUTPUT_COLORS)
+
+
+# Every figure module registers its own PLOTTERS dict.
+_PLOTTER_MODULES = ("rnnhmm.figures.performance", "rnnhmm.figures.dynamics_plots", "rnnhmm.figures.mechanism_plots")
+
+
+def get_plotter(name: str):
+    """The plot function of figure ``name`` from the figure modules' ``PLOTTERS``."""
+    import importlib
+
+    for mod in _PLOTTER_MODULES:
+        try:
+            plotters = importlib.import_module(mod).PLOTTERS
+        except ModuleNotFoundError as err:
+            if err.name != mod:
+                raise
+            continue
+        if name in plotters:
+            return plotters[name]
+    raise KeyError(f"no plotter registered for figure '{name}'")
