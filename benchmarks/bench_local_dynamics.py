@@ -1,4 +1,4 @@
-"""Time rnnhmm.dynamics.local_dynamics (spec E.6) against a naive reference-style loop.
+"""Time rnnhmm.analyses.local.local_dynamics (docs/dynamics.md) against a naive reference-style loop.
 
 The vectorised version runs all states x rollouts of a chunk as one batch (only time is a Python
 loop); the naive loop handles one state, one rollout and one step at a time and computes the

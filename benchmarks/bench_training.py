@@ -17,7 +17,7 @@ peak resident set size sampled during the phase; CUDA: torch.cuda.max_memory_all
     python benchmarks/bench_training.py --device cuda --project   # s/epoch at every paper shape + GPU-hours
 
 ``--project`` measures seconds per epoch per model of both at every (L, H, D) shape of the paper
-grid (spec C.5; 10000 + 10000 sequences, batch 4096) and prints the projected hours of all 150
+grid (docs/training.md; 10000 + 10000 sequences, batch 4096) and prints the projected hours of all 150
 models (128 x 500 epochs, 18 x 1500, 4 x 1000), trained in the pipeline's groups.
 """
 

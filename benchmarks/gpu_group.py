@@ -1,5 +1,5 @@
 """Train one group of the paper config for a few epochs through the pipeline's own code
-(rnnhmm.plan's groups, rnnhmm.hmm's data as the make_data rule samples it, rnnhmm.engine's loop,
+(rnnhmm.plan's groups, rnnhmm.hmm's data as the make_data rule samples it, rnnhmm.training.engine's loop,
 device resolution and checkpoints as the train rule uses them); print s/epoch and peak memory.
 
     python benchmarks/gpu_group.py [--group lin2/h150_d100/s0_1_2] [--epochs 3] [--config config/config.yaml]

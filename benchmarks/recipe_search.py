@@ -1,7 +1,7 @@
 """Timed, logged search for CPU training recipes per HMM family (issue: every paper HMM on a CPU).
 
 Each trial trains three seeds of one family at once with the batched engine
-(:func:`rnnhmm.engine.train_many`) and scores every seed with the pipeline's own statistics,
+(:func:`rnnhmm.training.engine.train_many`) and scores every seed with the pipeline's own statistics,
 computed the same way on the RNN and on fresh HMM samples (h_0 = 0, all symbols from h_1..h_L,
 L = the evaluation length):
 
@@ -50,7 +50,7 @@ _FLOORS: dict = {}
 
 
 def claims_score(weights: Weights, hmm, name: str, L: int, seed: int) -> tuple[bool, str]:
-    """The pipeline's performance claims (rnnhmm.claims) on one model: (converged, failing claims)."""
+    """The pipeline's performance claims (rnnhmm.claims.performance) on one model: (converged, failing claims)."""
     key = (name, L)
     if key not in _FLOORS:
         _FLOORS[key] = floor_for_claims(hmm_floor(hmm, L, EVAL["n"], EVAL["floor_repeats"], 99, EVAL["eps"],

@@ -3,7 +3,7 @@
 geomloss's Sinkhorn divergence, autograd through a Python loop over time steps.
 
 Kept only as the *reference* of ``benchmarks/bench_training.py`` and of the equivalence test
-(``tests/test_engine.py``): the pipeline trains through :func:`rnnhmm.engine.train_many`.
+(``tests/test_engine.py``): the pipeline trains through :func:`rnnhmm.training.engine.train_many`.
 No checkpoints, snapshots or logging: just the arithmetic and the random-number order.
 """
 from __future__ import annotations

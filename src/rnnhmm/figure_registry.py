@@ -16,7 +16,7 @@ Every figure ``<name>`` is made by two rules, both generated from :data:`FIGURES
   ``category``).
 
 Adding a figure is one :class:`Figure` entry (plus its caption file, its plotter in
-:mod:`rnnhmm.plotting` and its branch in the figure-data script). Figures that cannot apply to a
+:mod:`rnnhmm.figures` and its branch in the figure-data script). Figures that cannot apply to a
 config (:func:`rnnhmm.config.skipped_figures`, stored by the Snakefile as
 ``config["skipped_figures"]``) keep their rules but leave the default target (:func:`targets`).
 """

@@ -1,7 +1,7 @@
 """Training groups and device placement, decided from a config (torch-free: Snakemake imports it).
 
 A *training group* is a set of models trained together by one job through
-:func:`rnnhmm.engine.train_many`: the seeds of one grid cell (same HMM, hidden size and input
+:func:`rnnhmm.training.engine.train_many`: the seeds of one grid cell (same HMM, hidden size and input
 dimension) that share every training setting except the seed. Models of a cell whose settings
 differ (e.g. the paper's five-state overrides give seed 0 other epochs than seeds 1 and 2) form
 separate groups. A group id is ``{hmm}/h{hidden}_d{input}/s{seed}_{seed}...`` (seeds ascending).

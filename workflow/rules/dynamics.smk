@@ -7,7 +7,7 @@
 
 
 rule dyn_state_space:
-    """Global dynamics of one model (spec E.1-E.4): PCA, input-free trajectories, fixed and slow
+    """Global dynamics of one model (docs/dynamics.md): PCA, input-free trajectories, fixed and slow
     points, trajectories with input, orbit spread vs noise std."""
     input:
         model=f"results/models/{MODEL_PATH}/model.pt",
@@ -28,7 +28,7 @@ rule dyn_state_space:
 
 
 rule dyn_local:
-    """Local dynamics of one model (spec E.6): residency time, sign changes, unstable eigenvalues."""
+    """Local dynamics of one model (docs/dynamics.md): residency time, sign changes, unstable eigenvalues."""
     input:
         model=f"results/models/{MODEL_PATH}/model.pt",
     output:
@@ -49,7 +49,7 @@ rule dyn_local:
 
 
 rule dyn_noise:
-    """Noise sensitivity of one model (spec E.7); records 'not found' instead of failing."""
+    """Noise sensitivity of one model (docs/dynamics.md); records 'not found' instead of failing."""
     input:
         model=f"results/models/{MODEL_PATH}/model.pt",
     output:
@@ -69,7 +69,7 @@ rule dyn_noise:
 
 
 rule dyn_subspaces:
-    """Output-pair subspaces, their noise contours and subspace residency (spec E.5, E.6)."""
+    """Output-pair subspaces, their noise contours and subspace residency (docs/dynamics.md)."""
     input:
         model=f"results/models/{MODEL_PATH}/model.pt",
     output:
@@ -91,7 +91,7 @@ rule dyn_subspaces:
 
 
 rule dynamics_claims:
-    """Paper claims about the dynamics (spec G.1, G.4), one row per claim and model."""
+    """Paper claims about the dynamics (docs/claims.md), one row per claim and model."""
     input:
         state_space=[
             f"results/analysis/state_space/{m}.npz" for m in DYN_SETS["state_space"]

@@ -11,7 +11,7 @@
 
 
 rule mech_kick:
-    """Kick neurons (spec E.8 criterion on E.6 regions), integrating populations, sorted weight
+    """Kick neurons (docs/mechanism.md criterion on E.6 regions), integrating populations, sorted weight
     blocks, pre-activation maps along the orbit and mean group activities, for every kick model
     (one job: each model takes seconds to minutes, and a job costs a torch import)."""
     input:
@@ -32,7 +32,7 @@ rule mech_kick:
 
 
 rule mech_interventions:
-    """Kick, noise-projection and control interventions on both kick groups (spec E.9)."""
+    """Kick, noise-projection and control interventions on both kick groups (docs/mechanism.md)."""
     input:
         model=f"results/models/{MECH_SETS['single']}/model.pt",
         kick=f"results/analysis/kick/{MECH_SETS['single']}.json",
@@ -53,7 +53,7 @@ rule mech_interventions:
 
 rule mech_evolution:
     """Transition rate, unstable / complex Jacobian fractions, E[dh2], PCA across epochs,
-    bifurcation epoch and second loss drop of one model's training (spec E.10)."""
+    bifurcation epoch and second loss drop of one model's training (docs/mechanism.md)."""
     input:
         model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
         evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
@@ -71,7 +71,7 @@ rule mech_evolution:
 
 
 rule mech_readout:
-    """Projection of the readout rows onto the PC1-PC2 plane of every readout model (spec E.11)."""
+    """Projection of the readout rows onto the PC1-PC2 plane of every readout model (docs/mechanism.md)."""
     input:
         models=[f"results/models/{m}/model.pt" for m in MECH_SETS["readout"]],
     output:
@@ -91,7 +91,7 @@ rule mech_readout:
 
 
 rule mechanism_claims:
-    """Paper claims about the mechanism (spec E.8-E.11, G.4), one row per claim and model."""
+    """Paper claims about the mechanism (docs/dynamics.md), one row per claim and model."""
     input:
         kick=[f"results/analysis/kick/{m}.json" for m in MECH_SETS["kick"]],
         interventions=f"results/analysis/interventions/{MECH_SETS['single']}.json",

@@ -75,7 +75,7 @@ rule model_diagnostics:
 
 
 rule performance_claims:
-    """Paper claims about performance (spec G.2), checked on every model of the config."""
+    """Paper claims about performance (docs/claims.md), checked on every model of the config."""
     input:
         table="results/metrics/summary.tsv",
         models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
