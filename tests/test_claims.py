@@ -116,7 +116,7 @@ PERFORMANCE_CASES = {
     "reverse_distance_at_floor": (_perfect, _templates),
     "change_rate_matches": (_perfect, _slow),
     "transition_matrix_matches": (_perfect, _slow),
-    "rare_symbol_column_matches": (_perfect, _rare_tripled),
+    "rare_symbol_matches": (_perfect, _rare_tripled),
 }
 
 
@@ -125,6 +125,23 @@ def test_performance_claims_pass_and_fail(perf, cid):
     good, bad = PERFORMANCE_CASES[cid]
     assert _row(perf["rows"](good(perf)), cid)["outcome"] == "pass"
     assert _row(perf["rows"](bad(perf)), cid)["outcome"] == "fail"
+
+
+def _rare_never(p):
+    """An emulator that never emits the rare symbol (it emits the state's main symbol instead)."""
+    o = p["hmm"].sample(N, L, seed=26).copy()
+    prev = np.maximum.accumulate(np.where(o != 1, np.arange(L), 0), axis=1)  # last non-rare position
+    filled = np.take_along_axis(o, prev, axis=1)
+    return np.where(filled == 1, 0, filled)
+
+
+def test_a_missing_rare_symbol_fails_its_own_claim_only(perf):
+    """Transitions into and out of the rare symbol are their own claim: transition_matrix_matches
+    looks at the rest (one defect, one failing claim)."""
+    rows = perf["rows"](_rare_never(perf))
+    assert _row(rows, "rare_symbol_matches")["outcome"] == "fail"
+    assert _row(rows, "transition_matrix_matches")["outcome"] == "pass"
+    assert "rare symbol 1" in _row(rows, "transition_matrix_matches")["description"]
 
 
 def test_slow_hmm_passes_the_many_to_one_distance_but_not_the_rates(perf):

@@ -317,6 +317,14 @@ def rare_symbol(frequencies) -> int | None:
     return k if f[k] < 0.5 / len(f) else None
 
 
+def _frequent_block(T: np.ndarray, cols: list[int]) -> np.ndarray:
+    """Transition probabilities between the symbols ``cols``, rows renormalised over them
+    (P(o_t = j | o_t-1 = i, o_t in cols)); rows without mass stay zero."""
+    B = T[np.ix_(cols, cols)]
+    s = B.sum(axis=1, keepdims=True)
+    return np.divide(B, s, out=np.zeros_like(B), where=s > 0)
+
+
 def performance_record(rnn_obs, hmm, repeats: int = 200, seed=None, skip_first: bool = True,
                        quantile: float = 0.99) -> dict:
     """Statistics of the performance claims for one sample obs (n, L) of a model, with their spread
@@ -325,8 +333,11 @@ def performance_record(rnn_obs, hmm, repeats: int = 200, seed=None, skip_first: 
 
     Returns a JSON-serialisable dict: ``change_rate`` {rnn, null_mean, null_sd}; ``transition``
     {rnn, null_mean, null_sd (K x K), max_z (max_ij |ΔP_ij| / SD_ij), argmax 'i->j', max_abs,
-    null_q (the ``quantile`` of the same max over the null samples, each against the null mean)};
-    ``rare`` (None without a rare symbol) {symbol, rnn, hmm (columns), max_z, null_q}.
+    null_q (the ``quantile`` of the same max over the null samples, each against the null mean),
+    excluded_symbol}; ``rare`` (None without a rare symbol) {symbol, rnn, hmm (its columns), rnn_row,
+    hmm_row, max_z, null_q}. With a rare symbol, ``transition``'s maximum runs over the transitions
+    between the other symbols (rows renormalised over them), and ``rare``'s over the transitions into
+    and out of the rare symbol (its column and row), so one defect is not counted by two claims.
     """
     o = _obs(rnn_obs)
     n, L = o.shape
@@ -343,18 +354,34 @@ def performance_record(rnn_obs, hmm, repeats: int = 200, seed=None, skip_first: 
     T_rnn = output_transition_matrix(crop(o), K)
     z = _standardised(T_rnn - T_mean, T_sd)
     null_z = np.stack([_standardised(t - T_mean, T_sd) for t in null_T])  # (R, K, K)
-    i, j = np.unravel_index(int(np.argmax(z)), z.shape)
+    r = rare_symbol(hmm.output_frequencies())
+    # transitions into and out of the rare symbol have a claim of their own; the transition claim
+    # compares P(o_t = j | o_t-1 = i, o_t not rare) between the other symbols (renormalised rows:
+    # a missing rare symbol otherwise shifts its probability onto the diagonal, and one defect
+    # would fail two claims)
+    cols = [c for c in range(K) if c != r]
+    Fr, Fn = _frequent_block(T_rnn, cols), np.stack([_frequent_block(t, cols) for t in null_T])
+    F_mean, F_sd = Fn.mean(0), Fn.std(0, ddof=1)
+    zc = _standardised(Fr - F_mean, F_sd)
+    null_zc = np.stack([_standardised(f - F_mean, F_sd) for f in Fn])
+    ic, jc = np.unravel_index(int(np.argmax(zc)), zc.shape)
+    i, j = cols[ic], cols[jc]
+    keep = np.ones((K, K), dtype=bool)
+    if r is not None:
+        keep[r, :] = keep[:, r] = False
     out = {
         "repeats": int(repeats), "skip_first": bool(skip_first),
         "change_rate": {"rnn": change_rate(o, skip_first), "null_mean": float(null_cr.mean()),
                         "null_sd": float(null_cr.std(ddof=1))},
         "transition": {"rnn": T_rnn.tolist(), "null_mean": T_mean.tolist(), "null_sd": T_sd.tolist(),
-                       "max_z": float(z.max()), "argmax": f"{i}->{j}", "max_abs": float(np.abs(T_rnn - T_mean).max()),
-                       "null_q": float(np.quantile(null_z.reshape(repeats, -1).max(1), quantile))},
+                       "max_z": float(zc.max()), "argmax": f"{i}->{j}", "max_abs": float(np.abs(Fr - F_mean).max()),
+                       "null_q": float(np.quantile(null_zc.reshape(repeats, -1).max(1), quantile)),
+                       "excluded_symbol": r},
         "rare": None,
     }
-    r = rare_symbol(hmm.output_frequencies())
     if r is not None:
+        rare = ~keep
         out["rare"] = {"symbol": r, "rnn": T_rnn[:, r].tolist(), "hmm": T_mean[:, r].tolist(),
-                       "max_z": float(z[:, r].max()), "null_q": float(np.quantile(null_z[:, :, r].max(1), quantile))}
+                       "rnn_row": T_rnn[r].tolist(), "hmm_row": T_mean[r].tolist(),
+                       "max_z": float(z[rare].max()), "null_q": float(np.quantile(null_z[:, rare].max(1), quantile))}
     return out
