@@ -39,6 +39,8 @@ class Figure:
     ``inputs(cfg)``: the named inputs of its figure-data job (name -> path or list of paths).
     ``params(cfg, label)``: the figure-data job's params besides ``figure`` (``label``: the config's
     name, e.g. ``quick``). ``doc``: one line, shown by ``snakemake --list-target-rules``.
+    ``models(cfg)``: the trained models the figure shows; those that fail a performance claim are
+    named on the figure ("not converged", :func:`rnnhmm.claims.performance.not_converged`).
     """
 
     name: str
@@ -47,6 +49,13 @@ class Figure:
     doc: str
     inputs: Callable[[dict], dict]
     params: Callable[[dict, str], dict] = field(default=lambda cfg, label: {})
+    models: Callable[[dict], list[str]] = field(default=lambda cfg: [])  # the trained models it shows
+
+    def convergence_inputs(self, cfg: dict) -> dict:
+        """Metrics and floor files of the figure's models: the figure says which did not converge."""
+        models = sorted(set(self.models(cfg)))
+        return {"conv_metrics": [metrics_file(m) for m in models],
+                "conv_floors": [floor_file(h) for h in sorted(hmms_of(models))]}
 
     def skipped(self, cfg: dict) -> bool:
         """Left out of this config's targets (the reason is in ``cfg['skipped_figures']``)."""
@@ -124,48 +133,60 @@ def _fig7_params(cfg, label):
 FIGURES: tuple[Figure, ...] = (
     Figure("fig1", "figure_data.py", "1 Performance",
            "Figure 1: pipeline and emission statistics of HMM vs RNN for the example models.",
-           inputs=_fig1_inputs, params=lambda cfg, label: {"label": label}),
+           inputs=_fig1_inputs, params=lambda cfg, label: {"label": label},
+           models=lambda cfg: list(cfg["figures"]["fig1"]["example_models"])),
     Figure("figS1", "figure_data.py", "1 Performance",
            "Figure S1: performance over the model grid (distances and transition-matrix errors).",
-           inputs=_figS1_inputs, params=lambda cfg, label: {"hmms": cfg["figures"]["figS1"]["hmms"]}),
+           inputs=_figS1_inputs, params=lambda cfg, label: {"hmms": cfg["figures"]["figS1"]["hmms"]},
+           models=lambda cfg: [m.id for m in expand_models(cfg) if m.hmm in cfg["figures"]["figS1"]["hmms"]]),
     Figure("fig2", "dyn_figure_data.py", "2 Global dynamics",
            "Figure 2: global dynamics (fixed point without input, orbits with input, contours vs noise std).",
            inputs=lambda cfg: {"state_space": _analyses("state_space", _dyn(cfg, "models"))},
-           params=_state_space_params("models")),
+           params=_state_space_params("models"),
+           models=lambda cfg: _dyn(cfg, "models")),
     Figure("fig3", "dyn_figure_data.py", "3 Local dynamics",
            "Figure 3: local dynamics (residency time, sign changes, unstable eigenvalues per region).",
            inputs=lambda cfg: {"local": _analyses("local", _dyn(cfg, "models"))},
-           params=lambda cfg, label: {"models": _dyn(cfg, "models")}),
+           params=lambda cfg, label: {"models": _dyn(cfg, "models")},
+           models=lambda cfg: _dyn(cfg, "models")),
     Figure("fig4", "dyn_figure_data.py", "3 Local dynamics",
            "Figure 4: noise sensitivity of cluster vs transition starts.",
            inputs=lambda cfg: {"noise": _analyses("noise", _dyn(cfg, "models"))},
            params=lambda cfg, label: {"models": _dyn(cfg, "models"),
-                                      "plot_trajectories": cfg["dynamics"]["noise"]["plot_trajectories"]}),
+                                      "plot_trajectories": cfg["dynamics"]["noise"]["plot_trajectories"]},
+           models=lambda cfg: _dyn(cfg, "models")),
     Figure("fig8", "dyn_figure_data.py", "5 Other architectures",
            "Figure 8: fully connected and cyclic HMMs (orbits, subspaces, residency, performance).",
-           inputs=_fig8_inputs, params=_fig8_params),
+           inputs=_fig8_inputs, params=_fig8_params,
+           models=lambda cfg: _dyn(cfg, "fig8_models")),
     Figure("figS2", "dyn_figure_data.py", "2 Global dynamics",
            "Figure S2: trajectories and contours over all (M, hidden, input) configurations at one seed.",
            inputs=lambda cfg: {"state_space": _analyses("state_space", _dyn(cfg, "grid"))},
-           params=_state_space_params("grid")),
+           params=_state_space_params("grid"),
+           models=lambda cfg: _dyn(cfg, "grid")),
     Figure("fig5", "mech_figure_data.py", "4 Single-neuron mechanism",
            "Figure 5: kick neurons (pre-activation maps), sorted W_hh blocks, mean group activities.",
            inputs=lambda cfg: {"kick": analysis_file("kick", _mech(cfg, "single"), "json")},
-           params=lambda cfg, label: {"mean_activity_show": cfg["mechanism"]["kick"]["mean_activity_show"]}),
+           params=lambda cfg, label: {"mean_activity_show": cfg["mechanism"]["kick"]["mean_activity_show"]},
+           models=lambda cfg: [_mech(cfg, "single")]),
     Figure("fig6", "mech_figure_data.py", "4 Single-neuron mechanism",
            "Figure 6: causal interventions (trajectories and critical complex pairs vs mu).",
            inputs=lambda cfg: {"interventions": analysis_file("interventions", _mech(cfg, "single"), "json")},
-           params=lambda cfg, label: {"show_steps": cfg["mechanism"]["interventions"]["show_steps"]}),
+           params=lambda cfg, label: {"show_steps": cfg["mechanism"]["interventions"]["show_steps"]},
+           models=lambda cfg: [_mech(cfg, "single")]),
     Figure("fig7", "mech_figure_data.py", "6 Emergence in training",
            "Figure 7: emergence of the orbit during training (bifurcation, transition rate, E[dh2]).",
            inputs=lambda cfg: {"evolution": _analyses("evolution", _mech(cfg, "evolution"), "json")},
-           params=_fig7_params),
+           params=_fig7_params,
+           models=lambda cfg: _mech(cfg, "evolution")),
     Figure("figS3", "mech_figure_data.py", "4 Single-neuron mechanism",
            "Figure S3: readout projection onto the orbit plane vs number of states.",
-           inputs=lambda cfg: {"readout": "results/analysis/readout_alignment.json"}),
+           inputs=lambda cfg: {"readout": "results/analysis/readout_alignment.json"},
+           models=lambda cfg: _mech(cfg, "readout")),
     Figure("figS4", "mech_figure_data.py", "4 Single-neuron mechanism",
            "Figure S4: sorted weight-matrix structure of kick groups and populations for other HMMs.",
-           inputs=lambda cfg: {"kick": _analyses("kick", _mech(cfg, "kick_others"), "json")}),
+           inputs=lambda cfg: {"kick": _analyses("kick", _mech(cfg, "kick_others"), "json")},
+           models=lambda cfg: _mech(cfg, "kick_others")),
 )
 
 

@@ -1,11 +1,12 @@
 """Render one figure from its figure-data file (restyling reruns only this)."""
-from rnnhmm.figures.common import get_plotter, save_figure
+from rnnhmm.figures.common import get_plotter, note_not_converged, save_figure
 from rnnhmm.io import job, read_json
 
 sm = snakemake  # noqa: F821
 with job(sm) as log:
     data = read_json(sm.input[0])
     fig = get_plotter(sm.params.figure)(data)
+    note_not_converged(fig, data.get("not_converged") if isinstance(data, dict) else None)
     prov = log.provenance({"figure": sm.params.figure, "figure_data": str(sm.input[0])})
     if isinstance(data, dict) and "provenance" in data:
         prov["inputs"] = data["provenance"]

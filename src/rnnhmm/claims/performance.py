@@ -121,6 +121,20 @@ def floor_for_claims(rec: dict) -> dict:
             "floor_within_sd": rec["floor_within_sd"], "n_seq": rec["n_seq"]}
 
 
+def not_converged(metrics_paths, floor_paths) -> list[str]:
+    """Ids of the models (metrics files ``results/metrics/models/*.json``) that fail an applicable
+    performance claim against their HMM's floor file: what a figure showing them must say."""
+    from rnnhmm.io import read_json
+
+    floors = {f["hmm"]: f for f in (read_json(p) for p in floor_paths)}
+    out = []
+    for p in metrics_paths:
+        m = read_json(p)
+        if not passes_performance(m, floors[m["hmm"]]):
+            out.append(m["model"])
+    return sorted(out)
+
+
 def passes_performance(m: dict, fl: dict) -> bool:
     """Every applicable performance claim of the model record ``m`` passes against its floor record ``fl``."""
     return bool(model_converged(performance_claims([m], {m["hmm"]: floor_for_claims(fl)}), m["model"]))

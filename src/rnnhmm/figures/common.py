@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-__all__ = ["get_plotter", "read_figure_provenance", "save_figure", "OUTPUT_COLORS"]
+__all__ = ["get_plotter", "note_not_converged", "read_figure_provenance", "save_figure", "OUTPUT_COLORS"]
 
 OUTPUT_COLORS = ["darkgreen", "royalblue", "darkred"]  # outputs 0, 1, 2 (as in the paper)
 HMM_COLOR, RNN_COLOR = "0.45", "tab:orange"
+
+
+def note_not_converged(fig, models: list[str] | None, per_line: int = 4) -> None:
+    """Name, in red under the figure, the shown models that fail a performance claim: their
+    dynamics and mechanism are not evidence about an HMM emulator (docs/claims.md)."""
+    if not models:
+        return
+    lines = [", ".join(models[i:i + per_line]) for i in range(0, len(models), per_line)]
+    fig.text(0.01, -0.01, "NOT CONVERGED (fails a performance claim): " + "\n".join(lines),
+             color="firebrick", fontsize=7, ha="left", va="top", transform=fig.transFigure)
 
 
 def save_figure(fig, *paths, dpi: int = 150, provenance: dict | None = None) -> None:
