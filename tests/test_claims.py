@@ -83,7 +83,7 @@ def perf():
     def rows(obs, d_in=10):
         return performance_claims([record(obs, d_in)], {"lin2": floor})
 
-    return {"hmm": hmm, "rows": rows}
+    return {"hmm": hmm, "rows": rows, "record": record, "floor": floor}
 
 
 def _perfect(p):
@@ -142,6 +142,31 @@ def test_a_missing_rare_symbol_fails_its_own_claim_only(perf):
     assert _row(rows, "rare_symbol_matches")["outcome"] == "fail"
     assert _row(rows, "transition_matrix_matches")["outcome"] == "pass"
     assert "rare symbol 1" in _row(rows, "transition_matrix_matches")["description"]
+
+
+def test_figures_name_the_models_that_did_not_converge(perf, tmp_path):
+    """not_converged reads metrics and floor files as the figure-data jobs get them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnhmm.claims.performance import not_converged
+    from rnnhmm.figures.common import note_not_converged
+    from rnnhmm.io import write_json
+
+    good, bad = perf["record"](_perfect(perf)), perf["record"](_slow(perf))
+    bad["model"] = "lin2/h50_d10/s1"
+    paths = [tmp_path / "s0.json", tmp_path / "s1.json"]
+    write_json(good, paths[0])
+    write_json(bad, paths[1])
+    floor = {"hmm": "lin2", **{k: v for k, v in perf["floor"].items() if k != "floor_sd"},
+             "floor_sd_across_repeats": perf["floor"]["floor_sd"]}
+    write_json(floor, tmp_path / "floor.json")
+    assert not_converged(paths, [tmp_path / "floor.json"]) == ["lin2/h50_d10/s1"]
+    fig = plt.figure()
+    note_not_converged(fig, ["lin2/h50_d10/s1"])
+    assert any("NOT CONVERGED" in t.get_text() and "s1" in t.get_text() for t in fig.texts)
+    plt.close(fig)
 
 
 def test_slow_hmm_passes_the_many_to_one_distance_but_not_the_rates(perf):
