@@ -23,8 +23,10 @@ def table(path: str) -> str:
         warm = "-" if pd.isna(r.get("warmup")) or not str(r.get("warmup")) else str(r["warmup"]).lstrip("L")
         lines.append(
             f"| {name} | {r['hmm']} | {r['hidden']} | {r['input']} | {r['num_seq'] // 3} | "
-            f"{warm} | {r['seq_len']} x {r['epochs']} | {r['batch_size']} | {r['lr']:g} | {extra} | {r['train_s']:.0f} | "
-            f"{off} of {len(g)} | {g['vol_ratio'].mean():.2f} ({g['vol_ratio'].min():.2f}-{g['vol_ratio'].max():.2f}) | "
+            f"{warm} | {r['seq_len']} x {r['epochs']} | {r['batch_size']} | {r['lr']:g} | {extra} | "
+            f"{r['train_s']:.0f} | "
+            f"{off} of {len(g)} | {g['vol_ratio'].mean():.2f} "
+            f"({g['vol_ratio'].min():.2f}-{g['vol_ratio'].max():.2f}) | "
             f"{g['dT'].mean():.3f} |")
     return "\n".join(lines)
 
