@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,13 +45,13 @@ sys.meta_path.insert(0, _NoTorch())
 """
 
 
-def check_display_settings_rerun_no_analysis(workdir, quick):
+def check_display_settings_rerun_no_analysis(workdir, quick, moddir):
     """After a complete run: each display-only key changed (+1) plans only the figure-data jobs that
-    read it and their plots, never a training or an analysis."""
+    read it and their plots, never a training or an analysis (dry runs: ``workdir`` is not changed;
+    the modified configs are written to ``moddir``)."""
     from rnnhmm.config import load_config
 
     raw, full = yaml.safe_load(Path(quick).read_text()), load_config(quick)
-    moddir = workdir / "modified"
     moddir.mkdir()
     for (section, analysis, key), readers in DISPLAY.items():
         cfg = copy.deepcopy(raw)
@@ -155,17 +156,23 @@ def test_quick_config_end_to_end(quick_run, tmp_path):
     assert prov["inputs"]["params"]["config"]["training"]["epochs"] == cfg["training"]["epochs"]
     metrics = read_json(next((shared / "results/metrics/models").glob("*/*/*.json")))
     assert metrics["provenance"]["seed"] is not None and metrics["provenance"]["wall_time_s"] >= 0
-    # a second run has nothing to do
-    out = smk(*base, "-n", cwd=shared)
-    assert out.returncode == 0
-    assert "Nothing to be done" in out.stdout + out.stderr
-    # restyling a figure reruns only its plot rule
-    out = smk(*base, "-n", "--forcerun", "figS1", cwd=shared)
-    assert job_counts(out.stdout + out.stderr).get("train", 0) == 0
-    # the checks below write and rerun jobs: on a copy (mtimes and .snakemake metadata kept)
-    work = quick_run.copy_to(tmp_path / "run")
-    out = smk("--configfile", quick, "--cores", "2", "--directory", str(work), "-n", cwd=work)
-    assert out.returncode == 0 and "Nothing to be done" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
-    check_display_settings_rerun_no_analysis(work, quick)
-    check_light_rules_run_without_torch(work, quick)
-    shutil.rmtree(work / ".snakemake", ignore_errors=True)
+
+    def dry_runs():  # on the shared run: plan only, change nothing
+        # a second run has nothing to do
+        out = smk(*base, "-n", cwd=shared)
+        assert out.returncode == 0
+        assert "Nothing to be done" in out.stdout + out.stderr
+        # restyling a figure reruns only its plot rule
+        out = smk(*base, "-n", "--forcerun", "figS1", cwd=shared)
+        assert job_counts(out.stdout + out.stderr).get("train", 0) == 0
+        check_display_settings_rerun_no_analysis(shared, quick, tmp_path / "modified")
+
+    def light_rules():  # reruns jobs: on a copy (mtimes and .snakemake metadata kept)
+        work = quick_run.copy_to(tmp_path / "run")
+        check_light_rules_run_without_torch(work, quick)
+        shutil.rmtree(work / ".snakemake", ignore_errors=True)
+
+    # the two are independent and single-threaded (Snakemake planning; cheap jobs): one core each
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(dry_runs), pool.submit(light_rules)]:
+            done.result()  # re-raises a failed check
