@@ -4,10 +4,10 @@ vs the one loop it has now (``rnnhmm.training.engine.train_many``: S seeds at on
 
 Both run in this process, on the same settings and data, both warmed up, alternately
 (``--repeats``), because other processes on a shared machine make absolute timings noisy: the
-reported speed-up is the median over the side-by-side pairs of (reference time / engine time). Before the timing, one engine epoch (and one
-reference epoch) is profiled with torch.profiler and broken down into noise generation, RNN
-forward, Sinkhorn, backward (of which the RNN's), optimiser, and the time outside kernels
-(Python, dispatch).
+reported speed-up is the median over the side-by-side pairs of (reference time / engine time).
+Before the timing, one engine epoch (and one reference epoch) is profiled with torch.profiler and
+broken down into noise generation, RNN forward, Sinkhorn, backward (of which the RNN's), optimiser,
+and the time outside kernels (Python, dispatch).
 
 Reported: models x epochs per second of each, their ratio, and the peak memory of each phase (CPU:
 peak resident set size sampled during the phase; CUDA: torch.cuda.max_memory_allocated).
@@ -158,7 +158,8 @@ def profile_epoch(seeds, tr, va, H, D, batch, device) -> str:
                 f"{100 * kernels / (wall * 1e3):5.1f}%")
     rows.append(f"    {'outside kernels (Python, dispatch, autograd, profiler)':<72s} {wall * 1e3 - kernels:8.1f} ms  "
                 f"{100 * (wall * 1e3 - kernels) / (wall * 1e3):5.1f}%")
-    return f"  one epoch of {len(seeds)} models, profiled: {wall * 1e3:.0f} ms (profiler overhead included)\n" + "\n".join(rows)
+    head = f"  one epoch of {len(seeds)} models, profiled: {wall * 1e3:.0f} ms (profiler overhead included)\n"
+    return head + "\n".join(rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +186,8 @@ def project(args, device):
     t_start = time.perf_counter()
     for L, H, D in shapes:
         if time.perf_counter() - t_start > args.project_budget:
-            print(f"  (time budget of {args.project_budget:.0f} s spent: {len(shapes) - len(per_epoch)} shapes not measured; "
+            print(f"  (time budget of {args.project_budget:.0f} s spent: "
+                  f"{len(shapes) - len(per_epoch)} shapes not measured; "
                   f"they are projected from the largest measured shape)")
             break
         tr, va = make_data(S, args.project_n, args.project_n, L, 2)
@@ -207,7 +209,8 @@ def project(args, device):
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"projected time for the {n_models}-model grid on one {dev}: reference {ref_h:.2f} h (one model at a time), "
           f"engine {eng_h:.2f} h ({len(groups)} group jobs one after another; ratio {ref_h / eng_h:.1f}x); "
-          f"largest group's peak memory {peak / 2**30:.2f} GiB ({'CUDA max allocated' if device.type == 'cuda' else 'RSS'}); "
+          f"largest group's peak memory {peak / 2**30:.2f} GiB "
+          f"({'CUDA max allocated' if device.type == 'cuda' else 'RSS'}); "
           f"measured in {time.perf_counter() - t_start:.0f} s")
 
 
@@ -273,7 +276,8 @@ def main():
     ap.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "config/config.yaml"))
     args = ap.parse_args()
     if args.paper:
-        args.hidden, args.input, args.seq_len, args.n_train, args.n_val, args.batch = 150, 100, [100], 10000, 10000, 4096
+        args.hidden, args.input, args.seq_len = 150, 100, [100]
+        args.n_train, args.n_val, args.batch = 10000, 10000, 4096
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -287,7 +291,8 @@ def main():
         if len(ratios) > 1:
             print(f"\nspeed-up over the shapes (geometric mean): {float(np.exp(np.mean(np.log(ratios)))):.2f}x  "
                   f"(per shape: {', '.join(f'{r:.2f}x' for r in ratios)})")
-        print(f"Sinkhorn problems redone in the log domain: {FALLBACKS['log_domain']} of {FALLBACKS['calls']}")
+        print(f"Sinkhorn problems redone in the log domain: {FALLBACKS['log_domain']} "
+              f"of {FALLBACKS['calls']}")
     if args.project or args.only_project:
         project(args, device)
 

@@ -15,7 +15,8 @@ import pandas as pd
 
 def family_table(results: Path) -> str:
     m = pd.read_csv(results / "metrics" / "summary.tsv", sep="\t")
-    lines = ["| HMM | seeds | distance / floor | volatility RNN / HMM | max abs dP (transition) | left plateau | converged |",
+    lines = ["| HMM | seeds | distance / floor | volatility RNN / HMM | max abs dP (transition) | left plateau "
+             "| converged |",
              "|---|---|---|---|---|---|---|"]
     for hmm, g in m.groupby("hmm"):
         dist = " ".join(f"{d:.2f}" for d in g["distance_mean"])

@@ -308,7 +308,8 @@ def test_property_orbit_radius_scales_exactly_with_sigma():
     homogeneous, so states (hence the orbit radius) scale exactly with the noise std."""
     from rnnhmm.model import run_rnn
     g = torch.Generator().manual_seed(0)
-    W_ih, W_hh = torch.randn(8, 3, generator=g, dtype=torch.float64), 0.3 * torch.randn(8, 8, generator=g, dtype=torch.float64)
+    W_ih = torch.randn(8, 3, generator=g, dtype=torch.float64)
+    W_hh = 0.3 * torch.randn(8, 8, generator=g, dtype=torch.float64)
     x = torch.randn(1, 200, 3, generator=g, dtype=torch.float64)
     assert torch.allclose(run_rnn(W_ih, W_hh, 2.5 * x), 2.5 * run_rnn(W_ih, W_hh, x))
 
@@ -358,8 +359,8 @@ def _contrast_record(key, structured=True):
         a, b = ([0, 1, 2], [3, 4, 5]) if structured else ([30, 9, 21], [14, 36, 25])
         c = weight_contrast(W, a, b, n_random=200, seed=1)
     else:
-        a, b = (list(range(6, 17)), list(range(17, 28))) if structured else ([28, 7, 19, 31, 10, 22, 33, 13, 25, 36, 16],
-                                                                           [29, 8, 20, 32, 11, 23, 34, 14, 26, 37, 17])
+        a, b = (list(range(6, 17)), list(range(17, 28))) if structured else (
+            [28, 7, 19, 31, 10, 22, 33, 13, 25, 36, 16], [29, 8, 20, 32, 11, 23, 34, 14, 26, 37, 17])
         c = weight_contrast(W, a, b, n_random=200, candidates=list(range(6, 40)), seed=1)
     return [{"model": MODEL, key: c}]
 
@@ -512,11 +513,12 @@ ALL_CASES = {**PERFORMANCE_CASES, **DYNAMICS_CASES, **MECHANISM_CASES}
 def test_every_claim_has_both_cases():
     """Every claim id the code can emit has a must-fail and a must-pass case above."""
     emitted = set(PERFORMANCE_CLAIMS)
-    emitted |= {c for c, *_ in _STATE_SPACE_CLAIMS} | {c for c, *_ in _LOCAL_CLAIMS} | {"cluster_more_noise_sensitive"}
+    emitted |= {c for c, *_ in _STATE_SPACE_CLAIMS} | {c for c, *_ in _LOCAL_CLAIMS}
+    emitted |= {"cluster_more_noise_sensitive"}
     rows = mechanism_claims([{**_kick_record(True), **_contrast_record("kick_contrast")[0],
                                  **_contrast_record("population_contrast")[0]}],
                                _interventions(), [_evolution()], _readout({2: [0.5], 5: [0.27]}), {"lin2": REF})
     emitted |= {r["claim"] for r in rows}
     assert emitted == set(ALL_CASES), (emitted ^ set(ALL_CASES))
-    for cid, (good, bad) in ALL_CASES.items():
+    for good, bad in ALL_CASES.values():
         assert callable(good) and callable(bad)

@@ -55,14 +55,16 @@ def test_model_id_round_trip():
 
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda c: c["training"].update(epoch=3), "config.training: Additional properties are not allowed ('epoch' was unexpected); allowed keys:"),
+    (lambda c: c["training"].update(epoch=3),
+     "config.training: Additional properties are not allowed ('epoch' was unexpected); allowed keys:"),
     (lambda c: c["training"].update(epochs="many"), "config.training.epochs: 'many' is not of type 'integer'"),
     (lambda c: c["training"].update(device="tpu"), "config.training.device: 'tpu' does not match"),
     (lambda c: c["models"][0].update(hidden=[50, -1]), "config.models[0].hidden[1]: -1 is less than the minimum of 1"),
     (lambda c: c["hmms"]["lin2"].update(kind="spiral"), "config.hmms.lin2.kind: 'spiral' is not one of"),
     (lambda c: c["models"][0].update(hmms=["lin9"]), "config.models[0].hmms: unknown HMM 'lin9'"),
     (lambda c: c["hmms"].update(bad={"kind": "custom", "seq_len": 10, "transition": [[0.5, 0.6], [0.5, 0.5]],
-                                     "emission": [[1, 0], [0, 1]]}), "config.hmms.bad: HMM 'bad': transition row 0 sums to 1.1"),
+                                     "emission": [[1, 0], [0, 1]]}),
+     "config.hmms.bad: HMM 'bad': transition row 0 sums to 1.1"),
     (lambda c: c["figures"]["fig1"].update(example_models=["lin2/h7_d1/s0"]), "'lin2/h7_d1/s0' is not a trained model"),
 ])
 def test_bad_config_gives_one_clear_line(paper, mutate, expected):

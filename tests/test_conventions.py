@@ -1,12 +1,14 @@
 """The Snakemake ecosystem's bar: ``snakemake --lint`` and ``snakefmt --check`` clean, a
 ``min_version`` in the Snakefile, and one conda environment per kind of rule (conda-forge only,
-valid YAML, a pinned lock file beside each range file). Seconds, no jobs run.
+valid YAML, a pinned lock file beside each range file), and ``ruff check`` clean on the package,
+the workflow's scripts, the tests and the benchmarks. Seconds, no jobs run.
 
 ``snakemake --sdm conda -n`` needs a ``conda`` executable even for a dry run (it calls
 ``conda info``): where conda is installed the test runs it on the paper config; elsewhere it
 checks, without conda, what that dry run would use: every rule's ``conda:`` file exists and is a
 valid conda-forge environment.
 """
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -33,6 +35,26 @@ def test_snakefmt_check_is_clean():
     out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+
+
+def _ruff() -> list[str] | None:
+    """The ruff command (the ``test`` extra installs it), or None where it is not installed."""
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]
+    exe = shutil.which("ruff")
+    return [exe] if exe else None
+
+
+def test_ruff_is_clean():
+    """``ruff check`` (rules and line length in pyproject.toml) on the package, the workflow's
+    scripts, the tests and the benchmarks."""
+    ruff = _ruff()
+    if ruff is None:
+        pytest.skip("ruff not installed (pip install -e '.[test]'; ./run.sh test installs it)")
+    out = subprocess.run([*ruff, "check", "--no-cache", "--output-format", "concise",
+                          "src", "workflow/scripts", "tests", "benchmarks"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
 
 
 def test_snakefile_states_min_version():

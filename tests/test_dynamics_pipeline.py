@@ -73,21 +73,24 @@ def fake_local(n=600, seed=0, good=True):
 
 def fake_noise(found=True, cluster_bigger=True, T=5, G=3):
     if not found:
-        return {"found": False, "meta": {"error": "locate_areas: no pair found in 2 attempts:\n  attempt 1: no fast state"}}
+        error = "locate_areas: no pair found in 2 attempts:\n  attempt 1: no fast state"
+        return {"found": False, "meta": {"error": error}}
     grow = np.linspace(0, 1, T + 1)[None] * np.array([0.0, 0.5, 1.0])[:, None]
     c, t = (40 * grow, 25 * grow) if cluster_bigger else (25 * grow, 40 * grow)
     rng = np.random.default_rng(0)
     return {"found": True, "hidden_coords": rng.normal(size=(300, 2)), "outputs": rng.integers(0, 2, 300),
             "explained_percent": np.array([50.0, 20.0]), "cluster_idx": 100, "transition_idx": 140,
             "attempts": 1, "gammas": np.array([0.0, 0.5, 1.0]),
-            "cluster_trace": c, "transition_trace": t, "cluster_mean_dist": np.sqrt(c), "transition_mean_dist": np.sqrt(t),
+            "cluster_trace": c, "transition_trace": t,
+            "cluster_mean_dist": np.sqrt(c), "transition_mean_dist": np.sqrt(t),
             "cluster_traj": rng.normal(size=(G, 4, T + 1, 2)), "transition_traj": rng.normal(size=(G, 4, T + 1, 2)),
             "meta": {}}
 
 
 def fake_subspaces(seed=0):
     rng = np.random.default_rng(seed)
-    a = {"global_explained_percent": np.array([40.0, 30, 10, 5]), "noise_stds": STDS, "output_counts": np.array([5, 5, 5])}
+    a = {"global_explained_percent": np.array([40.0, 30, 10, 5]), "noise_stds": STDS,
+         "output_counts": np.array([5, 5, 5])}
     for lab in ("01", "12"):
         a[f"p{lab}_explained_percent"] = np.array([70.0, 20, 10])
         a[f"p{lab}_n_states"] = 400
@@ -164,7 +167,8 @@ REF = {"mean": 0.0688, "sd": 0.005, "steps": 300, "repeats": 100}
 
 
 def test_failed_analyses_give_failing_rows_that_say_why():
-    rows = state_space_claims("m", _failed(), REF, TOL) + local_claims("m", _failed(), TOL) + noise_claims("m", _failed())
+    rows = state_space_claims("m", _failed(), REF, TOL) + local_claims("m", _failed(), TOL)
+    rows += noise_claims("m", _failed())
     rows = [r for r in rows if r["claim"] != "pca_explained_variance"]   # n/a off the paper's architecture
     assert len(rows) == 3 + 2 + 1 and all(r["outcome"] == "fail" for r in rows)
     assert all(r["ours"].startswith("not analysed: diverged") for r in rows)
@@ -281,7 +285,8 @@ def test_configs_select_trained_models():
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["dynamics"]["models"].append("lin2/h99_d8/s0"),
      "invalid config at config.dynamics.models: 'lin2/h99_d8/s0' is not a trained model"),
-    (lambda c: c["dynamics"]["grid"].update(hmms=["lin9"]), "invalid config at config.dynamics.grid.hmms: unknown HMM 'lin9'"),
+    (lambda c: c["dynamics"]["grid"].update(hmms=["lin9"]),
+     "invalid config at config.dynamics.grid.hmms: unknown HMM 'lin9'"),
     (lambda c: c["dynamics"]["grid"].update(seed=7), "no trained model of HMM 'lin2' with seed 7"),
 ])
 def test_check_config_rejects_untrained_models(edit, message):
@@ -332,13 +337,17 @@ def test_untrained_dynamics_model_fails_before_any_job(tmp_path):
 
 
 @pytest.mark.workflow
-def test_quick_dynamics_figures_end_to_end(tmp_path):
+def test_quick_dynamics_figures_end_to_end(quick_run):
+    """Reuses the session's quick run (tests/conftest.py), which built these targets among all the
+    others; asks for them here (nothing left to do) and reads them. Changes nothing in it."""
     import pandas as pd
 
+    tmp_path = quick_run.check()
     base = ["--cores", "2", "--directory", str(tmp_path), "--configfile", str(ROOT / "config/quick.yaml")]
     figs = ["fig2", "fig3", "fig4", "fig8", "figS2"]
     out = smk(*figs, "results/claims/dynamics.csv", *base, cwd=tmp_path)  # targets first: --configfile takes a list
     assert out.returncode == 0, out.stderr[-5000:]
+    assert "Nothing to be done" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
     for fig in figs:
         for ext in ("pdf", "png"):
             assert (tmp_path / f"results/figures/{fig}.{ext}").stat().st_size > 10_000
@@ -346,7 +355,8 @@ def test_quick_dynamics_figures_end_to_end(tmp_path):
     assert len(list((tmp_path / "results/analysis/state_space").glob("*/*/*.npz"))) == 10
     claims = pd.read_csv(tmp_path / "results/claims/dynamics.csv", keep_default_na=False)
     assert len(claims) > 0 and set(claims.columns) >= {"claim", "model", "expected", "ours", "outcome"}
-    assert {"single_stable_fixed_point", "orbit_single_rotation", "cluster_more_noise_sensitive"} <= set(claims["claim"])
+    expected = {"single_stable_fixed_point", "orbit_single_rotation", "cluster_more_noise_sensitive"}
+    assert expected <= set(claims["claim"])
     assert "orbit_radius_linear" not in set(claims["claim"])  # an identity, not a claim (docs/claims.md)
     from rnnhmm.figures.common import read_figure_provenance
 

@@ -131,7 +131,7 @@ def test_resume_on_another_device_kind_says_it_is_not_identical(tmp_path):
 
 def test_per_model_clipping_matches_clip_grad_norm():
     m = BatchedModels([0, 1], hidden=6, input_dim=2, n_outputs=3, random_h0=True, device=torch.device("cpu"))
-    for i, p in enumerate(m.parameters()):
+    for p in m.parameters():
         p.grad = torch.randn_like(p) * torch.tensor([0.01, 10.0]).view(-1, *[1] * (p.dim() - 1))
     expected = []
     for s in range(2):

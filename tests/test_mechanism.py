@@ -155,7 +155,7 @@ def test_intervention_jacobian_matches_autograd():
     assert sim["jacobians"].shape == (T, H, H)
     prev = torch.cat([h0[None], sim["states"][:-1]])
     for t in range(T):
-        f = lambda h: torch.relu((w.W_hh @ h) * g_rec + (w.W_ih @ noise[t]) * g_in)  # noqa: E731
+        f = lambda h, t=t: torch.relu((w.W_hh @ h) * g_rec + (w.W_ih @ noise[t]) * g_in)  # noqa: E731
         torch.testing.assert_close(f(prev[t]), sim["states"][t], rtol=0, atol=1e-12)
         J_auto = torch.autograd.functional.jacobian(f, prev[t])
         torch.testing.assert_close(sim["jacobians"][t], J_auto, rtol=0, atol=1e-12)
@@ -279,7 +279,8 @@ def test_second_loss_drop():
     ep = second_loss_drop(curve.tolist(), epochs=(t + 1).long().tolist())
     assert ep is not None and abs(ep - 151) <= 5
     assert second_loss_drop(torch.exp(-t / 20)) is None
-    assert second_loss_drop(0.2 + torch.exp(-t / 60) + 0.001 * torch.randn(300, generator=g, dtype=torch.float64)) is None
+    jitter = 0.001 * torch.randn(300, generator=g, dtype=torch.float64)
+    assert second_loss_drop(0.2 + torch.exp(-t / 60) + jitter) is None
 
 
 # ------------------------------------------------------------------ readout alignment

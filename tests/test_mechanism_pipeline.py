@@ -67,7 +67,8 @@ def _intervention(kick_pairs, noise_pairs, control_pairs, mus, skipped_group2=Fa
         return {"pairs_mean": p, "pairs_std": [0.1] * len(p), "n_targets": 3}
 
     g1 = {"group": 1, "neurons": [1, 2, 3], "status": "selected",
-          "conditions": {"kick": cond(kick_pairs), "noise_projection": cond(noise_pairs), "control": cond(control_pairs)}}
+          "conditions": {"kick": cond(kick_pairs), "noise_projection": cond(noise_pairs),
+                         "control": cond(control_pairs)}}
     g2 = ({"group": 2, "neurons": [], "status": "empty", "skipped": "kick group is empty"} if skipped_group2
           else {**g1, "group": 2})
     return {"model": "lin2/h8_d2/s0", "mus": mus, "groups": [g1, g2]}
@@ -148,7 +149,8 @@ def test_fig7_data_sorts_units_by_the_last_epoch():
           "complex_fraction": [0, 0.2], "unstable_fraction": [0, 0.1], "finite": [True, True],
           "sqrt_abs_dh2": [[1.0, 2.0, 3.0], [0.5, 4.0, None]], "val_loss": [3, 2, 1], "train_loss": [3, 2, 1],
           "bifurcation_epoch": 11, "second_loss_drop": None, "converged_rate": 0.1, "converged_last": 1,
-          "pca": {"epochs": [1, 11], "coords": [[[0, 0]], None], "outputs": [[0], None], "explained_variance": [[1, 1], None]}}
+          "pca": {"epochs": [1, 11], "coords": [[[0, 0]], None], "outputs": [[0], None],
+                  "explained_variance": [[1, 1], None]}}
     d = fig7_data([ev], {"lin2": 0.0688})
     m = d["models"][0]
     assert m["dh2"][1][:2] == [4.0, 0.5] and np.isnan(m["dh2"][1][2])
@@ -158,7 +160,8 @@ def test_fig7_data_sorts_units_by_the_last_epoch():
 def test_figS3_data_groups_by_number_of_states():
     ro = {"models": [{"model": "lin2/h8_d2/s0", "hmm": "lin2", "states": 2, "mean_projection": 0.4},
                      {"model": "lin2/h8_d2/s1", "hmm": "lin2", "states": 2, "mean_projection": 0.6},
-                     {"model": "lin3/h8_d2/s0", "hmm": "lin3", "states": 3, "mean_projection": None, "error": "diverged"}]}
+                     {"model": "lin3/h8_d2/s0", "hmm": "lin3", "states": 3, "mean_projection": None,
+                      "error": "diverged"}]}
     d = figS3_data(ro)
     assert d["states"] == [2] and d["mean"] == [pytest.approx(0.5)] and d["std"] == [pytest.approx(0.1)]
     assert d["failed"] == ["lin3/h8_d2/s0: diverged"]
@@ -183,7 +186,8 @@ def test_every_plotter_renders_including_unavailable_panels(tmp_path):
                   "explained_variance": [[1, 1], None]}}
     ro = {"models": [{"model": "lin2/h8_d2/s0", "hmm": "lin2", "states": 2, "mean_projection": 0.4}]}
     data = {"fig5": fig5_data(_kick()), "fig6": fig6_data(iv), "fig7": fig7_data([ev], {"lin2": 0.07}),
-            "figS3": figS3_data(ro), "figS4": figS4_data([_kick(), _kick(groups=((1,), ()), status=("fallback", "empty"))])}
+            "figS3": figS3_data(ro),
+            "figS4": figS4_data([_kick(), _kick(groups=((1,), ()), status=("fallback", "empty"))])}
     for name in FIGS:
         fig = get_plotter(name)(json.loads(json.dumps(data[name])))  # what the plot rule reads back
         fig.savefig(tmp_path / f"{name}.png", dpi=40)
@@ -221,7 +225,10 @@ def test_evolution_model_without_snapshots_fails_with_one_line(tmp_path):
 
 
 @pytest.mark.workflow
-def test_quick_config_mechanism_figures_and_claims(tmp_path):
+def test_quick_config_mechanism_figures_and_claims(quick_run):
+    """Reuses the session's quick run (tests/conftest.py), which built these targets among all the
+    others; asks for them here and reads them. Changes nothing in it."""
+    tmp_path = quick_run.check()
     # targets before --configfile, which takes several values
     out = _smk("--directory", str(tmp_path), "--cores", "2", *FIGS, "results/claims/mechanism.csv",
                "--configfile", str(ROOT / "config/quick.yaml"), cwd=tmp_path)

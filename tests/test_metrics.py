@@ -34,7 +34,7 @@ def literal_sinkhorn(x, y, eps=0.1, max_iter=1000, tol=0.1):
     u = torch.zeros(n, dtype=torch.float64)
     v = torch.zeros(m, dtype=torch.float64)
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the iteration count is returned)
         u_prev, v_prev = u, v
         K = (-C + u[:, None] + v[None, :]) / eps
         u = eps * (torch.log(a + 1e-8) - torch.logsumexp(K, dim=1)) + u

@@ -31,7 +31,8 @@ def test_broken_own_matrices_are_reported_before_any_job(tmp_path):
     bad.write_text(yaml.safe_dump(cfg))
     out = smk("--configfile", str(bad), "--cores", "1", "--directory", str(tmp_path), cwd=tmp_path)
     assert out.returncode != 0
-    assert "invalid config at config.hmms.ring3: HMM 'ring3': transition row 1 sums to 0.9, not 1" in out.stderr + out.stdout
+    msg = "invalid config at config.hmms.ring3: HMM 'ring3': transition row 1 sums to 0.9, not 1"
+    assert msg in out.stderr + out.stdout
     assert not (tmp_path / "results").exists()
 
 

@@ -1,6 +1,7 @@
 """A training group job killed part-way continues from its checkpoint when Snakemake reruns it,
 and ends with the same losses and weights as an uninterrupted run; editing the log/checkpoint
-cadence afterwards reruns no training (marked ``workflow``)."""
+cadence afterwards reruns no training (marked ``workflow``). The uninterrupted run it is compared
+with runs at the same time as the killed one and its resumption (one core each)."""
 import os
 import re
 import signal
@@ -38,14 +39,8 @@ def _args(workdir: Path, config: Path):
             f"results/models/{MODEL}/model.pt"]
 
 
-@pytest.mark.workflow
-def test_killed_training_group_resumes_from_checkpoint(tmp_path):
-    config = _config(tmp_path)
-    killed, clean = tmp_path / "killed", tmp_path / "clean"
-    killed.mkdir()
-    clean.mkdir()
-    ckpt = killed / f"results/checkpoints/{GROUP}.pt"
-
+def _kill_and_resume(killed: Path, config: Path, ckpt: Path):
+    """Steps 1 and 2 of the test below, in ``killed``."""
     # 1. start the job and kill Snakemake and the job (one process group) after a few checkpoints
     proc = subprocess.Popen(_args(killed, config), cwd=killed, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -76,9 +71,29 @@ def test_killed_training_group_resumes_from_checkpoint(tmp_path):
     assert "NOT be identical" not in log
     assert not ckpt.exists(), "the checkpoint is deleted once the models are written"
 
+
+@pytest.mark.workflow
+def test_killed_training_group_resumes_from_checkpoint(tmp_path):
+    config = _config(tmp_path)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    killed.mkdir()
+    clean.mkdir()
+    ckpt = killed / f"results/checkpoints/{GROUP}.pt"
+    # the uninterrupted run of step 3, in its own folder, runs meanwhile (one core each: --cores 1)
+    clean_log = tmp_path / "clean.out"
+    with clean_log.open("w") as sink:
+        clean_proc = subprocess.Popen(_args(clean, config), cwd=clean, stdout=sink, stderr=subprocess.STDOUT,
+                                      text=True, start_new_session=True)
+    try:
+        _kill_and_resume(killed, config, ckpt)
+        clean_proc.wait(timeout=900)
+    finally:
+        if clean_proc.poll() is None:
+            os.killpg(clean_proc.pid, signal.SIGKILL)
+            clean_proc.wait()
+
     # 3. an uninterrupted run of the same job gives the same losses, weights and snapshots
-    out = subprocess.run(_args(clean, config), cwd=clean, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-5000:]
+    assert clean_proc.returncode == 0, clean_log.read_text()[-5000:]
     assert "resumed from" not in (clean / f"logs/train/{GROUP}.log").read_text()
     assert (killed / f"results/models/{MODEL}/model.pt").samefile(killed / f"results/train_groups/{GROUP}/s0/model.pt")
     for model in SEEDS:

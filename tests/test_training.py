@@ -220,8 +220,9 @@ def test_train_rule_requests_gpu_only_where_auto_finds_one(tmp_path):
     path = tmp_path / "auto.yaml"
     path.write_text(yaml.safe_dump(cfg))
     for cuda, gpu, threads in (("0", 0, 1), ("1", 1, 1)):
-        out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--configfile", str(path),
-                              "--cores", "4", "-n", "--directory", str(tmp_path), "results/models/lin2/h16_d8/s0/model.pt"],
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"),
+                              "--configfile", str(path), "--cores", "4", "-n", "--directory", str(tmp_path),
+                              "results/models/lin2/h16_d8/s0/model.pt"],
                              capture_output=True, text=True, env={**os.environ, "RNNHMM_CUDA": cuda}, timeout=300)
         text = out.stdout + out.stderr
         assert out.returncode == 0, text[-3000:]

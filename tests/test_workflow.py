@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,13 +45,13 @@ sys.meta_path.insert(0, _NoTorch())
 """
 
 
-def check_display_settings_rerun_no_analysis(workdir, quick):
+def check_display_settings_rerun_no_analysis(workdir, quick, moddir):
     """After a complete run: each display-only key changed (+1) plans only the figure-data jobs that
-    read it and their plots, never a training or an analysis."""
+    read it and their plots, never a training or an analysis (dry runs: ``workdir`` is not changed;
+    the modified configs are written to ``moddir``)."""
     from rnnhmm.config import load_config
 
     raw, full = yaml.safe_load(Path(quick).read_text()), load_config(quick)
-    moddir = workdir / "modified"
     moddir.mkdir()
     for (section, analysis, key), readers in DISPLAY.items():
         cfg = copy.deepcopy(raw)
@@ -116,49 +117,62 @@ def test_bad_config_fails_before_any_job(tmp_path):
 
 
 @pytest.mark.workflow
-def test_quick_config_end_to_end(tmp_path):
+def test_quick_config_end_to_end(quick_run, tmp_path):
+    """Reuses the session's quick run (tests/conftest.py: fig1 alone, then everything) for the checks
+    that only read; the display-setting dry runs and the torch-free reruns of the light rules work on
+    a copy of it."""
     quick = str(ROOT / "config/quick.yaml")
-    # --configfile takes several values: keep it before an option, never right before targets
-    base = ["--configfile", quick, "--cores", "2", "--directory", str(tmp_path)]
+    base = quick_run.base
     # one figure alone
-    out = smk(*base, "fig1", cwd=tmp_path)
+    out = quick_run.fig1
     assert out.returncode == 0, out.stderr[-5000:]
-    assert (tmp_path / "results/figures/fig1.pdf").stat().st_size > 10_000
-    assert not (tmp_path / "results/figures/figS1.pdf").exists()
+    assert quick_run.fig1_files.get("fig1.pdf", 0) > 10_000
+    assert "figS1.pdf" not in quick_run.fig1_files
     # everything
-    out = smk(*base, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-5000:]
+    out = quick_run.full
+    assert out is not None and out.returncode == 0, out.stderr[-5000:] if out else ""
+    shared = quick_run.check()
     cfg = yaml.safe_load(Path(quick).read_text())
     n_models = sum(len(g["hmms"]) * len(g["hidden"]) * len(g["input"]) * len(g["seeds"]) for g in cfg["models"])
     for fig in ("fig1", "figS1"):
         for ext in ("pdf", "png"):
-            assert (tmp_path / f"results/figures/{fig}.{ext}").stat().st_size > 10_000
-    assert len(list((tmp_path / "results/models").glob("*/*/*/model.pt"))) == n_models
-    assert len(list((tmp_path / "results/diagnostics").glob("*/*/*.png"))) == n_models
+            assert (shared / f"results/figures/{fig}.{ext}").stat().st_size > 10_000
+    assert len(list((shared / "results/models").glob("*/*/*/model.pt"))) == n_models
+    assert len(list((shared / "results/diagnostics").glob("*/*/*.png"))) == n_models
     import pandas as pd
 
-    table = pd.read_csv(tmp_path / "results/metrics/summary.tsv", sep="\t")
+    table = pd.read_csv(shared / "results/metrics/summary.tsv", sep="\t")
     assert len(table) == n_models
     assert table["distance_mean"].between(0, 100).all() and table["floor_mean"].notna().all()
-    assert not list((tmp_path / "results/checkpoints").glob("**/*.pt"))  # cleaned after training
-    log = next((tmp_path / "logs/train").glob("*/*/*.log")).read_text()
+    assert not list((shared / "results/checkpoints").glob("**/*.pt"))  # cleaned after training
+    log = next((shared / "logs/train").glob("*/*/*.log")).read_text()
     assert "epoch 1/" in log and "ETA" in log and "done in" in log
     # provenance travels with results and figures
     from rnnhmm.figures.common import read_figure_provenance
     from rnnhmm.io import read_json
 
-    prov = read_figure_provenance(tmp_path / "results/figures/fig1.png")
+    prov = read_figure_provenance(shared / "results/figures/fig1.png")
     assert prov["params"]["figure"] == "fig1" and "torch" in prov["inputs"]["libraries"]
     assert prov["inputs"]["params"]["config"]["training"]["epochs"] == cfg["training"]["epochs"]
-    metrics = read_json(next((tmp_path / "results/metrics/models").glob("*/*/*.json")))
+    metrics = read_json(next((shared / "results/metrics/models").glob("*/*/*.json")))
     assert metrics["provenance"]["seed"] is not None and metrics["provenance"]["wall_time_s"] >= 0
-    # a second run has nothing to do
-    out = smk(*base, "-n", cwd=tmp_path)
-    assert out.returncode == 0
-    assert "Nothing to be done" in out.stdout + out.stderr
-    # restyling a figure reruns only its plot rule
-    out = smk(*base, "-n", "--forcerun", "figS1", cwd=tmp_path)
-    assert job_counts(out.stdout + out.stderr).get("train", 0) == 0
-    check_display_settings_rerun_no_analysis(tmp_path, quick)
-    check_light_rules_run_without_torch(tmp_path, quick)
-    shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+
+    def dry_runs():  # on the shared run: plan only, change nothing
+        # a second run has nothing to do
+        out = smk(*base, "-n", cwd=shared)
+        assert out.returncode == 0
+        assert "Nothing to be done" in out.stdout + out.stderr
+        # restyling a figure reruns only its plot rule
+        out = smk(*base, "-n", "--forcerun", "figS1", cwd=shared)
+        assert job_counts(out.stdout + out.stderr).get("train", 0) == 0
+        check_display_settings_rerun_no_analysis(shared, quick, tmp_path / "modified")
+
+    def light_rules():  # reruns jobs: on a copy (mtimes and .snakemake metadata kept)
+        work = quick_run.copy_to(tmp_path / "run")
+        check_light_rules_run_without_torch(work, quick)
+        shutil.rmtree(work / ".snakemake", ignore_errors=True)
+
+    # the two are independent and single-threaded (Snakemake planning; cheap jobs): one core each
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(dry_runs), pool.submit(light_rules)]:
+            done.result()  # re-raises a failed check
