@@ -11,9 +11,10 @@
 
 
 rule mech_kick:
-    """Kick neurons (docs/mechanism.md criterion on E.6 regions), integrating populations, sorted weight
-    blocks, pre-activation maps along the orbit and mean group activities, for every kick model
-    (one job: each model takes seconds to minutes, and a job costs a torch import)."""
+    """Kick neurons (the kick criterion of docs/mechanism.md on the three regions of
+    docs/dynamics.md), integrating populations, sorted weight blocks, pre-activation maps along the
+    orbit and mean group activities, for every kick model (one job: each model takes seconds to
+    minutes, and a job costs a torch import)."""
     input:
         models=[f"results/models/{m}/model.pt" for m in MECH_SETS["kick"]],
     output:
