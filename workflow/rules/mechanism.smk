@@ -54,7 +54,8 @@ rule mech_interventions:
 
 rule mech_evolution:
     """Transition rate, unstable / complex Jacobian fractions, E[dh2], PCA across epochs,
-    bifurcation epoch and second loss drop of one model's training (docs/mechanism.md)."""
+    bifurcation epoch and second loss drop of one model's training (docs/mechanism.md).
+    """
     input:
         model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
         evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
