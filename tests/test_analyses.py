@@ -184,3 +184,26 @@ def test_every_figure_has_one_plotter_and_the_style_is_applied():
         assert callable(get_plotter(name))
     with pytest.raises(KeyError):
         get_plotter("fig99")
+
+
+def test_topk_scales_with_the_hidden_size():
+    """Counts stay counts; fractions (the schema's defaults: the paper's 60 and 35 of 150) scale with H."""
+    assert interventions.topk_of(60, 150) == 60 and interventions.topk_of(60, 50) == 50
+    assert interventions.topk_of(0.4, 150) == 60 and interventions.topk_of(0.4, 50) == 20
+    assert interventions.topk_of(0.2333, 150) == 35 and interventions.topk_of(0.2333, 50) == 12
+    assert interventions.topk_of(0, 50) == 0 and interventions.topk_of(0.01, 16) == 1
+    with pytest.raises(ValueError):
+        interventions.topk_of(-1, 50)
+
+
+def test_topk_defaults_are_fractions_of_the_hidden_size():
+    from pathlib import Path
+
+    from rnnhmm.config import load_config, validate_config
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "quick.yaml")
+    del cfg["mechanism"]["interventions"]["noise_topk"], cfg["mechanism"]["interventions"]["control_topk"]
+    iv = validate_config(cfg)["mechanism"]["interventions"]
+    assert (iv["noise_topk"], iv["control_topk"]) == (0.4, 0.2333)
+    cfg["mechanism"]["interventions"]["noise_topk"] = 1.5
+    with pytest.raises(Exception, match="noise_topk"):
+        validate_config(cfg)

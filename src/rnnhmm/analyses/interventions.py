@@ -103,6 +103,17 @@ def kick_condition(hidden_size: int, kick_group) -> Condition:
     return Condition(torch.unique(_as_long(kick_group)), "recurrent", hidden_size)
 
 
+def topk_of(value, hidden: int) -> int:
+    """A presynaptic top-k size for a network of ``hidden`` neurons: an integer as it is (at most
+    ``hidden``), a fraction in (0, 1) of ``hidden`` (the paper's 60 and 35 of 150 neurons are 0.4 and
+    0.2333: the default for configs that do not set them, so the sets scale with the network)."""
+    if isinstance(value, bool) or value < 0:
+        raise ValueError(f"top-k must be an integer >= 0 or a fraction in (0, 1), got {value!r}")
+    if isinstance(value, float) and 0 < value < 1:
+        return max(1, round(value * hidden))
+    return min(int(value), hidden)
+
+
 def noise_projection_condition(W_hh: torch.Tensor, kick_group, kick_all, topk: int = 60) -> Condition:
     """Noise-projection condition: gain mu on the noise input into the union of the ``topk``
     presynaptic neurons of ``kick_group``, all kick neurons (``kick_all``) excluded."""
@@ -333,8 +344,8 @@ def run(weights: Weights, kick: dict, settings: dict, seed: int, model: str, log
         h0 = torch.randn(H, generator=gen, dtype=W_hh.dtype)
         conditions = {
             "kick": kick_condition(H, group),
-            "noise_projection": noise_projection_condition(W_hh, group, all_kick, p["noise_topk"]),
-            "control": control_condition(W_hh, all_kick, p["control_topk"]),
+            "noise_projection": noise_projection_condition(W_hh, group, all_kick, topk_of(p["noise_topk"], H)),
+            "control": control_condition(W_hh, all_kick, topk_of(p["control_topk"], H)),
         }
         pca = None
         entry["conditions"] = {}
