@@ -165,14 +165,6 @@ def sinkhorn_loss(blur: float = 0.2):
     return _LOSS_CACHE[key]
 
 
-def _atomic_save(obj, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """Learning rate of epoch ``epoch`` (1-based): ``lr`` throughout (constant), or a cosine from
     ``lr`` to ``lr * lr_min_factor`` at the last epoch. With a warm-up curriculum the cosine covers
