@@ -93,7 +93,7 @@ rule mech_readout:
 
 
 rule mechanism_claims:
-    """Paper claims about the mechanism (docs/dynamics.md), one row per claim and model."""
+    """Paper claims about the mechanism (docs/mechanism.md, docs/claims.md), one row per claim and model."""
     input:
         kick=[f"results/analysis/kick/{m}.json" for m in MECH_SETS["kick"]],
         interventions=f"results/analysis/interventions/{MECH_SETS['single']}.json",
