@@ -49,7 +49,7 @@ EVAL = {"n": 1000, "eps": 0.1, "max_iter": 1000, "floor_repeats": 3, "uniform_fi
 _FLOORS: dict = {}
 
 
-def claims_score(weights: Weights, hmm, name: str, L: int, seed: int) -> tuple[bool, str]:
+def claims_score(weights: Weights, hmm, name: str, L: int, seed: int, input_dim: int) -> tuple[bool, str]:
     """The pipeline's performance claims (rnnhmm.claims.performance) on one model: (converged, failing claims)."""
     key = (name, L)
     if key not in _FLOORS:
@@ -57,7 +57,8 @@ def claims_score(weights: Weights, hmm, name: str, L: int, seed: int) -> tuple[b
                                                   EVAL["max_iter"]))
     ev = evaluate_weights(weights, hmm, L, EVAL["n"], 5000 + seed, 6000 + seed, uniform_first=EVAL["uniform_first"],
                           eps=EVAL["eps"], max_iter=EVAL["max_iter"])
-    rows = performance_claims([{"model": f"{name}/s{seed}", "hmm": name, "input": 10, **ev}], {name: _FLOORS[key]})
+    record = {"model": f"{name}/s{seed}", "hmm": name, "input": input_dim, **ev}
+    rows = performance_claims([record], {name: _FLOORS[key]})
     fails = [f"{r['claim']}({r['value']:.3g})" for r in rows
              if r["claim"] in PERFORMANCE_CLAIMS and r["outcome"] == "fail"]
     return not fails, " ".join(fails) or "-"
@@ -121,9 +122,9 @@ def run_trial(t: dict, seeds=(0, 1, 2), log=print, curves: dict | None = None,
     for s, r in zip(seeds, res):
         w = Weights(r.last["weight_ih"], r.last["weight_hh"], r.last["readout"])
         sc = score(w, hmm, Le)
-        sc["conv_last"], sc["fails_last"] = claims_score(w, hmm, t["hmm"]["name"], Le, s)
+        sc["conv_last"], sc["fails_last"] = claims_score(w, hmm, t["hmm"]["name"], Le, s, t["input"])
         wb = Weights(r.best["weight_ih"], r.best["weight_hh"], r.best["readout"])
-        sc["conv_best"], sc["fails_best"] = claims_score(wb, hmm, t["hmm"]["name"], Le, s)
+        sc["conv_best"], sc["fails_best"] = claims_score(wb, hmm, t["hmm"]["name"], Le, s, t["input"])
         rows.append({"name": t["name"], "hmm": t["hmm"]["name"], "seed": s, "hidden": t["hidden"],
                      "input": t["input"], "num_seq": t["num_seq"], "seq_len": L,
                      "batch_size": cfgs[0].batch_size, "lr": cfgs[0].lr, "epochs": cfgs[0].epochs,

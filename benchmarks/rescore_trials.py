@@ -34,7 +34,7 @@ def main(argv=None) -> None:
         for kind in ("last", "best"):
             sd = blob[kind]
             ok, fails = claims_score(Weights(sd["weight_ih"], sd["weight_hh"], sd["readout"]), hmm,
-                                     t["hmm"]["name"], L, seed)
+                                     t["hmm"]["name"], L, seed, t["input"])
             print(f"{t['name']} s{seed} {kind}: converged {ok}; failing: {fails}", flush=True)
 
 
