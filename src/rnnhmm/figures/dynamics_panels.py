@@ -182,14 +182,8 @@ def _local_row(axes, e, pcs=(1, 2)):
     ax.set_ylabel("states")
     _style(ax, "sign changes (colour: mean RT of bin)")
     ax = axes[2]
-    ub = e["unstable_by_group"]
-    names = list(GROUP_NAMES.values())
-    vals = [ub[k] for k in names]
-    ax.bar(range(3), np.nan_to_num(vals), color=[GROUP_COLORS[k] for k in names], edgecolor="k", linewidth=0.4)
-    for i, k in enumerate(names):
-        ax.text(i, np.nan_to_num(vals[i]), f"n={ub['n_' + k]}", ha="center", va="bottom", fontsize=5.5)
-    ax.set_xticks(range(3), ["transition\nRT<2", "kick\n2-8", "cluster\nRT>8"], fontsize=6)
-    ax.set_ylabel("mean # unstable eigenvalues")
+    _unstable_bars(ax, e["unstable_by_group"], ["transition\nRT<2", "kick\n2-8", "cluster\nRT>8"],
+                   lambda k, ub: f"n={ub['n_' + k]}", fontsize=5.5)
     _style(ax, "unstable eigenvalues per group")
     ax = axes[3]
     u = np.minimum(np.asarray(e["n_unstable"]), 2)
@@ -230,6 +224,18 @@ def _performance_panels(ax_d, ax_t, perf):
 
 
 
+def _unstable_bars(ax, ub: dict, ticks: list[str], note, fontsize: float) -> None:
+    """Mean number of unstable eigenvalues per residency group (transition, kick, cluster), each bar
+    annotated with ``note(group, ub)``."""
+    names = list(GROUP_NAMES.values())
+    vals = [ub[k] for k in names]
+    ax.bar(range(3), np.nan_to_num(vals), color=[GROUP_COLORS[k] for k in names], edgecolor="k", linewidth=0.4)
+    for i, k in enumerate(names):
+        ax.text(i, np.nan_to_num(vals[i]), note(k, ub), ha="center", va="bottom", fontsize=fontsize)
+    ax.set_xticks(range(3), ticks, fontsize=6)
+    ax.set_ylabel("mean # unstable eigenvalues")
+
+
 def _residency_pair(axes, r):
     """Subspace residency: RT map (PC1 vs PC3) and unstable eigenvalues per group."""
     c = np.asarray(r["coords"], float).reshape(-1, 2)
@@ -243,12 +249,7 @@ def _residency_pair(axes, r):
     _pc_labels(ax, r["explained"], (1, 3))
     _style(ax, f"subspace residency {r['pair']} ({r['n_states']} states)")
     ax = axes[1]
-    names = list(GROUP_NAMES.values())
-    ub, sb = r["unstable_by_group"], r["sign_changes_by_group"]
-    vals = [ub[k] for k in names]
-    ax.bar(range(3), np.nan_to_num(vals), color=[GROUP_COLORS[k] for k in names], edgecolor="k", linewidth=0.4)
-    for i, k in enumerate(names):
-        ax.text(i, np.nan_to_num(vals[i]), f"n={ub['n_' + k]}\nsc={sb[k]:.2g}", ha="center", va="bottom", fontsize=5)
-    ax.set_xticks(range(3), ["transition", "kick", "cluster"], fontsize=6)
-    ax.set_ylabel("mean # unstable eigenvalues")
+    sb = r["sign_changes_by_group"]
+    _unstable_bars(ax, r["unstable_by_group"], ["transition", "kick", "cluster"],
+                   lambda k, ub: f"n={ub['n_' + k]}\nsc={sb[k]:.2g}", fontsize=5)
     _style(ax, f"unstable per group ({r['pair']}; sc = sign changes)")
