@@ -20,12 +20,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["reference_losses", "plateau_verdict", "training_verdict", "LEFT_PLATEAU_PROGRESS"]
+__all__ = ["batched_loss", "reference_losses", "plateau_verdict", "training_verdict", "LEFT_PLATEAU_PROGRESS"]
 
 LEFT_PLATEAU_PROGRESS = 0.5
 
 
-def _batched_loss(x_idx: np.ndarray, y_idx: np.ndarray, K: int, batch_size: int, blur: float) -> float:
+def batched_loss(x_idx: np.ndarray, y_idx: np.ndarray, K: int, batch_size: int, blur: float) -> float:
+    """The training loss of symbol sequences ``x_idx`` against targets ``y_idx`` (int (N, L), same N):
+    the debiased Sinkhorn divergence of one-hot batches of ``batch_size`` (consecutive rows), mean
+    over batches, exactly as a validation epoch computes it."""
     from .sinkhorn import onehot_sinkhorn
 
     eye = torch.eye(K)
@@ -50,8 +53,8 @@ def reference_losses(hmm, val_obs: np.ndarray, batch_size: int, blur: float = 0.
     rng = np.random.default_rng(seed)
     iid, fresh = [], []
     for _ in range(repeats):
-        iid.append(_batched_loss(rng.choice(K, size=(n, L), p=freq), val_obs, K, batch_size, blur))
-        fresh.append(_batched_loss(hmm.sample(n, L, seed=rng).astype(np.int64), val_obs, K, batch_size, blur))
+        iid.append(batched_loss(rng.choice(K, size=(n, L), p=freq), val_obs, K, batch_size, blur))
+        fresh.append(batched_loss(hmm.sample(n, L, seed=rng).astype(np.int64), val_obs, K, batch_size, blur))
     return {"iid_mean": float(np.mean(iid)), "iid_sd": float(np.std(iid)),
             "hmm_mean": float(np.mean(fresh)), "hmm_sd": float(np.std(fresh)), "repeats": repeats}
 

@@ -76,6 +76,7 @@ from rnnhmm.model import project_inputs, recurrence
 from .loop import (
     TrainConfig,
     TrainResult,
+    blur_at,
     device_fingerprint,
     end_of_epoch,
     lr_at,
@@ -307,12 +308,13 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     def batches(n: int):
         return [(s, min(s + cfg.batch_size, n)) for s in range(0, n, cfg.batch_size)]
 
-    def loss_of(out, hard, y, split, i, need_grad):
+    def loss_of(out, hard, y, split, i, need_grad, blur):
         b, f = out.shape[1], y.shape[-1]
         with record_function("sinkhorn"):
-            return onehot_sinkhorn(out.reshape(S, b, f), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
+            return onehot_sinkhorn(out.reshape(S, b, f), y, blur=blur, need_grad=need_grad, bb_cache=bb_cache,
                                    cache_key=(split, i, f), x_hard=hard.reshape(S, b, f), softmin=softmin)
 
+    final_blur = blur_at(cfg, cfg.epochs)
     t0 = time.perf_counter()
     n_train, n_val = y_train.shape[1], y_val.shape[1]
     train_batches, val_batches = batches(n_train), batches(n_val)
@@ -322,9 +324,10 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             group["lr"] = lr_at(cfg, epoch)
         losses = []
         L_ep, yt, yv = phase(epoch)
+        blur = blur_at(cfg, epoch)
         for i, (s0, e0) in enumerate(train_batches):
             out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
-            loss, grad = loss_of(out, hard, yt[:, s0:e0], "train", i, True)
+            loss, grad = loss_of(out, hard, yt[:, s0:e0], "train", i, True, blur)
             with record_function("backward"):
                 opt.zero_grad(set_to_none=True)
                 out.backward(grad.view_as(out))
@@ -336,15 +339,16 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             vl = []
             for i, (s0, e0) in enumerate(val_batches):
                 out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
-                vl.append(loss_of(out, hard, yv[:, s0:e0], "val", i, False)[0])
+                vl.append(loss_of(out, hard, yv[:, s0:e0], "val", i, False, blur)[0])
         # one device -> host transfer per epoch; the mean over batches as float64, as np.mean
         tl = torch.stack(losses).double().mean(0).tolist()
         vv = torch.stack(vl).double().mean(0).tolist()
         for s in range(S):
             train_hist[s].append(float(tl[s]))
             val_hist[s].append(float(vv[s]))
-            # the best weights are chosen on the full length only (warm-up losses are on shorter sequences)
-            if L_ep == L and val_hist[s][-1] < best_val[s]:
+            # the best weights are chosen on the full length and the final blur only (warm-up losses are
+            # on shorter sequences; losses at another blur are on another scale)
+            if L_ep == L and blur == final_blur and val_hist[s][-1] < best_val[s]:
                 best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, models.state(s)
         if wants_snapshot(cfg, epoch):
             snaps.append(epoch, models.params)

@@ -1,0 +1,66 @@
+"""Where is the training loss lowest: at the HMM, or at a copy that switches less / drops the rare
+symbol? (docs/loss_bias.md; :mod:`rnnhmm.training.loss_bias`)
+
+Usage::
+
+    python benchmarks/loss_bias.py lin2 --seq-len 50 --batch 512 --blur 0.2 --reps 20 \
+        [--scales 0.5,0.7,0.85,1,1.15] [--rares hmm,0.003,0] [--tsv OUT.tsv]
+
+HMM: a paper family name (lin2..lin5, fully, cyclic). Prints one row per variant: its change
+probability per step, its mean loss against fresh HMM samples, and the excess over the HMM's own
+loss on the same targets (paired; negative beyond ~2 SE: the loss prefers the variant).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+
+import torch
+
+from rnnhmm.hmm import build_hmm
+from rnnhmm.training.loss_bias import loss_landscape
+
+FAMILIES = {f"lin{m}": {"kind": "linear_chain", "states": m} for m in (2, 3, 4, 5)}
+FAMILIES |= {"fully": {"kind": "fully_connected"}, "cyclic": {"kind": "cyclic"}}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("hmm", choices=sorted(FAMILIES))
+    ap.add_argument("--seq-len", type=int, required=True)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--blur", type=float, nargs="+", default=[0.2])
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--scales", default="0.7,0.85,1,1.15")
+    ap.add_argument("--rares", default="hmm", help="comma list: 'hmm' (unchanged) or a probability")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tsv")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    hmm = build_hmm(a.hmm, FAMILIES[a.hmm])
+    scales = [float(x) for x in a.scales.split(",")]
+    rares = [None if x == "hmm" else float(x) for x in a.rares.split(",")]
+    rows = []
+    print(f"{a.hmm}: L={a.seq_len} batch={a.batch} reps={a.reps} (HMM change prob {hmm.change_probability():.4f})")
+    print("blur\trare\tscale\tchange_prob\tloss\t± SE\texcess\t± SE")
+    for blur in a.blur:
+        t0 = time.time()
+        for r in loss_landscape(hmm, a.seq_len, a.batch, blur, a.reps, scales, rares, a.seed):
+            rows.append(r)
+            print(f"{blur:g}\t{r['rare']}\t{r['switch_scale']:g}\t{r['change_prob']:.4f}\t{r['loss']:.4f}\t"
+                  f"{r['loss_se']:.4f}\t{r['excess']:+.4f}\t{r['excess_se']:.4f}", flush=True)
+        best = min((r for r in rows if r["blur"] == blur), key=lambda r: r["excess"])
+        print(f"# blur {blur:g}: lowest loss at rare={best['rare']} scale={best['switch_scale']:g} "
+              f"(excess {best['excess']:+.4f} ± {best['excess_se']:.4f}); {time.time() - t0:.0f} s", flush=True)
+    if a.tsv:
+        with open(a.tsv, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
+            w.writeheader()
+            w.writerows(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Where does the training loss have its minimum? (docs/loss_bias.md)
+
+The paper trains with the debiased Sinkhorn divergence between a batch of B generated sequences
+and B target sequences (one-hot, flattened to R^(KL)). Its *expected value over batches* is what
+training descends, and in high dimension the expected divergence between two finite samples is
+not minimised by the target distribution itself: a generator with less diverse sequences lands
+closer, on average, to a finite sample of the target.
+
+This module measures that directly, without any RNN: it evaluates the validation-style loss
+(:func:`rnnhmm.training.convergence.batched_loss`, exactly the training loss) of sequences drawn
+from *perturbed copies of the HMM* against fresh samples of the HMM itself:
+
+* ``switch_scale`` multiplies every off-diagonal transition probability (1 = the HMM; < 1
+  switches states less often);
+* ``rare`` sets the emission probability of the rare symbol (an output of stationary frequency
+  below 1/(2K), e.g. the linear chains' middle symbol at 0.01) in every state, the other symbols
+  scaled to keep each row a distribution.
+
+Every variant is scored against the same target draws (a paired design): ``excess`` is the
+variant's loss minus the HMM's own loss on the same targets, so a negative excess beyond its
+standard error means the loss prefers the variant to the truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..hmm import HMM
+from .convergence import batched_loss
+
+__all__ = ["perturbed", "rare_symbol", "loss_landscape"]
+
+
+def rare_symbol(hmm: HMM) -> int | None:
+    """The output whose stationary frequency is below 1/(2K) (the lowest such), or None."""
+    f = hmm.output_frequencies()
+    k = int(np.argmin(f))
+    return k if f[k] < 1.0 / (2 * hmm.n_outputs) else None
+
+
+def perturbed(hmm: HMM, switch_scale: float = 1.0, rare: float | None = None) -> HMM:
+    """A copy of ``hmm`` whose off-diagonal transitions are scaled by ``switch_scale`` and whose rare
+    symbol is emitted with probability ``rare`` in every state (None: unchanged)."""
+    T = hmm.transition.copy()
+    off = (T - np.diag(np.diag(T))) * switch_scale
+    if np.any(off.sum(1) > 1):
+        raise ValueError(f"switch_scale {switch_scale} makes a row's off-diagonal mass exceed 1")
+    T = off + np.diag(1.0 - off.sum(1))
+    E = hmm.emission.copy()
+    if rare is not None:
+        k = rare_symbol(hmm)
+        if k is None:
+            raise ValueError(f"HMM '{hmm.name}' has no rare symbol")
+        others = [j for j in range(E.shape[1]) if j != k]
+        E[:, others] *= (1.0 - rare) / E[:, others].sum(1, keepdims=True)
+        E[:, k] = rare
+    return HMM(f"{hmm.name}_s{switch_scale:g}_r{rare}", T, E, hmm.start)
+
+
+def loss_landscape(hmm: HMM, seq_len: int, batch_size: int, blur: float, reps: int,
+                   switch_scales=(0.7, 0.85, 1.0, 1.15), rares=(None,), seed: int = 0) -> list[dict]:
+    """Loss of every (rare, switch_scale) variant against ``reps`` fresh target draws of ``hmm``
+    (2 batches of ``batch_size`` each). Rows: blur, rare, switch_scale, change_prob (the variant's
+    stationary output change probability), loss and its SE, excess over the HMM's own loss on the
+    same targets and its SE (paired over draws)."""
+    rng = np.random.default_rng(seed)
+    n = 2 * batch_size
+    targets = [hmm.sample(n, seq_len, seed=rng).astype(np.int64) for _ in range(reps)]
+    K = hmm.n_outputs
+
+    def losses(model: HMM) -> np.ndarray:
+        return np.array([batched_loss(model.sample(n, seq_len, seed=rng).astype(np.int64), y, K, batch_size, blur)
+                         for y in targets])
+
+    truth = losses(hmm)
+    rows = []
+    for r in rares:
+        for s in switch_scales:
+            v = perturbed(hmm, s, r)
+            vals = truth if (r is None and s == 1.0) else losses(v)
+            d = vals - truth
+            rows.append({"blur": blur, "seq_len": seq_len, "batch": batch_size, "reps": reps,
+                         "rare": "hmm" if r is None else r, "switch_scale": s,
+                         "change_prob": v.change_probability(),
+                         "loss": float(vals.mean()), "loss_se": float(vals.std(ddof=1) / np.sqrt(reps)),
+                         "excess": float(d.mean()), "excess_se": float(d.std(ddof=1) / np.sqrt(reps))})
+    return rows
