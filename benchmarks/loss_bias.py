@@ -4,7 +4,7 @@ symbol? (docs/loss_bias.md; :mod:`rnnhmm.training.loss_bias`)
 Usage::
 
     python benchmarks/loss_bias.py lin2 --seq-len 50 --batch 512 --blur 0.2 --reps 20 \
-        [--scales 0.5,0.7,0.85,1,1.15] [--rares hmm,0.003,0] [--tsv OUT.tsv]
+        [--scales 0.5,0.7,0.85,1,1.15] [--rares hmm,0.003,0] [--flips 0.02,0.05] [--tsv OUT.tsv]
 
 HMM: a paper family name (lin2..lin5, fully, cyclic). Prints one row per variant: its change
 probability per step, its mean loss against fresh HMM samples, and the excess over the HMM's own
@@ -35,6 +35,7 @@ def main(argv=None) -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--scales", default="0.7,0.85,1,1.15")
     ap.add_argument("--rares", default="hmm", help="comma list: 'hmm' (unchanged) or a probability")
+    ap.add_argument("--flips", default="", help="comma list of i.i.d. flip probabilities (on the HMM itself)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tsv")
@@ -43,14 +44,15 @@ def main(argv=None) -> None:
     hmm = build_hmm(a.hmm, FAMILIES[a.hmm])
     scales = [float(x) for x in a.scales.split(",")]
     rares = [None if x == "hmm" else float(x) for x in a.rares.split(",")]
+    flips = [float(x) for x in a.flips.split(",") if x]
     rows = []
     print(f"{a.hmm}: L={a.seq_len} batch={a.batch} reps={a.reps} (HMM change prob {hmm.change_probability():.4f})")
-    print("blur\trare\tscale\tchange_prob\tloss\t± SE\texcess\t± SE")
+    print("blur\trare\tscale\tflip\tchanges/step\tloss\t± SE\texcess\t± SE")
     for blur in a.blur:
         t0 = time.time()
-        for r in loss_landscape(hmm, a.seq_len, a.batch, blur, a.reps, scales, rares, a.seed):
+        for r in loss_landscape(hmm, a.seq_len, a.batch, blur, a.reps, scales, rares, flips, a.seed):
             rows.append(r)
-            print(f"{blur:g}\t{r['rare']}\t{r['switch_scale']:g}\t{r['change_prob']:.4f}\t{r['loss']:.4f}\t"
+            print(f"{blur:g}\t{r['rare']}\t{r['switch_scale']:g}\t{r['flip']:g}\t{r['change_rate']:.4f}\t{r['loss']:.4f}\t"
                   f"{r['loss_se']:.4f}\t{r['excess']:+.4f}\t{r['excess_se']:.4f}", flush=True)
         best = min((r for r in rows if r["blur"] == blur), key=lambda r: r["excess"])
         print(f"# blur {blur:g}: lowest loss at rare={best['rare']} scale={best['switch_scale']:g} "

@@ -25,8 +25,11 @@ def test_the_paper_loss_prefers_a_slower_chain_without_the_rare_symbol():
     """The finding of docs/loss_bias.md at a small scale: at the paper's blur 0.2 a copy of lin2 that
     switches 0.7x as often and never emits the rare symbol has a lower expected loss than lin2."""
     rows = loss_landscape(linear_chain(2), seq_len=50, batch_size=128, blur=0.2, reps=4,
-                          switch_scales=(0.7, 1.0), rares=(None, 0.0), seed=0)
-    by = {(r["rare"], r["switch_scale"]): r for r in rows}
+                          switch_scales=(0.7, 1.0), rares=(None, 0.0), flips=(0.1,), seed=0)
+    by = {(r["rare"], r["switch_scale"]): r for r in rows if not r["flip"]}
     assert by[("hmm", 1.0)]["excess"] == 0.0
     low = by[(0.0, 0.7)]
     assert low["excess"] < -3 * low["excess_se"], low
+    assert low["change_rate"] < 0.6 * by[("hmm", 1.0)]["change_rate"]
+    noisy = [r for r in rows if r["flip"]][0]  # i.i.d. flips: more changes and a higher loss
+    assert noisy["change_rate"] > by[("hmm", 1.0)]["change_rate"] and noisy["excess"] > 3 * noisy["excess_se"]

@@ -14,7 +14,9 @@ from *perturbed copies of the HMM* against fresh samples of the HMM itself:
   switches states less often);
 * ``rare`` sets the emission probability of the rare symbol (an output of stationary frequency
   below 1/(2K), e.g. the linear chains' middle symbol at 0.01) in every state, the other symbols
-  scaled to keep each row a distribution.
+  scaled to keep each row a distribution;
+* ``flip``: each symbol of an HMM sample is replaced, with this probability, by an independent draw
+  from the HMM's output frequencies (i.i.d. noise on top of the right dynamics).
 
 Every variant is scored against the same target draws (a paired design): ``excess`` is the
 variant's loss minus the HMM's own loss on the same targets, so a negative excess beyond its
@@ -58,30 +60,36 @@ def perturbed(hmm: HMM, switch_scale: float = 1.0, rare: float | None = None) ->
 
 
 def loss_landscape(hmm: HMM, seq_len: int, batch_size: int, blur: float, reps: int,
-                   switch_scales=(0.7, 0.85, 1.0, 1.15), rares=(None,), seed: int = 0) -> list[dict]:
-    """Loss of every (rare, switch_scale) variant against ``reps`` fresh target draws of ``hmm``
-    (2 batches of ``batch_size`` each). Rows: blur, rare, switch_scale, change_prob (the variant's
-    stationary output change probability), loss and its SE, excess over the HMM's own loss on the
-    same targets and its SE (paired over draws)."""
+                   switch_scales=(0.7, 0.85, 1.0, 1.15), rares=(None,), flips=(), seed: int = 0) -> list[dict]:
+    """Loss of every (rare, switch_scale) variant and of every ``flips`` probability (on the HMM
+    itself) against ``reps`` fresh target draws of ``hmm`` (2 batches of ``batch_size`` each). Rows:
+    blur, rare, switch_scale, flip, change_rate (the variant samples' output changes per step), loss
+    and its SE, excess over the HMM's own loss on the same targets and its SE (paired over draws)."""
     rng = np.random.default_rng(seed)
     n = 2 * batch_size
     targets = [hmm.sample(n, seq_len, seed=rng).astype(np.int64) for _ in range(reps)]
     K = hmm.n_outputs
+    freq = hmm.output_frequencies()
 
-    def losses(model: HMM) -> np.ndarray:
-        return np.array([batched_loss(model.sample(n, seq_len, seed=rng).astype(np.int64), y, K, batch_size, blur)
-                         for y in targets])
+    def losses(model: HMM, flip: float = 0.0) -> tuple[np.ndarray, float]:
+        vals, changes = [], []
+        for y in targets:
+            x = model.sample(n, seq_len, seed=rng).astype(np.int64)
+            if flip:
+                m = rng.random(x.shape) < flip
+                x[m] = rng.choice(K, size=int(m.sum()), p=freq)
+            vals.append(batched_loss(x, y, K, batch_size, blur))
+            changes.append(float((x[:, 1:] != x[:, :-1]).mean()))
+        return np.array(vals), float(np.mean(changes))
 
     truth = losses(hmm)
+    variants = [(r, s, 0.0) for r in rares for s in switch_scales] + [(None, 1.0, f) for f in flips]
     rows = []
-    for r in rares:
-        for s in switch_scales:
-            v = perturbed(hmm, s, r)
-            vals = truth if (r is None and s == 1.0) else losses(v)
-            d = vals - truth
-            rows.append({"blur": blur, "seq_len": seq_len, "batch": batch_size, "reps": reps,
-                         "rare": "hmm" if r is None else r, "switch_scale": s,
-                         "change_prob": v.change_probability(),
-                         "loss": float(vals.mean()), "loss_se": float(vals.std(ddof=1) / np.sqrt(reps)),
-                         "excess": float(d.mean()), "excess_se": float(d.std(ddof=1) / np.sqrt(reps))})
+    for r, s, f in variants:
+        vals, changes = truth if (r is None and s == 1.0 and not f) else losses(perturbed(hmm, s, r), f)
+        d = vals - truth[0]
+        rows.append({"blur": blur, "seq_len": seq_len, "batch": batch_size, "reps": reps,
+                     "rare": "hmm" if r is None else r, "switch_scale": s, "flip": f, "change_rate": changes,
+                     "loss": float(vals.mean()), "loss_se": float(vals.std(ddof=1) / np.sqrt(reps)),
+                     "excess": float(d.mean()), "excess_se": float(d.std(ddof=1) / np.sqrt(reps))})
     return rows
