@@ -92,6 +92,10 @@ def describe_extra(t: dict) -> str:
         bits.append(f"tau {t['tau']:g}")
     if t.get("random_h0") is False:
         bits.append("h0 zero")
+    if t.get("blur", 0.2) != 0.2:
+        bits.append(f"blur {t['blur']:g}")
+    if t.get("final_blur_epochs"):
+        bits.append(f"blur {t['final_blur']:g} for the last {t['final_blur_epochs']} epochs")
     return ", ".join(bits)
 
 

@@ -82,11 +82,13 @@ def loss_landscape(hmm: HMM, seq_len: int, batch_size: int, blur: float, reps: i
             changes.append(float((x[:, 1:] != x[:, :-1]).mean()))
         return np.array(vals), float(np.mean(changes))
 
+    # every variant is built first, so an impossible one is refused before any loss is computed
+    variants = [(r, s, 0.0, perturbed(hmm, s, r)) for r in rares for s in switch_scales]
+    variants += [(None, 1.0, f, hmm) for f in flips]
     truth = losses(hmm)
-    variants = [(r, s, 0.0) for r in rares for s in switch_scales] + [(None, 1.0, f) for f in flips]
     rows = []
-    for r, s, f in variants:
-        vals, changes = truth if (r is None and s == 1.0 and not f) else losses(perturbed(hmm, s, r), f)
+    for r, s, f, v in variants:
+        vals, changes = truth if (r is None and s == 1.0 and not f) else losses(v, f)
         d = vals - truth[0]
         rows.append({"blur": blur, "seq_len": seq_len, "batch": batch_size, "reps": reps,
                      "rare": "hmm" if r is None else r, "switch_scale": s, "flip": f, "change_rate": changes,
