@@ -73,6 +73,7 @@ from torch.profiler import record_function
 from rnnhmm.io import atomic_save
 from rnnhmm.model import project_inputs, recurrence
 
+from ..plan import OFF_WHEN_ZERO
 from .loop import (
     TrainConfig,
     TrainResult,
@@ -204,7 +205,9 @@ _NOT_RESUME_KEYS = ("device", "log_every", "checkpoint_every")
 
 
 def _resume_key(cfgs: Sequence[TrainConfig]) -> list[dict]:
-    return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS} for c in cfgs]
+    # options added later are left out while off, so older checkpoints still resume
+    return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS and not (k in OFF_WHEN_ZERO and not v)}
+            for c in cfgs]
 
 
 def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
