@@ -94,6 +94,8 @@ def describe_extra(t: dict) -> str:
         bits.append("h0 zero")
     if t.get("blur", 0.2) != 0.2:
         bits.append(f"blur {t['blur']:g}")
+    if t.get("bigram_weight"):
+        bits.append(f"pair-frequency term x{t['bigram_weight']:g}")
     if t.get("final_blur_epochs"):
         bits.append(f"blur {t['final_blur']:g} for the last {t['final_blur_epochs']} epochs")
     return ", ".join(bits)
