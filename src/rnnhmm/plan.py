@@ -35,7 +35,7 @@ __all__ = ["CADENCE_KEYS", "TrainGroup", "training_groups", "group_of", "cadence
 CADENCE_KEYS = ("log_every", "checkpoint_every")
 # Training options added after results existed, left out of a group's parameters while off (0), so
 # that adding them to the schema reruns no trained model (Snakemake reruns a job whose params change).
-OFF_WHEN_ZERO = ("final_blur", "final_blur_epochs", "bigram_weight")
+OFF_WHEN_ZERO = ("final_blur", "final_blur_epochs")
 
 
 @dataclass(frozen=True)

@@ -188,27 +188,6 @@ class BatchedModels:
                 g.set_state(s)
 
 
-def bigram_penalty(out: torch.Tensor, y: torch.Tensor, weight: float, need_grad: bool):
-    """``weight`` x the squared difference between the batch's output-pair frequencies
-    P(o_t = k, o_t+1 = m) of the models' outputs ``out`` and of the targets ``y`` (both (S, n, L, K),
-    straight-through / one-hot), per model; and its gradient with respect to ``out`` (None without
-    ``need_grad``). Not the paper's loss: an opt-in term against the Sinkhorn loss's bias toward
-    fewer switches and no rare symbol (docs/loss_bias.md)."""
-    n, L = out.shape[1], out.shape[2]
-
-    def pairs(x):
-        return torch.einsum("sblk,sblm->skm", x[:, :, :-1], x[:, :, 1:]) / (n * (L - 1))
-
-    target = pairs(y)
-    if not need_grad:
-        return weight * ((pairs(out) - target) ** 2).sum((1, 2)), None
-    with torch.enable_grad():
-        o = out.detach().requires_grad_()
-        term = weight * ((pairs(o) - target) ** 2).sum((1, 2))
-        (g,) = torch.autograd.grad(term.sum(), o)
-    return term.detach(), g
-
-
 def _check_configs(cfgs: Sequence[TrainConfig]) -> TrainConfig:
     if not cfgs:
         raise ValueError("train_many: no configs")
@@ -335,13 +314,8 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     def loss_of(out, hard, y, split, i, need_grad, blur):
         b, f = out.shape[1], y.shape[-1]
         with record_function("sinkhorn"):
-            loss, grad = onehot_sinkhorn(out.reshape(S, b, f), y, blur=blur, need_grad=need_grad, bb_cache=bb_cache,
-                                         cache_key=(split, i, f), x_hard=hard.reshape(S, b, f), softmin=softmin)
-        if cfg.bigram_weight:
-            term, g2 = bigram_penalty(out, y.view(out.shape), cfg.bigram_weight, need_grad)
-            loss = loss + term
-            grad = None if grad is None else grad + g2.reshape(grad.shape)
-        return loss, grad
+            return onehot_sinkhorn(out.reshape(S, b, f), y, blur=blur, need_grad=need_grad, bb_cache=bb_cache,
+                                   cache_key=(split, i, f), x_hard=hard.reshape(S, b, f), softmin=softmin)
 
     final_blur = blur_at(cfg, cfg.epochs)
     t0 = time.perf_counter()

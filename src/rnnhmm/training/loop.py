@@ -65,9 +65,6 @@ class TrainConfig:
     # validate with blur final_blur, whose loss has its minimum at the HMM; 0 = off
     final_blur: float = 0.0
     final_blur_epochs: int = 0
-    # not the paper's: weight of a squared output-pair-frequency term added to the loss
-    # (rnnhmm.training.engine.bigram_penalty, docs/loss_bias.md); 0 = off
-    bigram_weight: float = 0.0
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -79,8 +76,6 @@ class TrainConfig:
             raise ValueError("training: warmup_epochs and warmup_seq_len go together (both 0 or both >= 1)")
         if self.final_blur < 0 or self.final_blur_epochs < 0 or self.blur <= 0:
             raise ValueError("training: blur must be > 0, final_blur and final_blur_epochs >= 0")
-        if self.bigram_weight < 0:
-            raise ValueError(f"training: bigram_weight must be >= 0, got {self.bigram_weight}")
         if bool(self.final_blur) != bool(self.final_blur_epochs):
             raise ValueError("training: final_blur and final_blur_epochs go together (both 0 or both set)")
         for key in ("hidden", "input_dim", "epochs", "batch_size"):
