@@ -206,22 +206,3 @@ def test_epsilon_schedule_equals_geomloss():
     legacy = pytest.importorskip("geomloss._legacy.sinkhorn_divergence")
     for d in (1.0, 7.3, 24.5):
         assert _epsilon_schedule(2, d, 0.2, 0.5) == legacy.epsilon_schedule(2, d, 0.2, 0.5)
-
-
-def test_final_blur_trains_the_last_epochs_at_another_blur_and_picks_best_weights_there():
-    """final_blur for the last final_blur_epochs epochs (docs/loss_bias.md); the best weights come
-    from those epochs only (losses at another blur are on another scale); off (0) is the paper's."""
-    from rnnhmm.training.loop import blur_at
-
-    cfg = TrainConfig(hidden=8, input_dim=2, epochs=5, batch_size=32, device="cpu", checkpoint_every=100,
-                      final_blur=3.0, final_blur_epochs=2)
-    assert [blur_at(cfg, e) for e in range(1, 6)] == [0.2, 0.2, 0.2, 3.0, 3.0]
-    assert blur_at(replace(cfg, final_blur=0.0, final_blur_epochs=0), 5) == 0.2
-    obs = linear_chain(2).sample(64, 12, seed=0)
-    r = train_many([cfg], [obs[:32]], [obs[32:]], log=lambda m: None)[0]
-    v = np.asarray(r.val_loss)
-    assert v[3:].max() < v[:3].min()  # blur 3 smooths the transport: a far smaller divergence
-    assert r.best_epoch in (4, 5)
-    for bad in ({"final_blur": 3.0}, {"final_blur_epochs": 2}, {"final_blur": -1.0, "final_blur_epochs": 2}):
-        with pytest.raises(ValueError, match="final_blur"):
-            TrainConfig(hidden=8, input_dim=2, **bad)

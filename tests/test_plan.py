@@ -209,19 +209,3 @@ def test_planning_modules_import_no_heavy_library():
                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-
-
-def test_options_added_later_change_no_group_params_while_off(configs):
-    """Snakemake reruns a training job whose params change: an option added to the schema after
-    results existed (final_blur) stays out of every group's params while it is off."""
-    import copy
-
-    from rnnhmm.plan import OFF_WHEN_ZERO, training_groups
-
-    cfg = configs["quick"]
-    assert cfg["training"]["final_blur"] == 0  # the schema default is filled in
-    for g in training_groups(cfg):
-        assert not set(OFF_WHEN_ZERO) & set(g.params), g.params
-    on = copy.deepcopy(cfg)
-    on["training"].update(final_blur=3.0, final_blur_epochs=5)
-    assert all(g.params["final_blur"] == 3.0 for g in training_groups(on))

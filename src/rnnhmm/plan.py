@@ -33,9 +33,6 @@ __all__ = ["CADENCE_KEYS", "TrainGroup", "training_groups", "group_of", "cadence
            "state_counts", "cell_models"]
 
 CADENCE_KEYS = ("log_every", "checkpoint_every")
-# Training options added after results existed, left out of a group's parameters while off (0), so
-# that adding them to the schema reruns no trained model (Snakemake reruns a job whose params change).
-OFF_WHEN_ZERO = ("final_blur", "final_blur_epochs")
 
 
 @dataclass(frozen=True)
@@ -62,8 +59,7 @@ class TrainGroup:
 
 
 def _shared_params(cfg: dict, m: ModelSpec) -> dict:
-    return {k: v for k, v in training_params(cfg, m).items()
-            if k not in CADENCE_KEYS and not (k in OFF_WHEN_ZERO and not v)}
+    return {k: v for k, v in training_params(cfg, m).items() if k not in CADENCE_KEYS}
 
 
 def training_groups(cfg: dict, models: list[ModelSpec] | None = None) -> list[TrainGroup]:

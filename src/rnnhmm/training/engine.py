@@ -73,11 +73,9 @@ from torch.profiler import record_function
 from rnnhmm.io import atomic_save
 from rnnhmm.model import project_inputs, recurrence
 
-from ..plan import OFF_WHEN_ZERO
 from .loop import (
     TrainConfig,
     TrainResult,
-    blur_at,
     device_fingerprint,
     end_of_epoch,
     lr_at,
@@ -205,9 +203,7 @@ _NOT_RESUME_KEYS = ("device", "log_every", "checkpoint_every")
 
 
 def _resume_key(cfgs: Sequence[TrainConfig]) -> list[dict]:
-    # options added later are left out while off, so older checkpoints still resume
-    return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS and not (k in OFF_WHEN_ZERO and not v)}
-            for c in cfgs]
+    return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS} for c in cfgs]
 
 
 def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
@@ -311,13 +307,12 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     def batches(n: int):
         return [(s, min(s + cfg.batch_size, n)) for s in range(0, n, cfg.batch_size)]
 
-    def loss_of(out, hard, y, split, i, need_grad, blur):
+    def loss_of(out, hard, y, split, i, need_grad):
         b, f = out.shape[1], y.shape[-1]
         with record_function("sinkhorn"):
-            return onehot_sinkhorn(out.reshape(S, b, f), y, blur=blur, need_grad=need_grad, bb_cache=bb_cache,
+            return onehot_sinkhorn(out.reshape(S, b, f), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
                                    cache_key=(split, i, f), x_hard=hard.reshape(S, b, f), softmin=softmin)
 
-    final_blur = blur_at(cfg, cfg.epochs)
     t0 = time.perf_counter()
     n_train, n_val = y_train.shape[1], y_val.shape[1]
     train_batches, val_batches = batches(n_train), batches(n_val)
@@ -327,10 +322,9 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             group["lr"] = lr_at(cfg, epoch)
         losses = []
         L_ep, yt, yv = phase(epoch)
-        blur = blur_at(cfg, epoch)
         for i, (s0, e0) in enumerate(train_batches):
             out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
-            loss, grad = loss_of(out, hard, yt[:, s0:e0], "train", i, True, blur)
+            loss, grad = loss_of(out, hard, yt[:, s0:e0], "train", i, True)
             with record_function("backward"):
                 opt.zero_grad(set_to_none=True)
                 out.backward(grad.view_as(out))
@@ -342,16 +336,15 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             vl = []
             for i, (s0, e0) in enumerate(val_batches):
                 out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
-                vl.append(loss_of(out, hard, yv[:, s0:e0], "val", i, False, blur)[0])
+                vl.append(loss_of(out, hard, yv[:, s0:e0], "val", i, False)[0])
         # one device -> host transfer per epoch; the mean over batches as float64, as np.mean
         tl = torch.stack(losses).double().mean(0).tolist()
         vv = torch.stack(vl).double().mean(0).tolist()
         for s in range(S):
             train_hist[s].append(float(tl[s]))
             val_hist[s].append(float(vv[s]))
-            # the best weights are chosen on the full length and the final blur only (warm-up losses are
-            # on shorter sequences; losses at another blur are on another scale)
-            if L_ep == L and blur == final_blur and val_hist[s][-1] < best_val[s]:
+            # the best weights are chosen on the full length only (warm-up losses are on shorter sequences)
+            if L_ep == L and val_hist[s][-1] < best_val[s]:
                 best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, models.state(s)
         if wants_snapshot(cfg, epoch):
             snaps.append(epoch, models.params)

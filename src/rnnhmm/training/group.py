@@ -18,7 +18,7 @@ from rnnhmm.plan import cadence, training_groups
 
 from .convergence import training_verdict
 from .engine import train_many
-from .loop import TrainConfig, blur_at, device_fingerprint, resolve_device
+from .loop import TrainConfig, device_fingerprint, resolve_device
 
 
 def run(config: dict, gid: str, params: dict, seeds, data_files, checkpoint, out_dir, provenance, log=print) -> None:
@@ -54,8 +54,8 @@ def run(config: dict, gid: str, params: dict, seeds, data_files, checkpoint, out
                     training_group=gid, group_seeds=seeds)
         # did it leave the i.i.d.-output plateau? (validation loss vs i.i.d. symbols and HMM samples)
         verdict = training_verdict(HMM(hmm, d["transition"], d["emission"], d["start"]), res.val_loss,
-                                   seq_len=d["val"].shape[1], batch_size=base.batch_size,
-                                   blur=blur_at(base, base.epochs), val_obs=d["val"], seed=seed)
+                                   seq_len=d["val"].shape[1], batch_size=base.batch_size, blur=base.blur,
+                                   val_obs=d["val"], seed=seed)
         log(f"s{seed}: {verdict['message']}")
         blob = {
             "plateau": verdict,

@@ -61,10 +61,6 @@ class TrainConfig:
     # the first warmup_seq_len steps of every sequence, the rest on the full length; 0 = off
     warmup_epochs: int = 0
     warmup_seq_len: int = 0
-    # blur schedule (CPU recipes, docs/loss_bias.md): the last final_blur_epochs epochs train and
-    # validate with blur final_blur, whose loss has its minimum at the HMM; 0 = off
-    final_blur: float = 0.0
-    final_blur_epochs: int = 0
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -74,10 +70,6 @@ class TrainConfig:
             raise ValueError("training: warmup_epochs and warmup_seq_len must be >= 0")
         if bool(self.warmup_epochs) != bool(self.warmup_seq_len):
             raise ValueError("training: warmup_epochs and warmup_seq_len go together (both 0 or both >= 1)")
-        if self.final_blur < 0 or self.final_blur_epochs < 0 or self.blur <= 0:
-            raise ValueError("training: blur must be > 0, final_blur and final_blur_epochs >= 0")
-        if bool(self.final_blur) != bool(self.final_blur_epochs):
-            raise ValueError("training: final_blur and final_blur_epochs go together (both 0 or both set)")
         for key in ("hidden", "input_dim", "epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"training: {key} must be >= 1, got {getattr(self, key)}")
@@ -183,14 +175,6 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     lo = cfg.lr * cfg.lr_min_factor
     frac = (epoch - start - 1) / (cfg.epochs - start - 1)
     return float(lo + (cfg.lr - lo) * 0.5 * (1.0 + math.cos(math.pi * frac)))
-
-
-def blur_at(cfg: TrainConfig, epoch: int) -> float:
-    """Blur of epoch ``epoch`` (1-based): ``final_blur`` for the last ``final_blur_epochs`` epochs,
-    ``blur`` before them."""
-    if cfg.final_blur_epochs and epoch > cfg.epochs - cfg.final_blur_epochs:
-        return float(cfg.final_blur)
-    return float(cfg.blur)
 
 
 def wants_snapshot(cfg: TrainConfig, epoch: int) -> bool:
