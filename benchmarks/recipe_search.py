@@ -94,6 +94,9 @@ def describe_extra(t: dict) -> str:
         bits.append("h0 zero")
     if t.get("blur", 0.2) != 0.2:
         bits.append(f"blur {t['blur']:g}")
+    if t.get("window_epochs"):
+        bits.append(f"last {t['window_epochs']} epochs on {t['window_len']}-step windows"
+                    + (f" at lr {t['window_lr']:g}" if t.get("window_lr") else ""))
     if t.get("bigram_weight"):
         bits.append(f"pair-frequency term x{t['bigram_weight']:g}")
     if t.get("final_blur_epochs"):
