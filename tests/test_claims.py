@@ -142,6 +142,11 @@ def test_a_missing_rare_symbol_fails_its_own_claim_only(perf):
     assert _row(rows, "rare_symbol_matches")["outcome"] == "fail"
     assert _row(rows, "transition_matrix_matches")["outcome"] == "pass"
     assert "rare symbol 1" in _row(rows, "transition_matrix_matches")["description"]
+    # the deviation the training loss prefers (docs/loss_bias.md) is named as such; a slow emulator's
+    # change rate too, and never a passing row
+    assert "docs/loss_bias.md" in _row(rows, "rare_symbol_matches")["ours"]
+    assert "docs/loss_bias.md" in _row(perf["rows"](_slow(perf)), "change_rate_matches")["ours"]
+    assert "docs/loss_bias.md" not in _row(perf["rows"](_perfect(perf)), "change_rate_matches")["ours"]
 
 
 def test_figures_name_the_models_that_did_not_converge(perf, tmp_path):
