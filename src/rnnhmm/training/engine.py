@@ -249,19 +249,6 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             return Lw, y_train_w, y_val_w
         return L, y_train, y_val
 
-    # window phase: the last window_epochs compare window_len steps at an offset per batch
-    W = min(cfg.window_len, L) if cfg.window_epochs else 0
-    first_window_epoch = cfg.epochs - cfg.window_epochs + 1 if W else cfg.epochs + 1
-
-    def window(x: torch.Tensor, y: torch.Tensor, epoch: int, i: int, split: str):
-        """(outputs, targets, offset) of batch i: the whole sequence outside the window phase."""
-        if epoch < first_window_epoch or W == L:
-            return x, y, 0
-        o = (L - W) if split == "val" else (epoch * 7919 + i * 104729) % (L - W + 1)  # deterministic
-        K = x.shape[-1]
-        yw = y.view(S, y.shape[1], -1, K)[:, :, o:o + W].reshape(S, y.shape[1], W * K)
-        return x[:, :, o:o + W], yw, o
-
     models = BatchedModels([c.seed for c in cfgs], cfg.hidden, cfg.input_dim, n_outputs, cfg.random_h0, device)
     opt = torch.optim.Adam(models.parameters(), lr=lr_at(cfg, 1), betas=cfg.betas)
     train_hist: list[list[float]] = [[] for _ in range(S)]
@@ -320,11 +307,11 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     def batches(n: int):
         return [(s, min(s + cfg.batch_size, n)) for s in range(0, n, cfg.batch_size)]
 
-    def loss_of(out, hard, y, split, i, need_grad, offset=0):
+    def loss_of(out, hard, y, split, i, need_grad):
         b, f = out.shape[1], y.shape[-1]
         with record_function("sinkhorn"):
             return onehot_sinkhorn(out.reshape(S, b, f), y, blur=cfg.blur, need_grad=need_grad, bb_cache=bb_cache,
-                                   cache_key=(split, i, f, offset), x_hard=hard.reshape(S, b, f), softmin=softmin)
+                                   cache_key=(split, i, f), x_hard=hard.reshape(S, b, f), softmin=softmin)
 
     t0 = time.perf_counter()
     n_train, n_val = y_train.shape[1], y_val.shape[1]
@@ -337,10 +324,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         L_ep, yt, yv = phase(epoch)
         for i, (s0, e0) in enumerate(train_batches):
             out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
-            out, y, o = window(out, yt[:, s0:e0], epoch, i, "train")
-            if o or out.shape[2] < L_ep:
-                hard = hard[:, :, o:o + out.shape[2]]
-            loss, grad = loss_of(out, hard, y, "train", i, True, o)
+            loss, grad = loss_of(out, hard, yt[:, s0:e0], "train", i, True)
             with record_function("backward"):
                 opt.zero_grad(set_to_none=True)
                 out.backward(grad.view_as(out))
@@ -352,10 +336,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             vl = []
             for i, (s0, e0) in enumerate(val_batches):
                 out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
-                out, y, o = window(out, yv[:, s0:e0], epoch, i, "val")
-                if o or out.shape[2] < L_ep:
-                    hard = hard[:, :, o:o + out.shape[2]]
-                vl.append(loss_of(out, hard, y, "val", i, False, o)[0])
+                vl.append(loss_of(out, hard, yv[:, s0:e0], "val", i, False)[0])
         # one device -> host transfer per epoch; the mean over batches as float64, as np.mean
         tl = torch.stack(losses).double().mean(0).tolist()
         vv = torch.stack(vl).double().mean(0).tolist()
@@ -363,7 +344,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             train_hist[s].append(float(tl[s]))
             val_hist[s].append(float(vv[s]))
             # the best weights are chosen on the full length only (warm-up losses are on shorter sequences)
-            if L_ep == L and (epoch >= first_window_epoch or not W) and val_hist[s][-1] < best_val[s]:
+            if L_ep == L and val_hist[s][-1] < best_val[s]:
                 best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, models.state(s)
         if wants_snapshot(cfg, epoch):
             snaps.append(epoch, models.params)

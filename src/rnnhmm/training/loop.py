@@ -61,12 +61,6 @@ class TrainConfig:
     # the first warmup_seq_len steps of every sequence, the rest on the full length; 0 = off
     warmup_epochs: int = 0
     warmup_seq_len: int = 0
-    # windows (docs/loss_bias.md): the last window_epochs epochs generate full-length sequences but
-    # compare only window_len consecutive steps of them (a different offset per training batch; the
-    # last window_len steps for validation) with the same steps of the targets; 0 = off
-    window_epochs: int = 0
-    window_len: int = 0
-    window_lr: float = 0.0  # learning rate of the window epochs (0: as lr)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -76,8 +70,6 @@ class TrainConfig:
             raise ValueError("training: warmup_epochs and warmup_seq_len must be >= 0")
         if bool(self.warmup_epochs) != bool(self.warmup_seq_len):
             raise ValueError("training: warmup_epochs and warmup_seq_len go together (both 0 or both >= 1)")
-        if self.window_epochs < 0 or self.window_len < 0 or bool(self.window_epochs) != bool(self.window_len):
-            raise ValueError("training: window_epochs and window_len go together (both 0 or both >= 1)")
         for key in ("hidden", "input_dim", "epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"training: {key} must be >= 1, got {getattr(self, key)}")
@@ -177,8 +169,6 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """Learning rate of epoch ``epoch`` (1-based): ``lr`` throughout (constant), or a cosine from
     ``lr`` to ``lr * lr_min_factor`` at the last epoch. With a warm-up curriculum the cosine covers
     the full-length epochs only (``lr`` through the warm-up, which has to leave the plateau)."""
-    if cfg.window_epochs and cfg.window_lr and epoch > cfg.epochs - cfg.window_epochs:
-        return float(cfg.window_lr)
     start = cfg.warmup_epochs if cfg.warmup_epochs < cfg.epochs else 0
     if cfg.lr_schedule == "constant" or cfg.epochs - start <= 1 or epoch <= start:
         return float(cfg.lr)
