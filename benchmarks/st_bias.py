@@ -6,11 +6,14 @@ with the hard Gumbel-softmax and trained through its straight-through gradient, 
 RNN's outputs are; the targets are the same chain at its true parameters (an output-level copy of
 lin2: stay 0.94, switch 0.05, rare symbol 0.01). Training starts *at* the truth, with the paper's
 loss (Sinkhorn, blur 0.2, Adam betas 0.9/0.9) on whole sequences or on one random window per batch.
+``--estimator score`` replaces the straight-through gradient by a score-function one: hard samples,
+and the gradient of sum_i f(x_i) log p(x_i) with f the Sinkhorn loss's first variation at each
+generated sequence (its gradient with respect to the sample's weight, mean removed).
 
 Usage::
 
     python benchmarks/st_bias.py {full,window} [--steps 300] [--lr 0.01] [--seeds 0 1 2]
-        [--seq-len 50] [--window 7] [--batch 512]
+        [--seq-len 50] [--window 7] [--batch 512] [--estimator {st,score}]
 
 Prints, every steps/6, the mean over seeds of the chain's switch probability P(0->2), P(2->0) and
 of the rare symbol's P(0->1), P(2->1) (truth: 0.05 and 0.01).
@@ -28,7 +31,7 @@ from rnnhmm.training.sinkhorn import onehot_sinkhorn
 P_TRUE = np.array([[0.94, 0.01, 0.05], [0.495, 0.01, 0.495], [0.05, 0.01, 0.94]])
 
 
-def run(mode: str, steps: int, lr: float, seed: int, L: int, W: int, B: int, report) -> np.ndarray:
+def run(mode: str, steps: int, lr: float, seed: int, L: int, W: int, B: int, report, estimator: str = "st"):
     chain = HMM("chain", P_TRUE, np.eye(3))
     pi = torch.tensor(chain.stationary(), dtype=torch.float32)
     g = torch.Generator().manual_seed(seed)
@@ -36,20 +39,36 @@ def run(mode: str, steps: int, lr: float, seed: int, L: int, W: int, B: int, rep
     theta = torch.tensor(np.log(P_TRUE), dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([theta], lr=lr, betas=(0.9, 0.9))
     eye = torch.eye(3)
+    if estimator == "score":
+        import geomloss
+
+        loss_fn = geomloss.SamplesLoss("sinkhorn", p=2, blur=0.2, debias=True, scaling=0.5, backend="tensorized")
     for step in range(1, steps + 1):
-        xs = [eye[torch.multinomial(pi, B, replacement=True, generator=g)]]
-        for _ in range(1, L):
-            u = torch.rand(B, 3, generator=g)
-            soft = torch.softmax(xs[-1] @ theta - torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10)), 1)
-            xs.append(eye[soft.argmax(1)] - soft.detach() + soft)  # straight-through, as the RNN's outputs
-        x = torch.stack(xs, 1)
-        y = eye[torch.as_tensor(chain.sample(B, L, seed=rng), dtype=torch.long)]
-        if mode == "window":
-            o = int(rng.integers(0, L - W + 1))
-            x, y = x[:, o:o + W], y[:, o:o + W]
-        loss, grad = onehot_sinkhorn(x.reshape(1, B, -1), y.reshape(1, B, -1), blur=0.2, need_grad=True)
+        o = int(rng.integers(0, L - W + 1)) if mode == "window" else 0
+        w = W if mode == "window" else L
+        y = eye[torch.as_tensor(chain.sample(B, L, seed=rng), dtype=torch.long)][:, o:o + w]
         opt.zero_grad()
-        x.backward(grad.view_as(x))
+        if estimator == "st":
+            xs = [eye[torch.multinomial(pi, B, replacement=True, generator=g)]]
+            for _ in range(1, L):
+                u = torch.rand(B, 3, generator=g)
+                z = xs[-1] @ theta - torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
+                soft = torch.softmax(z, 1)
+                xs.append(eye[soft.argmax(1)] - soft.detach() + soft)  # straight-through, as the RNN's outputs
+            x = torch.stack(xs, 1)[:, o:o + w]
+            loss, grad = onehot_sinkhorn(x.reshape(1, B, -1), y.reshape(1, B, -1), blur=0.2, need_grad=True)
+            x.backward(grad.view_as(x))
+        else:
+            with torch.no_grad():
+                idx = [torch.multinomial(pi, B, replacement=True, generator=g)]
+                for _ in range(1, o + w):
+                    idx.append(torch.multinomial(torch.softmax(theta[idx[-1]], 1), 1, generator=g).squeeze(1))
+                idx = torch.stack(idx, 1)
+            a = torch.full((B,), 1.0 / B, requires_grad=True)
+            loss = loss_fn(a, eye[idx[:, o:]].reshape(B, -1), torch.full((B,), 1.0 / B), y.reshape(B, -1))
+            (f,) = torch.autograd.grad(loss, a)
+            logp = torch.log_softmax(theta, 1)[idx[:, :-1], idx[:, 1:]].sum(1)  # transitions up to the window's end
+            ((f - f.mean()).detach() * logp).sum().backward()
         opt.step()
         report(step, torch.softmax(theta.detach(), 1).numpy())
     return torch.softmax(theta.detach(), 1).numpy()
@@ -64,15 +83,17 @@ def main(argv=None) -> None:
     ap.add_argument("--seq-len", type=int, default=50)
     ap.add_argument("--window", type=int, default=7)
     ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--estimator", choices=["st", "score"], default="st")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     every = max(a.steps // 6, 1)
     traj: dict[int, list] = {}
     for s in a.seeds:
         run(a.mode, a.steps, a.lr, s, a.seq_len, a.window, a.batch,
-            lambda step, P: traj.setdefault(step, []).append(P) if step % every == 0 or step == 1 else None)
+            lambda step, P: traj.setdefault(step, []).append(P) if step % every == 0 or step == 1 else None,
+            a.estimator)
     print(f"{a.mode} (L={a.seq_len}" + (f", windows of {a.window}" if a.mode == "window" else "")
-          + f", batch {a.batch}, lr {a.lr:g}, seeds {a.seeds}); truth: switch 0.05, rare 0.01")
+          + f", batch {a.batch}, lr {a.lr:g}, seeds {a.seeds}, {a.estimator} gradient); truth: switch 0.05, rare 0.01")
     for step in sorted(traj):
         P = np.array(traj[step])
         sw, rare = (P[:, 0, 2] + P[:, 2, 0]) / 2, (P[:, 0, 1] + P[:, 2, 1]) / 2
