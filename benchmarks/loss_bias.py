@@ -5,10 +5,13 @@ Usage::
 
     python benchmarks/loss_bias.py lin2 --seq-len 50 --batch 512 --blur 0.2 --reps 20 \
         [--scales 0.5,0.7,0.85,1,1.15] [--rares hmm,0.003,0] [--flips 0.02,0.05] [--tsv OUT.tsv]
+    python benchmarks/loss_bias.py lin2 --distances 2000 --seq-len 100 --reps 2 --scales 0.7,1,1.15 --rares hmm,0
 
 HMM: a paper family name (lin2..lin5, fully, cyclic). Prints one row per variant: its change
 probability per step, its mean loss against fresh HMM samples, and the excess over the HMM's own
 loss on the same targets (paired; negative beyond ~2 SE: the loss prefers the variant).
+``--distances N`` prints instead the paper's matched distance match(HMM, variant) of N sequences
+(docs/evaluation: many-to-one Sinkhorn argmax match) next to the HMM-HMM floor, per draw.
 """
 from __future__ import annotations
 
@@ -39,12 +42,15 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tsv")
+    ap.add_argument("--distances", type=int, default=0, help="matched distances of N sequences instead of losses")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     hmm = build_hmm(a.hmm, FAMILIES[a.hmm])
     scales = [float(x) for x in a.scales.split(",")]
     rares = [None if x == "hmm" else float(x) for x in a.rares.split(",")]
     flips = [float(x) for x in a.flips.split(",") if x]
+    if a.distances:
+        return distances(hmm, a, scales, rares)
     rows = []
     print(f"{a.hmm}: L={a.seq_len} batch={a.batch} reps={a.reps} (HMM change prob {hmm.change_probability():.4f})")
     print("blur\trare\tscale\tflip\tchanges/step\tloss\t± SE\texcess\t± SE")
@@ -62,6 +68,28 @@ def main(argv=None) -> None:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
             w.writeheader()
             w.writerows(rows)
+
+
+def distances(hmm, a, scales, rares) -> None:
+    """Mean matched distance match(HMM sample, variant sample) per variant, and the HMM-HMM floor."""
+    import numpy as np
+
+    from rnnhmm.evaluation.metrics import matched_distances
+    from rnnhmm.hmm import one_hot
+    from rnnhmm.training.loss_bias import perturbed
+
+    rng = np.random.default_rng(a.seed)
+    variants = [(r, s, perturbed(hmm, s, r)) for r in rares for s in scales if not (r is None and s == 1.0)]
+    print(f"{a.hmm}: matched distance, n={a.distances}, L={a.seq_len} (floor: HMM vs HMM)")
+    for rep in range(a.reps):
+        def md(x, y):
+            return float(matched_distances(torch.tensor(one_hot(x, 3), dtype=torch.float32),
+                                           torch.tensor(one_hot(y, 3), dtype=torch.float32)).mean())
+        h1, h2, h3 = (hmm.sample(a.distances, a.seq_len, seed=rng) for _ in range(3))
+        out = [f"floor {md(h2, h3):.3f}"]
+        out += [f"rare {'hmm' if r is None else r} x{s:g}: {md(h1, v.sample(a.distances, a.seq_len, seed=rng)):.3f}"
+                for r, s, v in variants]
+        print(f"draw {rep}: " + "; ".join(out), flush=True)
 
 
 if __name__ == "__main__":
