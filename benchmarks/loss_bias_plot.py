@@ -46,7 +46,8 @@ def main(folder: str, out: str) -> None:
     a.set_title("lin2, batch 512, L = 50 (config/small.yaml)")
     a.set_ylim(-22, 25)  # blur 2-3 at x0.7 lie at +14% to +81% (the loss there is small): off scale
     a.text(0.71, 23, "blur 2-3 at x0.7: off scale (+14% to +81%)", fontsize=7, va="top")
-    for i, (name, L) in enumerate((("lin2", 100), ("lin3", 30), ("lin4", 30), ("lin5", 40), ("fully", 30), ("cyclic", 40))):
+    paper = (("lin2", 100), ("lin3", 30), ("lin4", 30), ("lin5", 40), ("fully", 30), ("cyclic", 40))
+    for i, (name, L) in enumerate(paper):
         f = folder / f"{name}_L{L}_b4096.tsv"
         if f.exists():
             _lines(b, pd.read_csv(f, sep="\t", dtype={"rare": str}), f"{name} (L = {L})", f"C{i}")
