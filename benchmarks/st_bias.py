@@ -1,19 +1,21 @@
 """Does straight-through training leave the truth even where the loss's minimum is the truth?
-(docs/loss_bias.md, "The straight-through gradient")
+(docs/loss_bias.md, "The gradient estimators")
 
 The generator is a Markov chain over the three output symbols with transition logits theta, sampled
 with the hard Gumbel-softmax and trained through its straight-through gradient, exactly as the
 RNN's outputs are; the targets are the same chain at its true parameters (an output-level copy of
 lin2: stay 0.94, switch 0.05, rare symbol 0.01). Training starts *at* the truth, with the paper's
 loss (Sinkhorn, blur 0.2, Adam betas 0.9/0.9) on whole sequences or on one random window per batch.
-``--estimator score`` replaces the straight-through gradient by a score-function one: hard samples,
-and the gradient of sum_i f(x_i) log p(x_i) with f the Sinkhorn loss's first variation at each
-generated sequence (its gradient with respect to the sample's weight, mean removed).
+``--estimator soft`` feeds the relaxed Gumbel-softmax vectors themselves (temperature ``--tau``) to
+the loss instead of their hard one-hots. ``--estimator score`` replaces the straight-through
+gradient by a score-function one: hard samples, and the gradient of sum_i f(x_i) log p(x_i) with
+f the Sinkhorn loss's first variation at each generated sequence (its gradient with respect to the
+sample's weight, mean removed).
 
 Usage::
 
     python benchmarks/st_bias.py {full,window} [--steps 300] [--lr 0.01] [--seeds 0 1 2]
-        [--seq-len 50] [--window 7] [--batch 512] [--estimator {st,score}]
+        [--seq-len 50] [--window 7] [--batch 512] [--estimator {st,score,soft}] [--tau 1]
 
 Prints, every steps/6, the mean over seeds of the chain's switch probability P(0->2), P(2->0) and
 of the rare symbol's P(0->1), P(2->1) (truth: 0.05 and 0.01).
@@ -31,7 +33,8 @@ from rnnhmm.training.sinkhorn import onehot_sinkhorn
 P_TRUE = np.array([[0.94, 0.01, 0.05], [0.495, 0.01, 0.495], [0.05, 0.01, 0.94]])
 
 
-def run(mode: str, steps: int, lr: float, seed: int, L: int, W: int, B: int, report, estimator: str = "st"):
+def run(mode: str, steps: int, lr: float, seed: int, L: int, W: int, B: int, report, estimator: str = "st",
+        tau: float = 1.0):
     chain = HMM("chain", P_TRUE, np.eye(3))
     pi = torch.tensor(chain.stationary(), dtype=torch.float32)
     g = torch.Generator().manual_seed(seed)
@@ -48,13 +51,14 @@ def run(mode: str, steps: int, lr: float, seed: int, L: int, W: int, B: int, rep
         w = W if mode == "window" else L
         y = eye[torch.as_tensor(chain.sample(B, L, seed=rng), dtype=torch.long)][:, o:o + w]
         opt.zero_grad()
-        if estimator == "st":
+        if estimator in ("st", "soft"):
             xs = [eye[torch.multinomial(pi, B, replacement=True, generator=g)]]
             for _ in range(1, L):
                 u = torch.rand(B, 3, generator=g)
-                z = xs[-1] @ theta - torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
+                z = (xs[-1] @ theta - torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))) / tau
                 soft = torch.softmax(z, 1)
-                xs.append(eye[soft.argmax(1)] - soft.detach() + soft)  # straight-through, as the RNN's outputs
+                # straight-through, as the RNN's outputs; or the relaxed sample itself
+                xs.append(soft if estimator == "soft" else eye[soft.argmax(1)] - soft.detach() + soft)
             x = torch.stack(xs, 1)[:, o:o + w]
             loss, grad = onehot_sinkhorn(x.reshape(1, B, -1), y.reshape(1, B, -1), blur=0.2, need_grad=True)
             x.backward(grad.view_as(x))
@@ -83,7 +87,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seq-len", type=int, default=50)
     ap.add_argument("--window", type=int, default=7)
     ap.add_argument("--batch", type=int, default=512)
-    ap.add_argument("--estimator", choices=["st", "score"], default="st")
+    ap.add_argument("--estimator", choices=["st", "score", "soft"], default="st")
+    ap.add_argument("--tau", type=float, default=1.0, help="Gumbel-softmax temperature (st, soft)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     every = max(a.steps // 6, 1)
@@ -91,9 +96,10 @@ def main(argv=None) -> None:
     for s in a.seeds:
         run(a.mode, a.steps, a.lr, s, a.seq_len, a.window, a.batch,
             lambda step, P: traj.setdefault(step, []).append(P) if step % every == 0 or step == 1 else None,
-            a.estimator)
+            a.estimator, a.tau)
     print(f"{a.mode} (L={a.seq_len}" + (f", windows of {a.window}" if a.mode == "window" else "")
-          + f", batch {a.batch}, lr {a.lr:g}, seeds {a.seeds}, {a.estimator} gradient); truth: switch 0.05, rare 0.01")
+          + f", batch {a.batch}, lr {a.lr:g}, seeds {a.seeds}, {a.estimator} gradient, tau {a.tau:g}); "
+          "truth: switch 0.05, rare 0.01")
     for step in sorted(traj):
         P = np.array(traj[step])
         sw, rare = (P[:, 0, 2] + P[:, 2, 0]) / 2, (P[:, 0, 1] + P[:, 2, 1]) / 2
