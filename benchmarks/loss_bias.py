@@ -19,14 +19,16 @@ import argparse
 import csv
 import sys
 import time
+from pathlib import Path
 
 import torch
 
+from rnnhmm.config import load_config
 from rnnhmm.hmm import build_hmm
 from rnnhmm.training.loss_bias import loss_landscape
 
-FAMILIES = {f"lin{m}": {"kind": "linear_chain", "states": m} for m in (2, 3, 4, 5)}
-FAMILIES |= {"fully": {"kind": "fully_connected"}, "cyclic": {"kind": "cyclic"}}
+# the paper's HMMs, as the paper config defines them (lin2..lin5, fully, cyclic)
+FAMILIES = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")["hmms"]
 
 
 def main(argv=None) -> None:
@@ -80,11 +82,14 @@ def distances(hmm, a, scales, rares) -> None:
 
     rng = np.random.default_rng(a.seed)
     variants = [(r, s, perturbed(hmm, s, r)) for r in rares for s in scales if not (r is None and s == 1.0)]
+    K = hmm.n_outputs
+
+    def md(x, y):
+        return float(matched_distances(torch.tensor(one_hot(x, K), dtype=torch.float32),
+                                       torch.tensor(one_hot(y, K), dtype=torch.float32)).mean())
+
     print(f"{a.hmm}: matched distance, n={a.distances}, L={a.seq_len} (floor: HMM vs HMM)")
     for rep in range(a.reps):
-        def md(x, y):
-            return float(matched_distances(torch.tensor(one_hot(x, 3), dtype=torch.float32),
-                                           torch.tensor(one_hot(y, 3), dtype=torch.float32)).mean())
         h1, h2, h3 = (hmm.sample(a.distances, a.seq_len, seed=rng) for _ in range(3))
         out = [f"floor {md(h2, h3):.3f}"]
         out += [f"rare {'hmm' if r is None else r} x{s:g}: {md(h1, v.sample(a.distances, a.seq_len, seed=rng)):.3f}"

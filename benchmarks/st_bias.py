@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from rnnhmm.hmm import HMM
+from rnnhmm.training.loop import sinkhorn_loss
 from rnnhmm.training.sinkhorn import onehot_sinkhorn
 
 P_TRUE = np.array([[0.94, 0.01, 0.05], [0.495, 0.01, 0.495], [0.05, 0.01, 0.94]])
@@ -42,10 +43,7 @@ def run(mode: str, steps: int, lr: float, seed: int, L: int, W: int, B: int, rep
     theta = torch.tensor(np.log(P_TRUE), dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([theta], lr=lr, betas=(0.9, 0.9))
     eye = torch.eye(3)
-    if estimator == "score":
-        import geomloss
-
-        loss_fn = geomloss.SamplesLoss("sinkhorn", p=2, blur=0.2, debias=True, scaling=0.5, backend="tensorized")
+    loss_fn = sinkhorn_loss(0.2)  # the paper's loss as geomloss computes it (weights for the score gradient)
     for step in range(1, steps + 1):
         o = int(rng.integers(0, L - W + 1)) if mode == "window" else 0
         w = W if mode == "window" else L

@@ -112,8 +112,9 @@ def performance_claims(models: list[dict], floors: dict[str, dict]) -> list[dict
 
 
 def _emitted_less(m: dict, rc: dict) -> bool:
-    """Does the RNN emit the rare symbol less often than the HMM's samples (frequencies of the metrics
-    file; the rare symbol's transition column otherwise)?"""
+    """Does the RNN emit the rare symbol less often than the HMM's samples? From the symbol frequencies
+    of a metrics file; records without ``hmm_stats`` (claims calibration) compare the rare symbol's
+    transition column instead."""
     k = rc["symbol"]
     try:
         return m["rnn_stats"]["frequencies_mean"][k] < m["hmm_stats"]["frequencies_mean"][k]
