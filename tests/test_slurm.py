@@ -18,8 +18,11 @@ for from the scheduler (``scontrol show job``: CPUs, GPUs, time limit):
 - a CPU config (quick: ``fig1``, 6 models with their data, metrics and floors, plus one 2-thread
   ``dyn_local``): no GPU anywhere, CPUs = the rule's threads, the figure jobs run locally
   (``localrules``), and the trained weights and metrics equal those of a local run;
-- a GPU-requesting config (quick with ``training.device: auto``): the training job gets
-  ``--gpus=1 --cpus-per-gpu=2``, its data job no GPU.
+- a GPU-requesting config (quick with ``training.device: auto``), planned from a host without a
+  GPU: the training job gets ``--gpus=1 --cpus-per-gpu=2``, its data job no GPU.
+Without SLURM (no fixture): dry runs through the profile from a GPU-less host plan every training
+job of the paper config with one GPU and none of the quick config's; a local dry run of the paper
+config plans none.
 """
 import importlib.util
 import json
@@ -226,6 +229,45 @@ def _run_on_slurm(workdir: Path, config: Path, targets: list[str], env) -> str:
     return text
 
 
+def _planned_train_gpus(args: list[str], tmp_path: Path) -> list[int]:
+    """gpu= of every planned ``train`` job of a dry run (resources lines of ``snakemake -n``), planned
+    from a host without a GPU (``RNNHMM_CUDA=0``)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "-n", *args], cwd=tmp_path,
+                         env={**os.environ, "RNNHMM_CUDA": "0"}, capture_output=True, text=True, timeout=600)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-4000:]
+    blocks = re.findall(r"rule train:\n(.*?)\n(?:\[|rule |localrule |$)", text, flags=re.S)
+    assert blocks, text[-3000:]
+    gpus = []
+    for b in blocks:
+        res = re.search(r"resources: (.*)", b).group(1)
+        m = re.search(r"\bgpu=(\d+)", res)
+        gpus.append(int(m.group(1)) if m else 0)
+    return gpus
+
+
+@pytest.mark.skipif(importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
+                    reason="snakemake-executor-plugin-slurm not installed")
+def test_slurm_profile_plans_paper_training_on_gpus_from_a_gpu_less_host(tmp_path):
+    """The paper config (training.device: auto) through the SLURM profile, planned (-n) on a host
+    without a GPU, as a login node: every training job asks for one GPU; the quick config
+    (training.device: cpu) asks for none; the paper config planned for a local run asks for none
+    (on a local run 'auto' means a GPU only where one is visible). Each of the three is the case
+    where only one condition differs."""
+    profile = ["--workflow-profile", str(ROOT / "profiles/slurm")]
+    from rnnhmm.config import load_config
+    from rnnhmm.plan import training_groups
+
+    n_groups = len(training_groups(load_config(ROOT / "config/config.yaml")))  # 150 models
+    paper = _planned_train_gpus([*profile, f"--configfile={ROOT / 'config/config.yaml'}"], tmp_path / "a")
+    assert len(paper) == n_groups and set(paper) == {1}, paper
+    quick = _planned_train_gpus([*profile, f"--configfile={ROOT / 'config/quick.yaml'}"], tmp_path / "b")
+    assert quick and set(quick) == {0}, quick
+    local = _planned_train_gpus(["--cores", "2", f"--configfile={ROOT / 'config/config.yaml'}"], tmp_path / "c")
+    assert len(local) == n_groups and set(local) == {0}, local
+
+
 def test_quick_fig1_through_slurm_equals_local_run(slurm, request, tmp_path):
     """A CPU config (training.device: cpu): no job asks for a GPU, CPUs follow the rules' threads,
     the profile's runtimes reach sbatch, the figure jobs run locally, results equal a local run (the
@@ -287,9 +329,10 @@ def test_gpu_config_asks_for_a_gpu_for_training_only(slurm, tmp_path):
     gpu_cfg.write_text(yaml.safe_dump(cfg))
     work = tmp_path / "run"
     work.mkdir()
-    # planned as on a login node for GPU nodes: no GPU visible here, so say there is one
-    # (rnnhmm.plan.cuda_present); inside the job CUDA is absent and 'auto' trains on the CPU
-    text = _run_on_slurm(work, gpu_cfg, ["results/models/lin2/h16_d8/s0/model.pt"], {**env, "RNNHMM_CUDA": "1"})
+    # planned as on a login node without a GPU (RNNHMM_CUDA=0: rnnhmm.plan.cuda_present says no):
+    # under the SLURM executor 'auto' still asks for one; inside the job CUDA is absent and 'auto'
+    # trains on the CPU
+    text = _run_on_slurm(work, gpu_cfg, ["results/models/lin2/h16_d8/s0/model.pt"], {**env, "RNNHMM_CUDA": "0"})
     by_rule = _submitted(text)
     assert set(by_rule) == {"train", "hmm_data"}, sorted(by_rule)
     (train_id,) = by_rule["train"]

@@ -171,6 +171,8 @@ def test_jobs_ask_for_a_gpu_only_when_they_will_use_one(monkeypatch):
     assert wants_gpu("cpu", cuda=True) == 0
     assert wants_gpu("cuda", cuda=False) == 1 and wants_gpu("cuda:1", cuda=False) == 1
     assert wants_gpu("auto", cuda=False) == 0 and wants_gpu("auto", cuda=True) == 1
+    # jobs on a cluster: 'auto' asks for one whatever the planning host has; 'cpu' never does
+    assert wants_gpu("auto", cuda=False, cluster=True) == 1 and wants_gpu("cpu", cuda=True, cluster=True) == 0
     monkeypatch.setenv("RNNHMM_CUDA", "0")
     assert not cuda_present() and wants_gpu("auto") == 0
     monkeypatch.setenv("RNNHMM_CUDA", "1")

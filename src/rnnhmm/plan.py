@@ -10,8 +10,11 @@ Cadence settings (``log_every``, ``checkpoint_every``) change neither the traine
 losses, so they are not part of a group's training parameters (editing them reruns nothing); the
 job reads them from the config when it starts (:func:`cadence`).
 
-Placement: a job asks Snakemake for a GPU only when it will use one (:func:`wants_gpu`); ``auto``
-means CUDA only where a GPU is visible on the machine that plans the jobs (:func:`cuda_present`).
+Placement: a job asks Snakemake for a GPU only when it will use one (:func:`wants_gpu`). On a local
+run ``auto`` means CUDA only where a GPU is visible on the machine that plans the jobs
+(:func:`cuda_present`); when the jobs run elsewhere (a cluster executor such as the SLURM profile)
+the planning host (a login node) says nothing about the nodes, so ``auto`` asks for one GPU per
+training job, and the job trains on CUDA where the node has it.
 On a machine with several GPUs each job takes a free slot (:func:`claim_gpu_slot`: a lock file per
 GPU and slot, held while the job runs and released by the kernel when the job dies).
 """
@@ -97,12 +100,13 @@ def cuda_present() -> bool:
     return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidia0").exists()
 
 
-def wants_gpu(device: str, cuda: bool | None = None) -> int:
-    """GPUs a training job asks Snakemake for: 1 for ``cuda[:N]``, 1 for ``auto`` on a machine
-    with a GPU, 0 otherwise."""
+def wants_gpu(device: str, cuda: bool | None = None, cluster: bool = False) -> int:
+    """GPUs a training job asks Snakemake for: 0 for ``cpu``; 1 for ``cuda[:N]``; for ``auto``, 1
+    when the jobs run on a cluster (``cluster``: a non-local executor, whatever the planning host
+    has), else 1 only on a machine with a GPU (``cuda``, default :func:`cuda_present`)."""
     if device == "cpu":
         return 0
-    if device.startswith("cuda"):
+    if device.startswith("cuda") or cluster:
         return 1
     return int(cuda_present() if cuda is None else cuda)
 

@@ -94,9 +94,19 @@ def model_seeds(hmm):
     return sorted({m.seed for m in MODELS if m.hmm == hmm})
 
 
+def on_cluster():
+    """Do the jobs run on other machines? A non-local executor (``--executor slurm``), or the
+    config key ``cluster: true``, which the SLURM profile sets so that a dry run (where Snakemake
+    swaps the executor for its dry-run one) plans what the real submission will ask for.
+    """
+    return bool(config.get("cluster")) or workflow.non_local_exec
+
+
 def uses_gpu(wildcards):
-    """1 when the group job will train on a GPU (cuda, or auto on a machine with one), else 0."""
-    return wants_gpu(train_params(wildcards)["device"])
+    """1 when the group job will train on a GPU, else 0: ``cuda``; ``auto`` on a cluster (one GPU
+    per training job, whatever the login node has) or, on a local run, on a machine with a GPU.
+    """
+    return wants_gpu(train_params(wildcards)["device"], cluster=on_cluster())
 
 
 def train_threads(wildcards):
