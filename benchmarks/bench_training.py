@@ -35,7 +35,7 @@ import torch
 
 from rnnhmm.hmm import linear_chain
 from rnnhmm.training.engine import train_many
-from rnnhmm.training.loop import TrainConfig
+from rnnhmm.training.settings import TrainConfig
 from rnnhmm.training.sinkhorn import FALLBACKS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -18,7 +18,7 @@ from rnnhmm.config import derive_seed, load_config
 from rnnhmm.hmm import build_hmm
 from rnnhmm.plan import cadence, training_groups
 from rnnhmm.training.engine import train_many
-from rnnhmm.training.loop import TrainConfig, resolve_device
+from rnnhmm.training.settings import TrainConfig, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 

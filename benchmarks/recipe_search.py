@@ -37,7 +37,7 @@ from rnnhmm.evaluation.metrics import output_frequencies, output_transition_matr
 from rnnhmm.hmm import build_hmm
 from rnnhmm.model import Weights, generate_outputs
 from rnnhmm.training.engine import train_many
-from rnnhmm.training.loop import TrainConfig
+from rnnhmm.training.settings import TrainConfig
 
 COLUMNS = ["name", "hmm", "seed", "hidden", "input", "num_seq", "seq_len", "batch_size", "lr", "epochs",
            "grad_clip", "warmup", "extra", "s_per_epoch", "train_s", "val_first", "val_min", "val_last", "best_epoch",

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from rnnhmm.hmm import HMM
-from rnnhmm.training.loop import sinkhorn_loss
+from rnnhmm.training.settings import sinkhorn_loss
 from rnnhmm.training.sinkhorn import onehot_sinkhorn
 
 P_TRUE = np.array([[0.94, 0.01, 0.05], [0.495, 0.01, 0.495], [0.05, 0.01, 0.94]])

@@ -10,8 +10,8 @@ import torch
 
 from rnnhmm.hmm import linear_chain
 from rnnhmm.model import gumbel_hard
-from rnnhmm.training.engine import BatchedModels, train_many
-from rnnhmm.training.loop import TrainConfig, TrainingInterrupted, lr_at, sinkhorn_loss, train
+from rnnhmm.training.engine import BatchedModels, train, train_many
+from rnnhmm.training.settings import TrainConfig, TrainingInterrupted, lr_at, sinkhorn_loss
 from rnnhmm.training.sinkhorn import onehot_sinkhorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -179,7 +179,7 @@ def test_warmup_curriculum_trains_on_the_first_steps_then_the_full_length():
 
     from rnnhmm.hmm import linear_chain
     from rnnhmm.training.engine import train_many
-    from rnnhmm.training.loop import TrainConfig
+    from rnnhmm.training.settings import TrainConfig
 
     hmm = linear_chain(2)
     obs = hmm.sample(64, 12, seed=0)

@@ -7,7 +7,8 @@ import torch
 
 from rnnhmm.hmm import linear_chain
 from rnnhmm.model import NoiseRNN, Weights, generate_outputs, gumbel_hard, run_rnn
-from rnnhmm.training.loop import TrainConfig, TrainingInterrupted, sinkhorn_loss, train
+from rnnhmm.training.engine import train
+from rnnhmm.training.settings import TrainConfig, TrainingInterrupted, sinkhorn_loss
 
 
 def test_run_rnn_matches_explicit_recursion():
@@ -193,7 +194,7 @@ def test_concurrent_jobs_take_free_gpu_slots(tmp_path):
 
 
 def test_resolve_device_at_job_start(tmp_path):
-    from rnnhmm.training.loop import resolve_device
+    from rnnhmm.training.settings import resolve_device
 
     assert resolve_device("cpu") == ("cpu", None)
     assert resolve_device("auto", n_gpus=0) == ("cpu", None)

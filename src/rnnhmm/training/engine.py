@@ -1,5 +1,5 @@
 """The training loop: S models of the same shape trained at once (the pipeline trains each group
-of seeds this way, and :func:`rnnhmm.training.loop.train` is this loop with S = 1). Same mathematics
+of seeds this way, and :func:`train` is this loop with S = 1). Same mathematics
 as the pipeline's loop before (``benchmarks/reference_training.py``: geomloss, autograd, the
 global random generator), checked by ``tests/test_engine.py``.
 
@@ -73,7 +73,7 @@ from torch.profiler import record_function
 from rnnhmm.io import atomic_save
 from rnnhmm.model import project_inputs, recurrence
 
-from .loop import (
+from .settings import (
     TrainConfig,
     TrainResult,
     device_fingerprint,
@@ -220,7 +220,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     """Train S models at once; model s uses ``cfgs[s]`` (equal except ``seed``) and its own data
     ``train_obs[s]``, ``val_obs[s]`` (int symbols (N, L), same shapes for all s).
 
-    Returns one :class:`rnnhmm.training.loop.TrainResult` per model (losses, last and best weights,
+    Returns one :class:`rnnhmm.training.settings.TrainResult` per model (losses, last and best weights,
     best-epoch bookkeeping, evolution snapshots). ``checkpoint_path``: one resumable checkpoint for
     the whole batch, written every ``checkpoint_every`` epochs and resumed from when present
     (configs must match up to device and cadence); the evolution snapshots go to
@@ -371,3 +371,15 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             device_name=fingerprint["name"], resume_identical=identical,
         ))
     return results
+
+def train(cfg: TrainConfig, train_obs: np.ndarray, val_obs: np.ndarray, n_outputs: int = 3,
+          checkpoint_path: str | Path | None = None, log: Callable[[str], None] = print,
+          stop_after: int | None = None) -> TrainResult:
+    """Train one model: :func:`rnnhmm.training.engine.train_many` with a batch of one (the one training loop).
+
+    train_obs, val_obs: int symbols (N, L). ``checkpoint_path``: where the resumable state is
+    written every ``checkpoint_every`` epochs; if it exists the run continues from it. ``stop_after``
+    (testing only) returns after that many epochs of this call, as a killed job would.
+    """
+    return train_many([cfg], [train_obs], [val_obs], n_outputs=n_outputs, checkpoint_path=checkpoint_path,
+                      log=log, stop_after=stop_after)[0]

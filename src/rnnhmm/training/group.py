@@ -18,7 +18,7 @@ from rnnhmm.plan import cadence, training_groups
 
 from .convergence import training_verdict
 from .engine import train_many
-from .loop import TrainConfig, device_fingerprint, resolve_device
+from .settings import TrainConfig, device_fingerprint, resolve_device
 
 
 def run(config: dict, gid: str, params: dict, seeds, data_files, checkpoint, out_dir, provenance, log=print) -> None:

@@ -1,0 +1,199 @@
+"""Training settings and helpers of the noise-driven RNN emitting HMM-like sequences (docs/training.md
+C.1-C.3, C.5): :class:`TrainConfig`, :class:`TrainResult`, device placement, seeding, the loss, the
+learning-rate schedule and the snapshot/log cadence. The training loop that uses them is
+:func:`rnnhmm.training.engine.train_many` (S same-shape models at once; :func:`~rnnhmm.training.engine.train`
+is that loop with one model): this module imports nothing from it.
+
+Loss: debiased Sinkhorn divergence (geomloss, p=2, blur 0.2, eps-scaling 0.5) between the set of
+RNN output sequences and the set of HMM sequences, each sequence flattened to a point in R^{L*K}.
+Optimiser: Adam (lr 1e-3, betas (0.9, 0.9)), batches of 4096 in fixed order, fresh input noise
+every epoch, gradient-norm clipping.
+
+Deliberate differences from the reference code (documented in the README):
+* the *best* weights are a deep copy taken at the epoch of the lowest validation loss (the
+  reference aliased the live parameters and so saved the last epoch under the best name);
+  both ``last`` and ``best`` are written;
+* evolution snapshots are seeded per model (the reference forced seed 0 for every seed);
+* a run resumes from its checkpoint bit-for-bit (RNG states are part of the checkpoint) on the
+  same kind of device; the checkpoint records the device and says when a resume cannot be identical.
+
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["TrainingInterrupted", "TrainConfig", "TrainResult", "sinkhorn_loss", "pick_device", "resolve_device",
+           "device_fingerprint", "seed_everything", "lr_at", "wants_snapshot", "wants_log", "end_of_epoch"]
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by ``train(stop_after=...)`` to emulate a job killed part-way (tests only)."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (units: epochs, sequences)."""
+
+    hidden: int
+    input_dim: int
+    epochs: int = 500
+    batch_size: int = 4096
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.9)
+    blur: float = 0.2
+    tau: float = 1.0
+    grad_clip: float = 0.9
+    random_h0: bool = True
+    seed: int = 0
+    checkpoint_every: int = 10
+    evolution_every: int = 0  # 0: no per-epoch weight snapshots
+    log_every: int = 10
+    device: str = "auto"
+    lr_schedule: str = "constant"  # or "cosine": from lr down to lr * lr_min_factor at the last epoch
+    lr_min_factor: float = 0.1
+    # curriculum (CPU recipes, docs/cpu_recipes.md): the first warmup_epochs train and validate on
+    # the first warmup_seq_len steps of every sequence, the rest on the full length; 0 = off
+    warmup_epochs: int = 0
+    warmup_seq_len: int = 0
+
+    def __post_init__(self):
+        self.betas = tuple(self.betas)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"training: lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.warmup_epochs < 0 or self.warmup_seq_len < 0:
+            raise ValueError("training: warmup_epochs and warmup_seq_len must be >= 0")
+        if bool(self.warmup_epochs) != bool(self.warmup_seq_len):
+            raise ValueError("training: warmup_epochs and warmup_seq_len go together (both 0 or both >= 1)")
+        for key in ("hidden", "input_dim", "epochs", "batch_size"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"training: {key} must be >= 1, got {getattr(self, key)}")
+
+
+@dataclass
+class TrainResult:
+    last: dict
+    best: dict
+    best_epoch: int
+    best_val: float
+    train_loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    evolution_epochs: list = field(default_factory=list)
+    evolution: dict | None = None
+    wall_time_s: float = 0.0
+    device: str = "cpu"
+    resumed_from_epoch: int = 0
+    device_name: str = "cpu"  # the resolved device's model (GPU name), as recorded in checkpoints
+    resume_identical: bool = True  # False: resumed from a checkpoint written on another device kind
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{name}' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def device_fingerprint(device: torch.device) -> dict:
+    """What decides the random numbers and the float rounding of a run: device kind and model."""
+    if device.type == "cuda":
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        return {"type": "cuda", "name": props.name, "capability": f"{props.major}.{props.minor}",
+                "torch": torch.__version__, "cuda": torch.version.cuda}
+    return {"type": device.type, "name": device.type, "torch": torch.__version__}
+
+
+def resolve_device(spec: str = "auto", *, n_gpus: int | None = None, lock_dir: str | Path | None = None,
+                   slots_per_gpu: int | None = None, log: Callable[[str], None] = lambda m: None):
+    """The device a training job uses, decided when it starts: ``(device string, lock)``.
+
+    ``cpu`` and ``cuda:N`` are taken as they are; ``auto`` is CUDA when available, else the CPU.
+    ``cuda`` / ``auto`` on a machine with several GPUs take a free slot (:func:`rnnhmm.plan.claim_gpu_slot`;
+    ``$RNNHMM_JOBS_PER_GPU`` slots per GPU, default 1; locks in ``$RNNHMM_GPU_LOCK_DIR``, default
+    ``/tmp/rnnhmm-gpu-slots-<uid>``), so that concurrent jobs spread over the GPUs. Keep ``lock``
+    (an open file, or None) alive while the job runs. ``n_gpus`` overrides the count (tests).
+    """
+    from rnnhmm.plan import claim_gpu_slot
+
+    if spec == "cpu" or spec.startswith("cuda:"):
+        return spec, None
+    if n_gpus is None:
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n_gpus == 0:
+        if spec.startswith("cuda"):
+            raise RuntimeError(f"device '{spec}' requested but CUDA is not available")
+        return "cpu", None
+    if n_gpus == 1:
+        return "cuda:0", None
+    lock_dir = lock_dir or os.environ.get("RNNHMM_GPU_LOCK_DIR", f"/tmp/rnnhmm-gpu-slots-{os.getuid()}")
+    slots = slots_per_gpu or int(os.environ.get("RNNHMM_JOBS_PER_GPU", "1"))
+    visible = [v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    idx, lock = claim_gpu_slot(n_gpus, lock_dir, slots, visible=visible if len(visible) == n_gpus else None)
+    if idx is None:
+        idx = os.getpid() % n_gpus
+        log(f"WARNING: all {n_gpus} x {slots} GPU slots in {lock_dir} are taken; sharing cuda:{idx}")
+    return f"cuda:{idx}", lock
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+_LOSS_CACHE: dict = {}
+
+
+def sinkhorn_loss(blur: float = 0.2):
+    """geomloss debiased Sinkhorn divergence, cost |x-y|^2/2, eps = blur^2, tensorized backend."""
+    key = float(blur)
+    if key not in _LOSS_CACHE:
+        from geomloss import SamplesLoss
+
+        _LOSS_CACHE[key] = SamplesLoss(loss="sinkhorn", p=2, blur=blur, debias=True, scaling=0.5,
+                                       backend="tensorized")
+    return _LOSS_CACHE[key]
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of epoch ``epoch`` (1-based): ``lr`` throughout (constant), or a cosine from
+    ``lr`` to ``lr * lr_min_factor`` at the last epoch. With a warm-up curriculum the cosine covers
+    the full-length epochs only (``lr`` through the warm-up, which has to leave the plateau)."""
+    start = cfg.warmup_epochs if cfg.warmup_epochs < cfg.epochs else 0
+    if cfg.lr_schedule == "constant" or cfg.epochs - start <= 1 or epoch <= start:
+        return float(cfg.lr)
+    lo = cfg.lr * cfg.lr_min_factor
+    frac = (epoch - start - 1) / (cfg.epochs - start - 1)
+    return float(lo + (cfg.lr - lo) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+
+def wants_snapshot(cfg: TrainConfig, epoch: int) -> bool:
+    """Keep this epoch's weights for the evolution analyses (every ``evolution_every``, and epoch 1)?"""
+    return bool(cfg.evolution_every) and (epoch % cfg.evolution_every == 0 or epoch == 1)
+
+
+def wants_log(cfg: TrainConfig, epoch: int) -> bool:
+    """Print a progress line after this epoch (the first, every ``log_every``, the last)?"""
+    return epoch == 1 or epoch % cfg.log_every == 0 or epoch == cfg.epochs
+
+
+def end_of_epoch(cfg: TrainConfig, epoch: int, ran: int, stop_after: int | None, save: Callable[[], None]) -> None:
+    """Checkpoint on schedule (and at the last epoch); with ``stop_after`` (tests), checkpoint and
+    raise TrainingInterrupted once this call has run that many epochs, as a killed job would."""
+    if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+        save()
+    if stop_after is not None and ran >= stop_after and epoch < cfg.epochs:
+        save()
+        raise TrainingInterrupted(f"stopped after epoch {epoch} (stop_after={stop_after})")
