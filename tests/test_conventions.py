@@ -1,7 +1,7 @@
 """The Snakemake ecosystem's bar: ``snakemake --lint`` and ``snakefmt --check`` clean, a
 ``min_version`` in the Snakefile, and one conda environment per kind of rule (conda-forge only,
 valid YAML, a pinned lock file beside each range file), and ``ruff check`` clean on the package,
-the workflow's scripts, the tests and the benchmarks. Seconds, no jobs run.
+the workflow's scripts, the tests, the benchmarks and the studies. Seconds, no jobs run.
 
 ``snakemake --sdm conda -n`` needs a ``conda`` executable even for a dry run (it calls
 ``conda info``): where conda is installed the test runs it on the paper config; elsewhere it
@@ -47,12 +47,12 @@ def _ruff() -> list[str] | None:
 
 def test_ruff_is_clean():
     """``ruff check`` (rules and line length in pyproject.toml) on the package, the workflow's
-    scripts, the tests and the benchmarks."""
+    scripts, the tests, the benchmarks and the studies."""
     ruff = _ruff()
     if ruff is None:
         pytest.skip("ruff not installed (pip install -e '.[test]'; ./run.sh test installs it)")
     out = subprocess.run([*ruff, "check", "--no-cache", "--output-format", "concise",
-                          "src", "workflow/scripts", "tests", "benchmarks"],
+                          "src", "workflow/scripts", "tests", "benchmarks", "studies"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
 

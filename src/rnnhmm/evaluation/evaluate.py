@@ -2,7 +2,7 @@
 model's emission statistics, matched distances and performance-claim statistics.
 
 Used by the pipeline's ``hmm_floor`` and ``model_metrics`` rules and by the recipe search
-(``benchmarks/recipe_search.py``), so a recipe is judged by exactly the pipeline's numbers.
+(``studies/recipe_search.py``), so a recipe is judged by exactly the pipeline's numbers.
 """
 from __future__ import annotations
 

@@ -3,9 +3,9 @@ symbol? (docs/loss_bias.md; :mod:`rnnhmm.training.loss_bias`)
 
 Usage::
 
-    python benchmarks/loss_bias.py lin2 --seq-len 50 --batch 512 --blur 0.2 --reps 20 \
+    python studies/loss_bias.py lin2 --seq-len 50 --batch 512 --blur 0.2 --reps 20 \
         [--scales 0.5,0.7,0.85,1,1.15] [--rares hmm,0.003,0] [--flips 0.02,0.05] [--tsv OUT.tsv]
-    python benchmarks/loss_bias.py lin2 --distances 2000 --seq-len 100 --reps 2 --scales 0.7,1,1.15 --rares hmm,0
+    python studies/loss_bias.py lin2 --distances 2000 --seq-len 100 --reps 2 --scales 0.7,1,1.15 --rares hmm,0
 
 HMM: a paper family name (lin2..lin5, fully, cyclic). Prints one row per variant: its change
 probability per step, its mean loss against fresh HMM samples, and the excess over the HMM's own

@@ -14,7 +14,7 @@ sample's weight, mean removed).
 
 Usage::
 
-    python benchmarks/st_bias.py {full,window} [--steps 300] [--lr 0.01] [--seeds 0 1 2]
+    python studies/st_bias.py {full,window} [--steps 300] [--lr 0.01] [--seeds 0 1 2]
         [--seq-len 50] [--window 7] [--batch 512] [--estimator {st,score,soft}] [--tau 1]
 
 Prints, every steps/6, the mean over seeds of the chain's switch probability P(0->2), P(2->0) and

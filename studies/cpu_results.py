@@ -1,6 +1,6 @@
 """Per-family summary of a finished run (e.g. config/cpu.yaml) as Markdown, for docs/cpu_results.md.
 
-    python benchmarks/cpu_results.py RESULTS_DIR > table.md
+    python studies/cpu_results.py RESULTS_DIR > table.md
 
 Per HMM family, over its seeds: matched distance / HMM floor, output changes per sequence RNN / HMM
 (the metrics' volatility, reference protocol), the largest standardised transition-matrix

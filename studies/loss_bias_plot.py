@@ -1,8 +1,8 @@
-"""Figure of docs/loss_bias.md from the TSVs of benchmarks/loss_bias.py (``--tsv``).
+"""Figure of docs/loss_bias.md from the TSVs of studies/loss_bias.py (``--tsv``).
 
 Usage::
 
-    python benchmarks/loss_bias_plot.py docs/loss_bias docs/figures/loss_bias.png
+    python studies/loss_bias_plot.py docs/loss_bias docs/figures/loss_bias.png
 
 Left: lin2 at the small config's batch (512, L = 50), one line per blur. Right: every paper HMM
 at the paper's batch (4096) and training length. y: the variant's loss minus the HMM's own loss,

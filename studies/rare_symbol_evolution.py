@@ -5,7 +5,7 @@ still moving at the end of training or sits at an equilibrium of the gradient es
 
 Usage::
 
-    python benchmarks/rare_symbol_evolution.py RESULTS_DIR MODEL [MODEL ...] [--points 16]
+    python studies/rare_symbol_evolution.py RESULTS_DIR MODEL [MODEL ...] [--points 16]
 
 MODEL: e.g. ``lin3/h50_d10/s0`` (its ``evolution.pt`` must hold snapshots: config ``evolution``).
 Prints per snapshot: epoch, frequency of the rarest HMM symbol in the model's outputs, and the

@@ -1,6 +1,6 @@
 """Score saved recipe-search weights (``recipe_search.py --save-dir``) with the current claims code.
 
-    python benchmarks/rescore_trials.py WEIGHTS_DIR [TRIAL ...]
+    python studies/rescore_trials.py WEIGHTS_DIR [TRIAL ...]
 
 Prints, per trial, seed and weights (last / best): converged, and the failing performance claims
 with their statistic, exactly as the search and the pipeline score them.

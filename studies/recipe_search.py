@@ -13,7 +13,7 @@ L = the evaluation length):
 
 Usage::
 
-    python benchmarks/recipe_search.py TRIALS.jsonl RESULTS.tsv [--threads 1]
+    python studies/recipe_search.py TRIALS.jsonl RESULTS.tsv [--threads 1]
 
 TRIALS.jsonl: one JSON object per line: ``name``, ``hmm`` (a config ``hmms`` entry), ``hidden``,
 ``input``, ``num_seq`` (train = val = num_seq / 3), ``seq_len``, ``eval_seq_len`` and any

@@ -1,6 +1,6 @@
-"""Markdown table of a recipe search (benchmarks/recipe_search.py results), one row per trial.
+"""Markdown table of a recipe search (studies/recipe_search.py results), one row per trial.
 
-    python benchmarks/recipe_table.py RESULTS.tsv > table.md
+    python studies/recipe_table.py RESULTS.tsv > table.md
 
 Per trial: the recipe, training seconds for the three seeds together (on the shared 2-core
 machine), and over the seeds: how many left the i.i.d. plateau, volatility RNN/HMM (mean, min-max),
