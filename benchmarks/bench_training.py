@@ -12,7 +12,7 @@ and the time outside kernels (Python, dispatch).
 Reported: models x epochs per second of each, their ratio, and the peak memory of each phase (CPU:
 peak resident set size sampled during the phase; CUDA: torch.cuda.max_memory_allocated).
 
-    python benchmarks/bench_training.py                        # CPU configs' shapes, L 30 and 50
+    python benchmarks/bench_training.py                        # CPU configs' shapes, L 30 and 50, 1 and 2 threads
     python benchmarks/bench_training.py --paper --device cuda  # H=150, D=100, L=100, batch 4096
     python benchmarks/bench_training.py --device cuda --project   # s/epoch at every paper shape + GPU-hours
 
@@ -247,7 +247,7 @@ def bench_shape(args, device, L):
     print(f"  engine:    {rate['engine']:.3f} models x epochs / s (best run)   {mem['engine_desc']}")
     print(f"  speed-up (engine / reference), L={L}: {ratio:.2f}x median of the {len(pairs)} side-by-side pairs "
           f"({', '.join(f'{p:.2f}' for p in pairs)}); best run vs best run {rate['engine'] / rate['reference']:.2f}x")
-    return ratio
+    return {"ratio": ratio, "pairs": pairs, "engine": rate["engine"], "reference": rate["reference"]}
 
 
 def main():
@@ -266,7 +266,9 @@ def main():
     ap.add_argument("--paper", action="store_true",
                     help="paper settings: H=150, D=100, L=100, 10000+10000 sequences, batch 4096")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                    help="torch CPU threads, one comparison per count (default 1 2: 1 is what each pipeline "
+                         "training job uses, 2 the machine's cores; 0: torch's default)")
     ap.add_argument("--project", action="store_true", help="s/epoch at every paper shape and GPU-hours of the grid")
     ap.add_argument("--only-project", action="store_true", help="--project without the timed comparison")
     ap.add_argument("--project-epochs", type=int, default=1)
@@ -278,19 +280,27 @@ def main():
     if args.paper:
         args.hidden, args.input, args.seq_len = 150, 100, [100]
         args.n_train, args.n_val, args.batch = 10000, 10000, 4096
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    print(f"device {device} ({torch.get_num_threads()} CPU threads, torch {torch.__version__}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
-    if not args.only_project:
-        ratios = [bench_shape(args, device, L) for L in args.seq_len]
-        if len(ratios) > 1:
-            print(f"\nspeed-up over the shapes (geometric mean): {float(np.exp(np.mean(np.log(ratios)))):.2f}x  "
-                  f"(per shape: {', '.join(f'{r:.2f}x' for r in ratios)})")
+        args.threads = args.threads[:1]  # the CPU thread count barely matters beside a GPU
+    default_threads = torch.get_num_threads()
+    results = {}
+    for n in args.threads:
+        torch.set_num_threads(n or default_threads)
+        print(f"device {device} ({torch.get_num_threads()} CPU threads, torch {torch.__version__}, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+        if not args.only_project:
+            results[torch.get_num_threads()] = {L: bench_shape(args, device, L) for L in args.seq_len}
+    if results:
+        print(f"\nsummary (H={args.hidden} D={args.input}, {args.seeds} models, batch {args.batch}; "
+              "engine / reference, median of the side-by-side pairs; the pipeline's training jobs use 1 thread each):")
+        for n, per_L in results.items():
+            cells = "; ".join(f"L={L}: {r['ratio']:.2f}x (engine {r['engine']:.2f} models x epochs/s)"
+                              for L, r in per_L.items())
+            gm = float(np.exp(np.mean(np.log([r["ratio"] for r in per_L.values()]))))
+            print(f"  {n} thread{'s' if n > 1 else ''}: {cells}; geometric mean {gm:.2f}x")
         print(f"Sinkhorn problems redone in the log domain: {FALLBACKS['log_domain']} "
               f"of {FALLBACKS['calls']}")
     if args.project or args.only_project:
