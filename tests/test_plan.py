@@ -38,15 +38,16 @@ def test_shipped_configs_pass_the_analysis_checks_and_use_trained_models_only(co
     check_mechanism_config(cfg)
     ids = {m.id for m in expand_models(cfg)}
     dyn, mech = dynamics_models(cfg), mechanism_models(cfg)
-    for key in ("models", "fig8_models", "grid", "state_space"):
+    for key in ("models", "fig8_models", "grid", "state_space", "claims_models", "claims_fig8", "claims_state_space"):
         assert set(dyn[key]) <= ids, key
     assert mech["single"] in ids
-    for key in ("kick", "kick_others", "evolution", "readout", "claims"):
+    for key in ("kick", "kick_others", "evolution", "readout", "claims", "claims_kick", "claims_evolution"):
         assert set(mech[key]) <= ids, key
     # the kick job covers the single model first, then figure S4's models, each once
     assert mech["kick"][0] == mech["single"] and len(set(mech["kick"])) == len(mech["kick"])
     assert set(mech["kick"]) == {mech["single"], *mech["kick_others"]}
-    assert mech["claims"] == list(dict.fromkeys(mech["evolution"] + mech["readout"]))
+    assert mech["claims"] == list(dict.fromkeys(mech["claims_evolution"] + mech["readout"] + mech["claims_kick"]))
+    assert set(mech["kick"]) <= set(mech["claims_kick"]) and set(mech["evolution"]) <= set(mech["claims_evolution"])
     assert dyn["state_space"] == sorted(set(dyn["models"]) | set(dyn["fig8_models"]) | set(dyn["grid"]))
 
 
@@ -88,6 +89,22 @@ def test_cpu_config_model_sets(configs):
     assert mech["kick"] == reps + ["fully/h50_d10/s0"]
     assert mech["evolution"] == reps + ["fully/h50_d10/s0", "cyclic/h50_d10/s0"]
     assert len(mech["readout"]) == 12
+    # every_seed: the claims use the three seeds of each listed model's cell, the figures the listed ones
+    three = lambda ids: [f"{m[:-1]}{k}" for m in ids for k in range(3)]  # noqa: E731
+    assert dyn["claims_models"] == three(reps) and dyn["claims_fig8"] == three(dyn["fig8_models"])
+    assert set(dyn["claims_state_space"]) == set(three(reps + dyn["fig8_models"]))
+    assert mech["claims_kick"] == three(mech["kick"]) and mech["claims_evolution"] == three(mech["evolution"])
+
+
+def test_every_seed_off_keeps_the_listed_models(configs):
+    """Must-fail side of every_seed: off (the quick config), the claims' sets are the figures' sets."""
+    cfg = configs["quick"]
+    assert not cfg["dynamics"]["every_seed"] and not cfg["mechanism"]["every_seed"]
+    dyn, mech = dynamics_models(cfg), mechanism_models(cfg)
+    assert dyn["claims_models"] == dyn["models"] and dyn["claims_fig8"] == dyn["fig8_models"]
+    assert mech["claims_kick"] == mech["kick"] and mech["claims_evolution"] == mech["evolution"]
+    on = {**cfg, "dynamics": {**cfg["dynamics"], "every_seed": True}}
+    assert len(dynamics_models(on)["claims_models"]) > len(dyn["models"])
 
 
 def test_own_hmm_config_uses_its_one_model_everywhere(configs):

@@ -31,7 +31,7 @@ from pathlib import Path
 from .config import ConfigError, ModelSpec, expand_models, in_evolution, training_params
 
 __all__ = ["CADENCE_KEYS", "TrainGroup", "training_groups", "group_of", "cadence", "cuda_present",
-           "wants_gpu", "claim_gpu_slot", "check_dynamics_config", "dynamics_models",
+           "wants_gpu", "claim_gpu_slot", "check_dynamics_config", "dynamics_models", "every_seed",
            "check_mechanism_config", "mechanism_models", "hmms_of", "hmm_specs", "change_probabilities",
            "state_counts", "cell_models"]
 
@@ -182,12 +182,30 @@ def check_dynamics_config(cfg: dict) -> None:
                 raise ConfigError(f"invalid config at config.dynamics.subspaces.{key}: pair {p} repeats an output")
 
 
+def every_seed(cfg: dict, model_ids: list[str], on: bool = True) -> list[str]:
+    """``model_ids`` with, when ``on``, every trained seed of each one's cell (same HMM, hidden size
+    and input dimension) after it, in the order first named; unchanged when not ``on``."""
+    if not on:
+        return list(model_ids)
+    trained = expand_models(cfg)
+    out = []
+    for mid in model_ids:
+        s = ModelSpec.parse(mid)
+        out += [mid] + [m.id for m in trained if (m.hmm, m.hidden, m.input) == (s.hmm, s.hidden, s.input)]
+    return list(dict.fromkeys(out))
+
+
 def dynamics_models(cfg: dict) -> dict[str, list[str]]:
-    """Model ids per use: 'models' (fig2-4), 'fig8_models', 'grid' (figS2) and 'state_space' (union)."""
+    """Model ids per use: 'models' (fig2-4), 'fig8_models', 'grid' (figS2) and 'state_space' (union);
+    the claims' sets 'claims_models', 'claims_fig8' and 'claims_state_space': the same, with every
+    seed of each listed model's cell when ``dynamics.every_seed`` is set (:func:`every_seed`)."""
     dyn = cfg["dynamics"]
     grid = _grid_models(cfg, expand_models(cfg))
+    on = bool(dyn.get("every_seed", False))
+    cm, cf = every_seed(cfg, dyn["models"], on), every_seed(cfg, dyn["fig8_models"], on)
     return {"models": list(dyn["models"]), "fig8_models": list(dyn["fig8_models"]), "grid": grid,
-            "state_space": sorted(set(dyn["models"]) | set(dyn["fig8_models"]) | set(grid))}
+            "state_space": sorted(set(dyn["models"]) | set(dyn["fig8_models"]) | set(grid)),
+            "claims_models": cm, "claims_fig8": cf, "claims_state_space": sorted(set(cm) | set(cf) | set(grid))}
 
 
 def check_mechanism_config(cfg: dict) -> None:
@@ -201,7 +219,7 @@ def check_mechanism_config(cfg: dict) -> None:
         if mid not in ids:
             raise ConfigError(f"invalid config at config.mechanism.{where}: '{mid}' is not a trained model of "
                               "this config")
-    for mid in mech["evolution"]["models"]:
+    for mid in every_seed(cfg, mech["evolution"]["models"], bool(mech.get("every_seed", False))):
         if not in_evolution(cfg, ModelSpec.parse(mid)):
             raise ConfigError(f"invalid config at config.mechanism.evolution.models: '{mid}' keeps no per-epoch "
                               "weights (add it to config.evolution.match)")
@@ -209,13 +227,19 @@ def check_mechanism_config(cfg: dict) -> None:
 
 def mechanism_models(cfg: dict) -> dict:
     """Model ids per use: 'single' (one id: interventions, fig5, fig6), 'kick' (the single model
-    first, then config.mechanism.kick.models: the kick job), 'kick_others' (figS4), 'evolution'
-    (fig7), 'readout' (figS3) and 'claims' (evolution + readout: the HMMs the claims describe)."""
+    first, then config.mechanism.kick.models), 'kick_others' (figS4), 'evolution' (fig7), 'readout'
+    (figS3); the claims' sets 'claims_kick' and 'claims_evolution' (the same, with every seed of
+    each listed model's cell when ``mechanism.every_seed`` is set: :func:`every_seed`) and 'claims'
+    (their union with readout: the HMMs the claims describe)."""
     mech = cfg["mechanism"]
     single, others = mech["single_model"], list(mech["kick"]["models"])
     evolution, readout = list(mech["evolution"]["models"]), list(mech["readout"]["models"])
-    return {"single": single, "kick": list(dict.fromkeys([single, *others])), "kick_others": others,
-            "evolution": evolution, "readout": readout, "claims": list(dict.fromkeys(evolution + readout))}
+    on = bool(mech.get("every_seed", False))
+    kick = list(dict.fromkeys([single, *others]))
+    ck, ce = every_seed(cfg, kick, on), every_seed(cfg, evolution, on)
+    return {"single": single, "kick": kick, "kick_others": others,
+            "evolution": evolution, "readout": readout, "claims_kick": ck, "claims_evolution": ce,
+            "claims": list(dict.fromkeys(ce + readout + ck))}
 
 
 def hmms_of(model_ids: list[str]) -> list[str]:

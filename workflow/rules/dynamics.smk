@@ -91,15 +91,17 @@ rule dyn_subspaces:
 
 
 rule dynamics_claims:
-    """Paper claims about the dynamics (docs/claims.md), one row per claim and model."""
+    """Paper claims about the dynamics (docs/claims.md), one row per claim and model (every seed of
+    the listed models' cells with dynamics.every_seed)."""
     input:
         state_space=[
-            f"results/analysis/state_space/{m}.npz" for m in DYN_SETS["state_space"]
+            f"results/analysis/state_space/{m}.npz"
+            for m in DYN_SETS["claims_state_space"]
         ],
-        local=[f"results/analysis/local/{m}.npz" for m in DYN_SETS["models"]],
-        noise=[f"results/analysis/noise/{m}.npz" for m in DYN_SETS["models"]],
+        local=[f"results/analysis/local/{m}.npz" for m in DYN_SETS["claims_models"]],
+        noise=[f"results/analysis/noise/{m}.npz" for m in DYN_SETS["claims_models"]],
         subspaces=[
-            f"results/analysis/subspaces/{m}.npz" for m in DYN_SETS["fig8_models"]
+            f"results/analysis/subspaces/{m}.npz" for m in DYN_SETS["claims_fig8"]
         ],
     output:
         "results/claims/dynamics.csv",
@@ -108,10 +110,10 @@ rule dynamics_claims:
     conda:
         ENV_PLOTS
     params:
-        state_space_models=DYN_SETS["state_space"],
-        models=DYN_SETS["models"],
-        fig8_models=DYN_SETS["fig8_models"],
-        hmm_specs=hmm_specs(config, DYN_SETS["state_space"]),
+        state_space_models=DYN_SETS["claims_state_space"],
+        models=DYN_SETS["claims_models"],
+        fig8_models=DYN_SETS["claims_fig8"],
+        hmm_specs=hmm_specs(config, DYN_SETS["claims_state_space"]),
         switch_steps=DYN["state_space"]["pca_steps"],
         tolerances=DYN["claims"],
     script:

@@ -13,18 +13,18 @@
 rule mech_kick:
     """Kick neurons (the kick criterion of docs/mechanism.md on the three regions of
     docs/dynamics.md), integrating populations, sorted weight blocks, pre-activation maps along the
-    orbit and mean group activities, for every kick model (one job: each model takes seconds to
+    orbit and mean group activities, for every kick model, every seed of their cells with mechanism.every_seed (one job: each model takes seconds to
     minutes, and a job costs a torch import)."""
     input:
-        models=[f"results/models/{m}/model.pt" for m in MECH_SETS["kick"]],
+        models=[f"results/models/{m}/model.pt" for m in MECH_SETS["claims_kick"]],
     output:
-        [f"results/analysis/kick/{m}.json" for m in MECH_SETS["kick"]],
+        [f"results/analysis/kick/{m}.json" for m in MECH_SETS["claims_kick"]],
     log:
         "logs/mechanism/kick.log",
     conda:
         ENV
     params:
-        models=MECH_SETS["kick"],
+        models=MECH_SETS["claims_kick"],
         kick=analysis_settings(config, "mechanism", "kick"),
         seed=MECH["seed"],
         weights=config["metrics"]["weights"],
@@ -93,12 +93,14 @@ rule mech_readout:
 
 
 rule mechanism_claims:
-    """Paper claims about the mechanism (docs/mechanism.md, docs/claims.md), one row per claim and model."""
+    """Paper claims about the mechanism (docs/mechanism.md, docs/claims.md), one row per claim and model
+    (every seed of the listed models' cells with mechanism.every_seed)."""
     input:
-        kick=[f"results/analysis/kick/{m}.json" for m in MECH_SETS["kick"]],
+        kick=[f"results/analysis/kick/{m}.json" for m in MECH_SETS["claims_kick"]],
         interventions=f"results/analysis/interventions/{MECH_SETS['single']}.json",
         evolution=[
-            f"results/analysis/evolution/{m}.json" for m in MECH_SETS["evolution"]
+            f"results/analysis/evolution/{m}.json"
+            for m in MECH_SETS["claims_evolution"]
         ],
         readout="results/analysis/readout_alignment.json",
     output:
