@@ -14,7 +14,7 @@ import torch
 from rnnhmm.model import Weights
 
 from .circuit import _eigvals_chunked, _generator, moebius, output_change_times
-from .measures import display_epochs, evaluated_epoch_indices, persistent_onset, plateau_exit
+from .measures import DIVERGE_NORM, display_epochs, evaluated_epoch_indices, persistent_onset, plateau_exit
 from .numerics import fit_pca
 
 
@@ -65,7 +65,10 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
       h_{k+1} = ReLU(W_hh h_k) with D_k = 1[h_k > 0] over tdh2 steps, d1_0 = W_ih w_0,
       d1_k = W_hh D_{k-1} d1_{k-1} + W_ih w_k, d2 <- W_hh D_u d2 + 1/2 W_hh (d1_u^2 * D_u), u < tdh2.
     Returns a dict of float64 tensors (E,) (``dh2`` (E, H)), plus ``outputs`` (E, T) int64,
-    ``finite`` (E,) bool (False where the trajectory diverged) and ``states`` (E, T, H) if requested.
+    ``max_norm`` (E,) the largest |h| of the run (inf where non-finite), ``finite`` (E,) bool (False
+    where the trajectory diverged: some |h| > DIVERGE_NORM, the project's divergence bound, or a
+    non-finite state; such a snapshot's metrics are meaningless and every consumer excludes and
+    counts it) and ``states`` (E, T, H) if requested.
     """
     if len(weights_list) == 0:
         raise ValueError("weights_list is empty")
@@ -90,6 +93,9 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
         h_warm = _run_models(W_ih, W_hh, warm_noise, h_warm)[:, -1]       # (E, H)
     states = _run_models(W_ih, W_hh, noise, h_warm)                       # (E, T, H)
     outputs = (states @ W_out.transpose(-1, -2)).argmax(-1)              # (E, T)
+    norms = states.norm(dim=-1)                                          # (E, T)
+    max_norm = norms.amax(1).double() if T else torch.zeros(E, dtype=torch.float64)
+    max_norm[~torch.isfinite(norms).all(1)] = float("inf")
 
     rate = torch.zeros(E, dtype=torch.float64)
     dwell = torch.zeros(E, dtype=torch.float64)
@@ -130,7 +136,7 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
     out = {"transition_rate": rate, "mean_dwell": dwell, "sampled_change_rate": sampled_rate,
            "unstable_fraction": unst_frac,
            "complex_fraction": cplx_frac, "unstable_count": unst_cnt, "complex_count": cplx_cnt,
-           "dh2": dh2, "outputs": outputs, "finite": torch.isfinite(states).flatten(1).all(1)}
+           "dh2": dh2, "outputs": outputs, "max_norm": max_norm, "finite": max_norm <= DIVERGE_NORM}
     if return_states:
         out["states"] = states
     return out
@@ -200,6 +206,24 @@ def second_loss_drop(loss_per_epoch, epochs=None, smooth: int = 5, rel_threshold
 
 # ----------------------------------------------------------------------------------------------
 
+def warmup_epochs(blob: dict) -> int:
+    """Epochs of the warm-up curriculum (validated on shorter sequences) of a training record:
+    ``training.warmup_epochs`` of its provenance (0 without a curriculum, or when the warm-up length
+    is not shorter than the sequences; the engine then trains at full length throughout)."""
+    p = (blob.get("provenance") or {}).get("params") or {}
+    n, lw = int(p.get("warmup_epochs") or 0), int(p.get("warmup_seq_len") or 0)
+    seq_len = p.get("seq_len")
+    if n <= 0 or lw <= 0 or (seq_len is not None and lw >= int(seq_len)):
+        return 0
+    return n
+
+
+def phase_starts(warmup: int, n_epochs: int) -> list[int]:
+    """Positions (0-based, into the per-epoch loss) where a new curriculum phase starts: the switch
+    to full-length sequences after ``warmup`` epochs, when it falls inside the run."""
+    return [warmup] if 0 < warmup < n_epochs else []
+
+
 def clean(x):
     """Floats for JSON: NaN / inf become None."""
     a = np.asarray(x, dtype=float)
@@ -250,10 +274,17 @@ def run(blob: dict, evo: dict, settings: dict, seed: int, model: str, hmm: str, 
     out["onsets"] = {k: persistent_onset(epochs, out[k], p["bifurcation_threshold"], finite=fin,
                                               min_frac=p["onset_min_fraction"])
                      for k in ("unstable_fraction", "complex_fraction")}
-    out["plateau_exit"] = plateau_exit(val_loss)
-    out["non_finite_epochs"] = [e for e, f in zip(epochs, fin) if not f]
-    if out["non_finite_epochs"]:
-        log(f"non-finite snapshots (excluded from onsets and rates): {out['non_finite_epochs']}")
+    out["warmup_epochs"] = warmup_epochs(blob)
+    out["plateau_exit"] = plateau_exit(val_loss, phase_starts=phase_starts(out["warmup_epochs"], len(val_loss)))
+    # divergence is a result: snapshots past the bound are excluded and counted (docs/claims.md)
+    out["divergence_bound"] = DIVERGE_NORM
+    out["max_norm"] = [float(x) if np.isfinite(x) else None for x in m["max_norm"].numpy()]
+    out["diverged_epochs"] = [e for e, f in zip(epochs, fin) if not f]
+    out["n_diverged"] = len(out["diverged_epochs"])
+    out["non_finite_epochs"] = out["diverged_epochs"]   # older name, kept for readers of old files
+    if out["diverged_epochs"]:
+        log(f"{out['n_diverged']} of {len(epochs)} snapshots diverge (|h| > {DIVERGE_NORM:g} or non-finite; "
+            f"excluded from onsets and rates): {out['diverged_epochs']}")
     log(f"persistent onsets {out['onsets']}; loss plateau exit {out['plateau_exit']}")
     # PCA across selected epochs: the same noise and h0 for every epoch (same seed), own PCA(2) each
     shown = display_epochs(epochs, p["n_pca_epochs"], bif)
@@ -262,7 +293,7 @@ def run(blob: dict, evo: dict, settings: dict, seed: int, model: str, hmm: str, 
     coords, outputs, evr = [], [], []
     for j in range(len(sel)):
         X = ms["states"][j]
-        if not bool(torch.isfinite(X).all()):
+        if not bool(ms["finite"][j]):
             coords.append(None)
             outputs.append(None)
             evr.append(None)

@@ -199,17 +199,20 @@ def weight_contrast(W: torch.Tensor, set_a, set_b, n_random: int = 1000, candida
     """Within-set and between-set mean weights of two neuron sets, against random sets of the same
     sizes drawn from ``candidates`` (default all neurons).
 
-    within = mean over the two sets of mean W[a, a] (no self-connections); between = mean of
-    W[a, b] and W[b, a]. Returns within, between, and their percentile ranks among ``n_random``
-    random pairs of disjoint sets (``within_rank``: fraction of random pairs with a within-value
+    within = mean over the sets of two or more neurons of mean W[a, a] (no self-connections; a
+    one-neuron set has no within-set weight, and with two one-neuron sets ``within`` and
+    ``within_rank`` are None: the claim is then n/a); between = mean of W[a, b] and W[b, a].
+    Returns within, between, and their percentile ranks among ``n_random`` random pairs of
+    disjoint sets of the same sizes (``within_rank``: fraction of random pairs with a within-value
     >= ours, small when ours is unusually excitatory; ``between_rank``: fraction with a
-    between-value <= ours, small when ours is unusually inhibitory)."""
+    between-value <= ours, small when ours is unusually inhibitory), and ``sizes``."""
     gen = _generator(generator, seed)
     a, b = _as_long(set_a), _as_long(set_b)
     cand = torch.arange(W.shape[0]) if candidates is None else _as_long(candidates)
 
     def stats(x, y):
-        within = 0.5 * (mean_block_weight(W, x, x) + mean_block_weight(W, y, y))
+        blocks = [mean_block_weight(W, s, s) for s in (x, y) if s.numel() >= 2]
+        within = sum(blocks) / len(blocks) if blocks else float("nan")
         between = 0.5 * (mean_block_weight(W, x, y, False) + mean_block_weight(W, y, x, False))
         return within, between
 
@@ -222,9 +225,12 @@ def weight_contrast(W: torch.Tensor, set_a, set_b, n_random: int = 1000, candida
         rw.append(w)
         rb.append(bt)
     rw, rb = torch.tensor(rw), torch.tensor(rb)
-    return {"within": w0, "between": b0, "within_rank": float((rw >= w0).double().mean()),
-            "between_rank": float((rb <= b0).double().mean()), "random_within_mean": float(rw.mean()),
-            "random_between_mean": float(rb.mean()), "n_random": int(n_random)}
+    defined = w0 == w0                                   # not nan: some set has >= 2 neurons
+    return {"within": w0 if defined else None, "between": b0,
+            "within_rank": float((rw >= w0).double().mean()) if defined else None,
+            "between_rank": float((rb <= b0).double().mean()),
+            "random_within_mean": float(rw.mean()) if defined else None,
+            "random_between_mean": float(rb.mean()), "n_random": int(n_random), "sizes": [int(na), int(nb)]}
 
 
 

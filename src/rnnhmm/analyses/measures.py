@@ -109,18 +109,9 @@ def persistent_onset(epochs, values, threshold: float, finite=None, min_frac: fl
     return None
 
 
-def plateau_exit(loss_per_epoch, epochs=None, plateau_frac: float = 0.2, smooth: int = 5) -> dict:
-    """The loss drop of the paper (E.10) as the exit from the early (i.i.d.-output) plateau.
-
-    The loss is smoothed by a centred running median of ``smooth`` epochs (transient spikes and
-    non-finite values do not count). Plateau level P = median over the first ``plateau_frac`` of
-    training; final level F = median over the last 10%. The exit is the first epoch from which the
-    smoothed loss stays below (P + F) / 2 until the end. Returns {'epoch' (or None), 'plateau',
-    'final', 'threshold'}; None when the loss never falls below the midpoint for good, or when
-    P <= F (no drop)."""
-    loss = np.asarray([math.nan if x is None else float(x) for x in loss_per_epoch], dtype=np.float64)
+def _single_phase_exit(loss: np.ndarray, ep: list, plateau_frac: float, smooth: int, z: float) -> dict:
+    """:func:`plateau_exit` on one curriculum phase (see there)."""
     n = loss.size
-    ep = list(range(1, n + 1)) if epochs is None else list(epochs)
     w = max(1, int(smooth))
     s = np.full(n, math.nan)
     for i in range(n):
@@ -129,15 +120,22 @@ def plateau_exit(loss_per_epoch, epochs=None, plateau_frac: float = 0.2, smooth:
         if win.size:
             s[i] = _lower_median(win)
     fin = np.isfinite(s)
+    raw = loss[np.isfinite(loss)]
+    d = np.diff(raw)
+    # per-epoch sampling spread of the validation loss: robust SD of epoch-to-epoch steps / sqrt(2)
+    # (the median absolute step ignores the drop itself)
+    noise = float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2)) if d.size >= 2 else 0.0
+    out = {"epoch": None, "plateau": None, "final": None, "threshold": None, "noise_sd": noise,
+           "first_epoch": ep[0] if ep else None, "significant": False}
     head = s[: max(1, int(round(plateau_frac * n)))]
     tail = s[-max(1, int(round(0.1 * n))):] if n else s
     head, tail = head[np.isfinite(head)], tail[np.isfinite(tail)]
     if head.size == 0 or tail.size == 0:
-        return {"epoch": None, "plateau": None, "final": None, "threshold": None}
+        return out
     P, F = _lower_median(head), _lower_median(tail)
     thr = 0.5 * (P + F)
-    out = {"epoch": None, "plateau": P, "final": F, "threshold": thr}
-    if not P > F:
+    out.update(plateau=P, final=F, threshold=thr, significant=bool(P - F > z * noise))
+    if not (P > F and out["significant"]):
         return out
     below = (s < thr) | ~fin
     for i in range(n):
@@ -145,6 +143,43 @@ def plateau_exit(loss_per_epoch, epochs=None, plateau_frac: float = 0.2, smooth:
             out["epoch"] = ep[i]
             break
     return out
+
+
+def plateau_exit(loss_per_epoch, epochs=None, plateau_frac: float = 0.2, smooth: int = 5,
+                 phase_starts=(), z: float = 3.0) -> dict:
+    """The loss drop of the paper (E.10) as the exit from the early (i.i.d.-output) plateau.
+
+    The loss is smoothed by a centred running median of ``smooth`` epochs (transient spikes and
+    non-finite values do not count). Plateau level P = median over the first ``plateau_frac`` of
+    training; final level F = median over the last 10%. The exit is the first epoch from which the
+    smoothed loss stays below (P + F) / 2 until the end. A drop counts only when P - F exceeds ``z``
+    times the per-epoch sampling spread of the loss (robust SD of its epoch-to-epoch steps over
+    sqrt 2, ``noise_sd``): a flat noisy curve has no exit.
+
+    A warm-up curriculum validates its first epochs on shorter sequences, whose loss is on another
+    scale (lower): ``phase_starts`` (0-based positions where a new phase begins, e.g. [warmup_epochs])
+    splits the curve into phases, each with its own P, F and smoothing (no window crosses the
+    switch). The exit is that of the first phase with a significant drop (the network may leave the
+    plateau during the warm-up, or only at full length).
+
+    Returns {'epoch' (or None), 'plateau', 'final', 'threshold', 'noise_sd'} of the phase that gave
+    the exit (else of the last phase), 'phase' (its index, or None) and 'phases' (every phase's
+    record with its 'first_epoch' and 'significant'); epoch None when no phase falls below its
+    midpoint for good after a significant drop."""
+    loss = np.asarray([math.nan if x is None else float(x) for x in loss_per_epoch], dtype=np.float64)
+    n = loss.size
+    ep = list(range(1, n + 1)) if epochs is None else list(epochs)
+    if len(ep) != n:
+        raise ValueError(f"{len(ep)} epochs but {n} losses")
+    cuts = [0] + sorted({int(c) for c in phase_starts if 0 < int(c) < n}) + [n]
+    phases = [_single_phase_exit(loss[a:b], ep[a:b], plateau_frac, smooth, z) for a, b in zip(cuts[:-1], cuts[1:])]
+    if not phases:
+        return {"epoch": None, "plateau": None, "final": None, "threshold": None, "noise_sd": None,
+                "phase": None, "phases": []}
+    k = next((i for i, ph in enumerate(phases) if ph["epoch"] is not None), None)
+    chosen = phases[k if k is not None else -1]
+    return {**{key: chosen[key] for key in ("epoch", "plateau", "final", "threshold", "noise_sd")},
+            "phase": k, "phases": phases}
 
 
 def evaluated_epoch_indices(epochs, stride: int) -> list[int]:
