@@ -33,3 +33,28 @@ def test_the_paper_loss_prefers_a_slower_chain_without_the_rare_symbol():
     assert low["change_rate"] < 0.6 * by[("hmm", 1.0)]["change_rate"]
     noisy = [r for r in rows if r["flip"]][0]  # i.i.d. flips: more changes and a higher loss
     assert noisy["change_rate"] > by[("hmm", 1.0)]["change_rate"] and noisy["excess"] > 3 * noisy["excess_se"]
+
+
+def test_exact_ot_loss_is_the_optimal_matching_and_the_limit_of_slower_eps_scaling():
+    """exact_ot_loss: 0 for a batch against a permutation of itself; on a tiny case it equals the
+    brute-force best matching (must-fail side: a fixed matching scores worse); the debiased
+    Sinkhorn divergence at eps-scaling 0.97 lies closer to it than at 0.5, and batch_loss at 0.5 is
+    exactly the training loss."""
+    from itertools import permutations
+
+    from rnnhmm.training.convergence import batched_loss
+    from rnnhmm.training.loss_bias import batch_loss, exact_ot_loss
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=(6, 5))
+    assert exact_ot_loss(y[rng.permutation(6)], y, 3, 6) == 0.0
+    x = rng.integers(0, 3, size=(6, 5))
+    cost = (x[:, None, :] != y[None, :, :]).sum(-1)
+    brute = min(cost[np.arange(6), list(p)].mean() for p in permutations(range(6)))
+    assert exact_ot_loss(x, y, 3, 6) == pytest.approx(brute)
+    assert cost[np.arange(6), np.arange(6)].mean() > brute  # the identity matching is not optimal here
+    h = linear_chain(2)
+    a, b = h.sample(128, 20, seed=1).astype(np.int64), h.sample(128, 20, seed=2).astype(np.int64)
+    exact = exact_ot_loss(a, b, 3, 128)
+    assert batch_loss(a, b, 3, 128, 0.2, 0.5) == batched_loss(a, b, 3, 128, 0.2)
+    assert abs(batch_loss(a, b, 3, 128, 0.2, 0.97) - exact) < abs(batch_loss(a, b, 3, 128, 0.2, 0.5) - exact)

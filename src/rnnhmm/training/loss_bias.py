@@ -21,6 +21,13 @@ from *perturbed copies of the HMM* against fresh samples of the HMM itself:
 Every variant is scored against the same target draws (a paired design): ``excess`` is the
 variant's loss minus the HMM's own loss on the same targets, so a negative excess beyond its
 standard error means the loss prefers the variant to the truth.
+
+``scaling``: geomloss's eps-scaling factor (0.5, its default and the paper's; closer to 1 anneals
+eps more slowly, so the divergence is nearer its value at the final eps = blur^2), or ``"exact"``:
+the unregularised optimal-transport cost of each batch pair (an assignment problem between two
+uniform clouds of B points, cost |x - y|^2 / 2 as geomloss's p = 2; its self-terms are 0), the
+eps -> 0 limit of the debiased divergence. Separating the two says what the paper's Sinkhorn setting
+adds to what optimal transport itself prefers.
 """
 
 from __future__ import annotations
@@ -30,7 +37,44 @@ import numpy as np
 from ..hmm import HMM
 from .convergence import batched_loss
 
-__all__ = ["perturbed", "rare_symbol", "loss_landscape"]
+__all__ = ["perturbed", "rare_symbol", "loss_landscape", "exact_ot_loss", "batch_loss"]
+
+
+def exact_ot_loss(x_idx: np.ndarray, y_idx: np.ndarray, K: int, batch_size: int) -> float:
+    """Unregularised OT cost (|x - y|^2 / 2 of one-hot sequences, the optimal one-to-one matching of
+    each batch of ``batch_size`` consecutive rows), mean over batches: the eps -> 0 limit of the
+    debiased Sinkhorn divergence between two uniform clouds of equal size."""
+    from scipy.optimize import linear_sum_assignment
+
+    n, L = y_idx.shape
+    vals = []
+    for s in range(0, n, batch_size):
+        x, y = x_idx[s:s + batch_size], y_idx[s:s + batch_size]
+        cost = (x[:, None, :] != y[None, :, :]).sum(-1).astype(np.float64)  # |x - y|^2 / 2 for one-hot
+        r, c = linear_sum_assignment(cost)
+        vals.append(float(cost[r, c].mean()))
+    return float(np.mean(vals))
+
+
+def batch_loss(x_idx, y_idx, K: int, batch_size: int, blur: float, scaling: float | str = 0.5) -> float:
+    """The validation-style loss at eps-scaling ``scaling`` (0.5: exactly the training loss), or the
+    exact OT cost for ``scaling="exact"`` (:func:`exact_ot_loss`)."""
+    if scaling == "exact":
+        return exact_ot_loss(x_idx, y_idx, K, batch_size)
+    if float(scaling) == 0.5:
+        return batched_loss(x_idx, y_idx, K, batch_size, blur)
+    import torch
+
+    from .sinkhorn import onehot_sinkhorn
+
+    eye = torch.eye(K)
+    vals = []
+    for s in range(0, y_idx.shape[0], batch_size):
+        e = min(s + batch_size, y_idx.shape[0])
+        x = eye[torch.as_tensor(x_idx[s:e], dtype=torch.long)].reshape(1, e - s, -1)
+        y = eye[torch.as_tensor(y_idx[s:e], dtype=torch.long)].reshape(1, e - s, -1)
+        vals.append(float(onehot_sinkhorn(x, y, blur=blur, scaling=float(scaling), need_grad=False)[0][0]))
+    return float(np.mean(vals))
 
 
 def rare_symbol(hmm: HMM) -> int | None:
@@ -60,11 +104,12 @@ def perturbed(hmm: HMM, switch_scale: float = 1.0, rare: float | None = None) ->
 
 
 def loss_landscape(hmm: HMM, seq_len: int, batch_size: int, blur: float, reps: int,
-                   switch_scales=(0.7, 0.85, 1.0, 1.15), rares=(None,), flips=(), seed: int = 0) -> list[dict]:
+                   switch_scales=(0.7, 0.85, 1.0, 1.15), rares=(None,), flips=(), seed: int = 0,
+                   scaling: float | str = 0.5) -> list[dict]:
     """Loss of every (rare, switch_scale) variant and of every ``flips`` probability (on the HMM
     itself) against ``reps`` fresh target draws of ``hmm`` (2 batches of ``batch_size`` each). Rows:
-    blur, rare, switch_scale, flip, change_rate (the variant samples' output changes per step), loss
-    and its SE, excess over the HMM's own loss on the same targets and its SE (paired over draws)."""
+    blur, scaling, rare, switch_scale, flip, change_rate (the variant samples' output changes per step),
+    loss and its SE, excess over the HMM's own loss on the same targets and its SE (paired over draws)."""
     rng = np.random.default_rng(seed)
     n = 2 * batch_size
     targets = [hmm.sample(n, seq_len, seed=rng).astype(np.int64) for _ in range(reps)]
@@ -78,7 +123,7 @@ def loss_landscape(hmm: HMM, seq_len: int, batch_size: int, blur: float, reps: i
             if flip:
                 m = rng.random(x.shape) < flip
                 x[m] = rng.choice(K, size=int(m.sum()), p=freq)
-            vals.append(batched_loss(x, y, K, batch_size, blur))
+            vals.append(batch_loss(x, y, K, batch_size, blur, scaling))
             changes.append(float((x[:, 1:] != x[:, :-1]).mean()))
         return np.array(vals), float(np.mean(changes))
 
@@ -90,7 +135,7 @@ def loss_landscape(hmm: HMM, seq_len: int, batch_size: int, blur: float, reps: i
     for r, s, f, v in variants:
         vals, changes = truth if (r is None and s == 1.0 and not f) else losses(v, f)
         d = vals - truth[0]
-        rows.append({"blur": blur, "seq_len": seq_len, "batch": batch_size, "reps": reps,
+        rows.append({"blur": blur, "scaling": scaling, "seq_len": seq_len, "batch": batch_size, "reps": reps,
                      "rare": "hmm" if r is None else r, "switch_scale": s, "flip": f, "change_rate": changes,
                      "loss": float(vals.mean()), "loss_se": float(vals.std(ddof=1) / np.sqrt(reps)),
                      "excess": float(d.mean()), "excess_se": float(d.std(ddof=1) / np.sqrt(reps))})
