@@ -250,3 +250,104 @@ def test_warmup_epochs_read_from_the_training_record():
     assert warmup_epochs({"provenance": {"params": {"warmup_epochs": 0, "warmup_seq_len": 0}}}) == 0
     assert warmup_epochs({}) == 0
     assert phase_starts(200, 600) == [200] and phase_starts(0, 600) == [] and phase_starts(600, 600) == []
+
+
+# ---------------------------------------------------------------- interventions: bounded overshoot
+
+def test_overshoot_is_bounded_when_random_sets_diverge():
+    """Random triplets that diverge at mu = 2 (spread 1e80 or inf) give a bounded effect (clipped at
+    the divergence bound) and are counted; a target that merely overshoots ranks below them."""
+    b = _bl("spread", 2, 3, 2, 1)
+    x = np.asarray(b["spread"])
+    x[1:8, :, 1] = 1e80
+    x[8:10, :, 1] = np.inf
+    b["spread"] = x.tolist()
+    d = np.zeros(x.shape, bool)
+    d[1:10, :, 1] = True
+    b["diverged"] = d.tolist()
+    row = _row(intervention_claims(_iv("kick", b)), "kick_mu2_overshoot")
+    assert np.isfinite(row["value"]) and "27 of 60 random-set runs" in row["ours"], row
+    assert "±" in row["ours"] and "inf" not in row["ours"].split("±")[1].split(";")[0]
+    assert row["outcome"] == "fail"            # 9 of 20 random sets 'overshoot' more: rank 0.45
+    x[1:, :, 1] = np.minimum(x[1:, :, 1], 1.0)  # no divergence: the target's overshoot ranks first
+    b["spread"] = x.tolist()
+    b.pop("diverged")
+    assert _row(intervention_claims(_iv("kick", b)), "kick_mu2_overshoot")["outcome"] == "pass"
+
+
+# ---------------------------------------------------------------- interventions: the control
+
+def _noisy(b, stat, level, sd, seed=5):
+    """Set the target row's statistic at mu = 0 to level + sd N(0, 1) per seed."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(b[stat])
+    x[0, :, 0] = level + sd * rng.normal(size=x.shape[1])
+    b[stat] = x.tolist()
+    return b
+
+
+def _control_iv(control_level, np_level, S=8, sd=0.3):
+    base = {"kick": _bl("pairs", 4, 8, 8, 8, S=S),
+            "noise_projection": _noisy(_bl("pairs", 8, 8, 8, 8, S=S), "pairs", np_level, sd, seed=6),
+            "control": _noisy(_bl("pairs", 8, 8, 8, 8, S=S), "pairs", control_level, sd, seed=7)}
+    return {"model": MODEL, "mus": [0.0, 1.0, 2.0],
+            "groups": [{"group": 1, "neurons": [1, 2, 3], "status": "selected", "baseline": base}]}
+
+
+def test_control_claim_conditions():
+    """pass: the control leaves the pairs (8 of 8) while the noise projection removes them (2);
+    only (i) false: the control itself removes pairs (5), still fewer than the projection;
+    only (ii) false: neither acts (nothing there: the old rank rule passed about half the time)."""
+    assert _row(intervention_claims(_control_iv(8.0, 2.0)), "control_no_effect")["outcome"] == "pass"
+    only_i = _row(intervention_claims(_control_iv(5.0, 2.0)), "control_no_effect")
+    assert only_i["outcome"] == "fail" and "control -3" in only_i["ours"], only_i
+    only_ii = _row(intervention_claims(_control_iv(8.0, 8.0)), "control_no_effect")
+    assert only_ii["outcome"] == "fail", only_ii
+    one_seed = _row(intervention_claims(_control_iv(8.0, 2.0, S=1)), "control_no_effect")
+    assert one_seed["outcome"] == "fail" and "needs >= 2" in one_seed["ours"]
+
+
+def test_control_claim_false_positive_rate_when_nothing_is_there():
+    """Control and noise projection drawn from the same distribution: the claim passes rarely."""
+    passes = 0
+    for s in range(40):
+        iv = _control_iv(8.0, 8.0, S=5, sd=1.0)
+        base = iv["groups"][0]["baseline"]
+        _noisy(base["control"], "pairs", 8.0, 1.0, seed=100 + s)
+        _noisy(base["noise_projection"], "pairs", 8.0, 1.0, seed=200 + s)
+        passes += _row(intervention_claims(iv), "control_no_effect")["outcome"] == "pass"
+    assert passes <= 6, passes              # about 5% nominal (one-sided 1.645 SE), not about half
+
+
+def _small_model(H=12, D=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return Weights(torch.randn(H, D, generator=g, dtype=torch.float64),
+                   0.9 * torch.eye(H, dtype=torch.float64) + 0.05 * torch.randn(H, H, generator=g, dtype=torch.float64),
+                   torch.randn(3, H, generator=g, dtype=torch.float64))
+
+
+def test_intervention_effects_flag_diverged_runs_and_bound_the_spread():
+    from rnnhmm.analyses.interventions import intervention_effects
+    w = _small_model()
+    g = torch.Generator().manual_seed(1)
+    noises, h0s = torch.randn(2, 400, 3, generator=g, dtype=torch.float64), torch.zeros(2, 12, dtype=torch.float64)
+    eff = intervention_effects(w, [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [0]], "recurrent", [0.0, 2.0], noises, h0s,
+                               pairs=False)
+    assert bool(eff["diverged"][0, :, 1].all()) and not bool(eff["diverged"][:, :, 0].any())
+    assert float(eff["spread"].max()) <= DIVERGE_NORM and bool(torch.isfinite(eff["spread"]).all())
+    assert not bool(eff["ref_diverged"].any())
+
+
+def test_noise_projection_random_sets_are_disjoint_from_its_targets():
+    from rnnhmm.analyses.interventions import run
+    w = _small_model()
+    kick = {"hmm": "lin2", "groups": [[0, 1], [2, 3]], "group_status": ["selected", "selected"]}
+    p = {"mu_max": 2.0, "mu_step": 1.0, "show_mus": [1.0], "T": 60, "window": 3, "re_tol": 0.1, "im_min": 0.06,
+         "noise_topk": 6, "control_topk": 2, "random_sets": 5, "noise_seeds": 2}
+    out = run(w, kick, p, seed=0, model=MODEL, log=lambda *a: None)
+    b = out["groups"][0]["baseline"]["noise_projection"]
+    full = out["groups"][0]["conditions"]["noise_projection"]["n_targets"]
+    assert b["n_targets_condition"] == full and b["pool_overlap"] == 0.0
+    assert b["n_targets"] + b["random_pool"] == 8                       # the 8 non-kick neurons, split
+    assert b["size_limited"] == (full > 4) and b["n_targets"] <= 4
+    assert np.asarray(b["diverged"]).shape == (6, 2, 2)

@@ -13,7 +13,7 @@ import torch
 from rnnhmm.model import Weights
 
 from .circuit import _as_long, _eigvals_chunked, _flat_indices, moebius, output_change_times
-from .measures import mu_grid, mu_index
+from .measures import DIVERGE_NORM, mu_grid, mu_index
 from .numerics import fit_pca
 
 
@@ -242,8 +242,11 @@ def intervention_effects(weights: Weights, target_sets: Sequence, pathway: str, 
     start per seed, shared by every set and mu. For every (set, seed, mu): ``changes`` output
     changes over the run; ``pairs`` critical complex pairs per transition window (the reference
     run's change times when fewer than 2 changes, as in the paper); ``spread`` mean distance of the
-    states from the reference run's mean state (overshoot shows as a larger spread).
-    Returns arrays (N, S, len(mus)) plus ``ref_changes``, ``ref_pairs``, ``ref_spread`` (S,).
+    states from the reference run's mean state (overshoot shows as a larger spread); ``diverged``
+    whether some |h| of the run exceeds DIVERGE_NORM (or is non-finite): such a run's spread is
+    set to DIVERGE_NORM (the statistic stays bounded) and it is counted by the claims.
+    Returns arrays (N, S, len(mus)) plus ``ref_changes``, ``ref_pairs``, ``ref_spread``,
+    ``ref_diverged`` (S,).
     """
     W_hh, W_out = weights.W_hh, weights.W_out
     H = W_hh.shape[0]
@@ -258,6 +261,8 @@ def intervention_effects(weights: Weights, target_sets: Sequence, pathway: str, 
     g_rec, g_in = (gains, ones) if pathway == "recurrent" else (ones, gains)
     out = {k: torch.zeros(N, S, M, dtype=torch.float64) for k in ("changes", "pairs", "spread")}
     ref = {k: torch.zeros(S, dtype=torch.float64) for k in ("changes", "pairs", "spread")}
+    out["diverged"] = torch.zeros(N, S, M, dtype=torch.bool)
+    ref["diverged"] = torch.zeros(S, dtype=torch.bool)
     for s in range(S):
         sim = simulate_intervention(weights, noises[s], h0s[s], g_rec, g_in, return_jacobians=False)
         states, pre = sim["states"], sim["pre"]                          # (R, T, H)
@@ -265,6 +270,11 @@ def intervention_effects(weights: Weights, target_sets: Sequence, pathway: str, 
         T = states.shape[1]
         ref_ct = output_change_times(outs[0])
         centre = states[0].mean(0)
+        norms = states.norm(dim=-1)                                      # (R, T)
+        bad = ~torch.isfinite(norms).all(1) | (torch.nan_to_num(norms, nan=float("inf")).amax(1) > DIVERGE_NORM)
+        dist = (states - centre).norm(dim=-1).mean(1)                     # (R,)
+        dist = torch.where(bad | ~torch.isfinite(dist), torch.full_like(dist, DIVERGE_NORM),
+                           dist.clamp(max=DIVERGE_NORM))
         for r in range(states.shape[0]):
             ct = output_change_times(outs[r])
             n_ch = float(ct.numel())
@@ -278,14 +288,16 @@ def intervention_effects(weights: Weights, target_sets: Sequence, pathway: str, 
                     J = intervention_jacobians(W_hh, pre[r, steps], g_rec[r])
                     sc[steps] = critical_eigen_counts(J, re_tol, im_min, chunk).double()
                 pr = _window_stats(sc, ct, window)["mean"]
-            sp = float((states[r] - centre).norm(dim=-1).mean())
+            sp = float(dist[r])
             if r == 0:
                 ref["changes"][s], ref["pairs"][s], ref["spread"][s] = n_ch, pr, sp
+                ref["diverged"][s] = bool(bad[r])
             else:
                 i, j = divmod(r - 1, M)
                 out["changes"][i, s, j], out["pairs"][i, s, j], out["spread"][i, s, j] = n_ch, pr, sp
+                out["diverged"][i, s, j] = bool(bad[r])
     return {**out, "ref_changes": ref["changes"], "ref_pairs": ref["pairs"], "ref_spread": ref["spread"],
-            "mus": mus_t}
+            "ref_diverged": ref["diverged"], "mus": mus_t}
 
 
 
@@ -316,16 +328,33 @@ def run(weights: Weights, kick: dict, settings: dict, seed: int, model: str, log
         h0s = torch.randn(S, H, generator=bgen, dtype=W_hh.dtype)
         res = {}
         for name, cond in conditions.items():
-            k = int(cond.targets.numel())
-            if k == 0 or k > non_kick.numel():
-                res[name] = {"skipped": f"{k} targets; {non_kick.numel()} non-kick neurons to draw random sets from"}
+            targets, k_full = cond.targets, int(cond.targets.numel())
+            pool, limited = non_kick, False
+            if name == "noise_projection":
+                # random sets disjoint from the targets, so that the comparison has power; when the
+                # presynaptic union holds more than half of the non-kick neurons, it is cut to its
+                # strongest half (largest weight onto the kick group) to leave a disjoint pool
+                half = non_kick.numel() // 2
+                if k_full > half:
+                    strength = W_hh[torch.as_tensor(group)][:, targets].amax(0)
+                    targets = torch.sort(targets[torch.argsort(strength, descending=True)[:half]]).values
+                    limited = True
+                pool = non_kick[~torch.isin(non_kick, targets)]
+            k = int(targets.numel())
+            if k == 0 or k > pool.numel():
+                res[name] = {"skipped": f"{k} targets; {pool.numel()} non-kick neurons to draw random sets from"}
                 continue
-            sets = [cond.targets] + [non_kick[torch.randperm(non_kick.numel(), generator=bgen)[:k]] for _ in range(R)]
+            sets = [targets] + [pool[torch.randperm(pool.numel(), generator=bgen)[:k]] for _ in range(R)]
             eff = intervention_effects(weights, sets, cond.pathway, base_mus, noises, h0s, window=p["window"],
                                             re_tol=p["re_tol"], im_min=p["im_min"])
-            res[name] = {"n_targets": k, "pathway": cond.pathway, "mus": base_mus, "n_random": R, "n_seeds": S,
-                         **{key: eff[key].tolist() for key in ("changes", "pairs", "spread", "ref_changes",
-                                                               "ref_pairs", "ref_spread")}}
+            overlap = float(torch.isin(pool, targets).double().mean()) if pool.numel() else 0.0
+            res[name] = {"n_targets": k, "n_targets_condition": k_full, "size_limited": limited,
+                         "targets": targets.tolist(), "random_pool": int(pool.numel()),
+                         "pool_overlap": overlap, "pathway": cond.pathway, "mus": base_mus, "n_random": R,
+                         "n_seeds": S,
+                         **{key: eff[key].tolist() for key in ("changes", "pairs", "spread", "diverged",
+                                                               "ref_changes", "ref_pairs", "ref_spread",
+                                                               "ref_diverged")}}
             log(f"group {gi + 1} {name} baseline: targets pairs(0) {eff['pairs'][0, :, 0].mean():.2f}, random "
                 f"{eff['pairs'][1:, :, 0].mean():.2f}, unintervened {eff['ref_pairs'].mean():.2f}; changes(0) "
                 f"{eff['changes'][0, :, 0].mean():.1f} vs random {eff['changes'][1:, :, 0].mean():.1f} "

@@ -125,19 +125,37 @@ def effect_rank(target: float, random_effects, lower: bool = True) -> float:
     return float(np.mean(r <= target) if lower else np.mean(r >= target))
 
 
-def _effects(b: dict, stat: str, mu: float) -> np.ndarray:
-    """Per set (targets first, then random sets): the effect averaged over noise seeds: log ratio of
-    (output changes + 1) or of the spread, difference of critical pairs, vs the unintervened run."""
+def _seed_effects(b: dict, stat: str, mu: float) -> np.ndarray:
+    """Per set (targets first, then random sets) and noise seed, (N, S): the effect vs the
+    unintervened run: log ratio of (output changes + 1) or of the spread, difference of critical
+    pairs. The spread is clipped at the divergence bound (a diverged run counts as DIVERGE_NORM:
+    the statistic stays bounded, and diverged runs are counted by :func:`_diverged`)."""
     j = [float(m) for m in b["mus"]].index(mu)
     x = np.asarray(b[stat], dtype=float)[:, :, j]                    # (N, S)
     ref = np.asarray(b[f"ref_{stat}"], dtype=float)[None, :]         # (1, S)
     if stat == "changes":
-        e = np.log(x + 1) - np.log(ref + 1)
-    elif stat == "spread":
-        e = np.log(np.maximum(x, 1e-12) / np.maximum(ref, 1e-12))
+        return np.log(x + 1) - np.log(ref + 1)
+    if stat == "spread":
+        clip = lambda v: np.clip(np.nan_to_num(v, nan=DIVERGE_NORM, posinf=DIVERGE_NORM), 1e-12, DIVERGE_NORM)  # noqa: E731
+        return np.log(clip(x) / clip(ref))
+    return x - ref
+
+
+def _effects(b: dict, stat: str, mu: float) -> np.ndarray:
+    """Per set: :func:`_seed_effects` averaged over noise seeds."""
+    return _seed_effects(b, stat, mu).mean(1)
+
+
+def _diverged(b: dict, mu: float) -> tuple[int, int, int]:
+    """(target runs, random-set runs, runs per set) past the divergence bound at gain ``mu`` (from
+    ``diverged``, or a spread at the bound in files without it)."""
+    j = [float(m) for m in b["mus"]].index(mu)
+    if "diverged" in b:
+        d = np.asarray(b["diverged"], dtype=bool)[:, :, j]
     else:
-        e = x - ref
-    return e.mean(1)
+        sp = np.asarray(b["spread"], dtype=float)[:, :, j]
+        d = ~np.isfinite(sp) | (sp >= DIVERGE_NORM)
+    return int(d[0].sum()), int(d[1:].sum()), int(d.shape[1])
 
 
 INTERVENTION_CLAIMS = {
@@ -154,8 +172,9 @@ INTERVENTION_CLAIMS = {
                                 "neurons' presynaptic populations (mu=0) removes critical pairs more than cutting it "
                                 "into random neurons of the same number", "paper G.4: 2.0-3.2 vs ~8 at mu=1"),
     "control_no_effect": ("control", "pairs", 0.0, "control", "cutting the noise into neurons outside the "
-                          "presynaptic populations (control) removes fewer critical pairs than a typical random set "
-                          "of the same size", "paper G.4: control 6.8-9.4, flat in mu"),
+                          "presynaptic populations (control) removes no critical pairs beyond the noise-seed spread, "
+                          "and fewer than cutting it into the presynaptic populations (noise projection)",
+                          "paper G.4: control 6.8-9.4, flat in mu; noise projection 2.0-3.2"),
 }
 
 
@@ -163,8 +182,9 @@ def intervention_claims(iv: dict) -> list[dict]:
     """E.9 / G.4, one row per claim and kick group: each condition's effect (mean over noise seeds,
     vs the unintervened run) ranked against random target sets of the same size (same seeds).
     A reduction claim passes when the effect is a reduction and at most RANK_ALPHA of the random
-    sets reduce as much; the overshoot claim likewise upwards; the control passes when at least
-    half of the random sets reduce as much (it is weaker than a typical random set).
+    sets reduce as much; the overshoot claim likewise upwards (spreads clipped at the divergence
+    bound, diverged runs counted); the control against the noise-seed spread and against the
+    noise-projection condition (:func:`_control_row`).
     A kick group that was not found makes that group's claims n/a."""
     rows = []
     model = iv["model"]
@@ -187,6 +207,15 @@ def intervention_claims(iv: dict) -> list[dict]:
             e = _effects(b, stat, mu)
             tgt, rnd = float(e[0]), e[1:]
             z = (tgt - rnd.mean()) / rnd.std(ddof=1) if rnd.std(ddof=1) > 0 else float("nan")
+            dt, dr, S = _diverged(b, mu)
+            div_txt = (f"; diverged (|h| > {DIVERGE_NORM:g}): {dt} of {S} target runs, {dr} of {S * len(rnd)} "
+                       "random-set runs" if dt or dr else "")
+            size_txt = (f"; targets cut to the strongest {b['n_targets']} of {b['n_targets_condition']} (random "
+                        "sets drawn from the rest)" if b.get("size_limited") else "")
+            if kind == "control":
+                rows.append(_control_row(cid, desc, label, paper, b, (base or {}).get("noise_projection"),
+                                         div_txt))
+                continue
             if kind == "lower":
                 rank = effect_rank(tgt, rnd, lower=True)
                 ok = tgt < 0 and rank <= RANK_ALPHA
@@ -196,16 +225,45 @@ def intervention_claims(iv: dict) -> list[dict]:
                 ok = tgt > 0 and rank <= RANK_ALPHA
                 exp = f"effect > 0 and rank among {len(rnd)} random sets <= {RANK_ALPHA} ({paper})"
             else:
-                rank = effect_rank(tgt, rnd, lower=True)
-                ok = rank >= 0.5
-                exp = f"rank among {len(rnd)} random sets >= 0.5 ({paper})"
+                raise ValueError(f"unknown claim kind {kind!r}")
             unit = {"changes": "log ratio of output changes", "pairs": "change in critical pairs",
-                    "spread": "log ratio of spread"}[stat]
+                    "spread": "log ratio of spread (clipped at the divergence bound)"}[stat]
             rows.append(claim(cid, desc, label, exp,
                               f"{unit} {tgt:+.3g} (random {rnd.mean():+.3g} ± {rnd.std(ddof=1):.2g}; "
-                              f"z {z:+.2f}; rank {rank:.3g}; {b['n_targets']} targets, {b['n_seeds']} noise seeds)",
-                              ok, "E.9, G.4", statistic=unit, value=tgt))
+                              f"z {z:+.2f}; rank {rank:.3g}; {b['n_targets']} targets, {b['n_seeds']} noise seeds)"
+                              + size_txt + div_txt, ok, "E.9, G.4", statistic=unit, value=tgt))
     return rows
+
+
+def _control_row(cid: str, desc: str, label: str, paper: str, b: dict, b_np: dict | None, div_txt: str) -> dict:
+    """control_no_effect: per noise seed s, e_c(s) = the control targets' change in critical pairs at
+    mu = 0 and e_np(s) = the noise-projection targets' (the same seeds). Passes when
+    (i) mean e_c >= -ONE_SIDED_Z SE(e_c) (no reduction beyond the noise-seed spread) and
+    (ii) mean(e_c - e_np) > ONE_SIDED_Z SE(e_c - e_np) (the control removes fewer pairs than the noise
+    projection, paired over seeds). SEs over seeds (ddof 1); fewer than two seeds cannot test it."""
+    unit = "change in critical pairs"
+    exp = (f"mean >= -{ONE_SIDED_Z} SE over noise seeds, and control - noise projection > {ONE_SIDED_Z} SE "
+           f"(paired over seeds) ({paper})")
+    e_c = _seed_effects(b, "pairs", 0.0)[0]
+    if not b_np or "skipped" in b_np:
+        why = (b_np or {}).get("skipped", "no noise-projection baseline")
+        return claim(cid, desc, label, exp, f"not evaluated: {why}", False, "E.9, G.4", statistic=unit,
+                     value=float(e_c.mean()))
+    e_np = _seed_effects(b_np, "pairs", 0.0)[0]
+    S = min(e_c.size, e_np.size)
+    if S < 2:
+        return claim(cid, desc, label, exp, f"not evaluated: {S} noise seed (the test needs >= 2)", False,
+                     "E.9, G.4", statistic=unit, value=float(e_c.mean()))
+    e_c, e_np = e_c[:S], e_np[:S]
+    diff = e_c - e_np
+    se_c, se_d = float(e_c.std(ddof=1) / np.sqrt(S)), float(diff.std(ddof=1) / np.sqrt(S))
+    m_c, m_d = float(e_c.mean()), float(diff.mean())
+    no_effect = m_c >= -ONE_SIDED_Z * se_c
+    weaker = m_d > ONE_SIDED_Z * se_d
+    return claim(cid, desc, label, exp,
+                 f"control {m_c:+.3g} (SE {se_c:.2g}; {b['n_targets']} targets); noise projection "
+                 f"{float(e_np.mean()):+.3g}; control - noise projection {m_d:+.3g} (SE {se_d:.2g}); {S} noise seeds"
+                 + div_txt, no_effect and weaker, "E.9, G.4", statistic=unit, value=m_c)
 
 
 def _fmt(x) -> str:
