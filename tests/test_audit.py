@@ -351,3 +351,51 @@ def test_noise_projection_random_sets_are_disjoint_from_its_targets():
     assert b["n_targets"] + b["random_pool"] == 8                       # the 8 non-kick neurons, split
     assert b["size_limited"] == (full > 4) and b["n_targets"] <= 4
     assert np.asarray(b["diverged"]).shape == (6, 2, 2)
+
+
+# ---------------------------------------------------------------- noise sensitivity over start pairs
+
+def _noise(c, t, sd=3.0, pairs=20, seed=0, c_half=None):
+    g = np.array([0.0, 0.5, 1.0])
+    rng = np.random.default_rng(seed)
+    pc = np.outer(c + sd * rng.normal(size=pairs), g)
+    pt = np.outer(t + sd * rng.normal(size=pairs), g)
+    if c_half is not None:                       # the cluster's trace at gamma 0.5 set separately
+        pc[:, 1] = c_half + sd * 0.5 * rng.normal(size=pairs)
+    return {"found": True, "gammas": g, "pair_cluster_trace": pc, "pair_transition_trace": pt,
+            "n_pairs": pairs, "pair_failures": 0, "meta": {}}
+
+
+def test_noise_claim_from_the_mean_over_start_pairs():
+    from rnnhmm.claims.dynamics import noise_claims
+    cid = "cluster_more_noise_sensitive"
+    ok = _row(noise_claims(MODEL, _noise(45.3, 28.5)), cid)
+    assert ok["outcome"] == "pass" and "20 start pairs" in ok["ours"], ok
+    # the audit's lin2: -15.4 +- 2.1 over 20 pairs, reversed in 18 (a single pair could pass)
+    rev = _noise(28.5, 43.9, sd=9.4, seed=2)
+    assert _row(noise_claims(MODEL, rev), cid)["outcome"] == "fail"
+    assert np.any(rev["pair_cluster_trace"][:, 2] > rev["pair_transition_trace"][:, 2])   # some pair 'passes'
+    # only gamma = 0.5 false: the cluster spreads more at gamma 1 but not at 0.5
+    half = _row(noise_claims(MODEL, _noise(45.3, 28.5, c_half=10.0)), cid)
+    assert half["outcome"] == "fail" and "γ=1: +" in half["ours"], half
+    one = _row(noise_claims(MODEL, _noise(45.3, 28.5, pairs=1)), cid)
+    assert one["outcome"] == "fail" and "needs >= 2" in one["ours"]
+    old = {k: v for k, v in _noise(45.3, 28.5).items() if not k.startswith("pair_")}
+    assert _row(noise_claims(MODEL, old), cid)["outcome"] == "fail"
+
+
+def test_noise_analysis_replicates_start_pairs():
+    """replicate_pairs: P pairs, pair 0 the figure's, failures counted."""
+    from rnnhmm.analyses.noise import Areas, replicate_pairs
+    w = _small_model(H=8, D=2)
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(50, 8, generator=g, dtype=torch.float64).abs()
+    noise = torch.randn(50, 2, generator=g, dtype=torch.float64)
+    first = Areas(10, 20, 21, 5, hidden, noise, torch.zeros(50, dtype=torch.long), np.arange(3), np.zeros(3),
+                  np.zeros(3), 1)
+    p = {"pairs": 3, "steps": 60, "threshold": 9, "tf": 2, "trials": 4, "max_attempts": 1, "trajectories": 5,
+         "horizon": 3, "gammas": [0.0, 0.5, 1.0]}
+    out = replicate_pairs(w, p, 0, first, log=lambda *a: None)
+    assert out["n_pairs"] + out["pair_failures"] == 3 and out["n_pairs"] >= 1
+    assert out["pair_cluster_trace"].shape == (out["n_pairs"], 3)
+    assert np.allclose(out["pair_cluster_trace"][:, 0], 0.0)          # gamma 0 retraces the nominal path

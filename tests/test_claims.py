@@ -252,10 +252,14 @@ def _local(good=True, kick_zone=True, n=600, seed=0):
     return {"groups": groups, "n_unstable": unst, "residency": np.ones(n), "meta": {}}
 
 
-def _noise(c=45.3, t=28.5, sd=3.0):
+def _noise(c=45.3, t=28.5, sd=3.0, pairs=20, seed=0):
+    """A noise analysis: ``pairs`` start pairs whose last-step traces scatter by ``sd`` around c, t
+    (times gamma)."""
     g = np.array([0.0, 0.5, 1.0])
+    rng = np.random.default_rng(seed)
+    pc, pt = (np.outer(v + sd * rng.normal(size=pairs), g) for v in (c, t))
     return {"found": True, "gammas": g, "cluster_trace": np.outer(g, [0, c]), "transition_trace": np.outer(g, [0, t]),
-            "cluster_trace_boot_sd": np.full(3, sd), "transition_trace_boot_sd": np.full(3, sd), "meta": {}}
+            "pair_cluster_trace": pc, "pair_transition_trace": pt, "n_pairs": pairs, "pair_failures": 0, "meta": {}}
 
 
 PAPER_MODEL = "lin2/h150_d100/s0"

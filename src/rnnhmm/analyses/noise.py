@@ -200,4 +200,45 @@ def run(weights: Weights, settings: dict, seed: int, model: str = "", log=print)
             arrays[f"{name}_mean_dist"] = ns["mean_dist"]
             arrays[f"{name}_traj"] = pca_project(pca, ns["trajectories"]).astype(np.float32)  # all; figure data picks
             log(f"{name}: trace at t={p['horizon']} per gamma {dict(zip(p['gammas'], ns['trace'][:, -1].round(3)))}")
+        arrays.update(replicate_pairs(w, p, seed, areas, log))
     return arrays, meta
+
+
+def replicate_pairs(weights: Weights, p: dict, seed: int, first: Areas, log=print) -> dict:
+    """The claim's statistic over independent start pairs (one pair is an anecdote): ``p['pairs']``
+    cluster / transition pairs (default 20; the figure's pair ``first`` is pair 0, each further one
+    from its own seeded search on a fresh run), each with the last-step trace of
+    ``p['trajectories']`` trajectories per gamma. Returns ``pair_cluster_trace``,
+    ``pair_transition_trace`` (P, G), ``n_pairs`` and ``pair_failures`` (searches that found no
+    pair or diverged: counted, never replaced)."""
+    n = int(p.get("pairs", 20))
+    traces = {"cluster": [], "transition": []}
+    failures = 0
+    for k in range(n):
+        if k == 0:
+            areas = first
+        else:
+            g = torch.Generator().manual_seed(derive_seed(seed, "pair", k))
+            try:
+                areas = locate_areas(weights, generator=g, T=p["steps"], thr=p["threshold"], tf=p["tf"],
+                                     n_trials=p["trials"], max_attempts=p["max_attempts"])
+            except RuntimeError:
+                failures += 1
+                continue
+            if divergence_message(areas.hidden.norm(dim=-1).numpy(), "locate_areas run"):
+                failures += 1
+                continue
+        g = torch.Generator().manual_seed(derive_seed(seed, "pair-noise", k))
+        for name, idx in (("cluster", areas.cluster_idx), ("transition", areas.transition_idx)):
+            ns = noise_sensitivity(weights, areas.hidden, areas.noise, idx, gammas=p["gammas"],
+                                   n_traj=p["trajectories"], T=p["horizon"], generator=g)
+            traces[name].append(ns["trace"][:, -1])
+    G = len(p["gammas"])
+    out = {f"pair_{name}_trace": np.asarray(v, float).reshape(-1, G) for name, v in traces.items()}
+    out.update(n_pairs=len(traces["cluster"]), pair_failures=failures)
+    d = out["pair_cluster_trace"] - out["pair_transition_trace"]
+    if len(d) >= 2:
+        log(f"{len(d)} start pairs ({failures} searches failed): cluster - transition per gamma "
+            + ", ".join(f"{gm:g}: {m:+.3g} ± {se:.2g}" for gm, m, se in
+                        zip(p["gammas"], d.mean(0), d.std(0, ddof=1) / np.sqrt(len(d)))))
+    return out
