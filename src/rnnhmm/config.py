@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 __all__ = ["ConfigError", "ModelSpec", "validate_config", "expand_models", "training_params",
-           "in_evolution", "derive_seed", "load_config", "skipped_figures", "DISPLAY_KEYS", "analysis_settings"]
+           "in_evolution", "external_ids", "derive_seed", "load_config", "skipped_figures", "DISPLAY_KEYS", "analysis_settings"]
 
 def _schema_path() -> Path:
     """The config schema: workflow/schemas/ of the source tree (run from a clone or an editable
@@ -111,10 +111,59 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
         elif err.validator == "enum":
             allowed = f"; allowed: {', '.join(map(str, err.validator_value))}"
         raise ConfigError(f"invalid config at {_path(err)}: {err.message}{allowed}")
+    _external_models(cfg)
     _own_model_defaults(cfg)
     _fill_defaults(cfg, schema, schema)
     _check_semantics(cfg)
     return cfg
+
+
+def _external_models(cfg: dict) -> None:
+    """Models trained elsewhere (rnnhmm.external): ``config.external_tree`` becomes one ``models``
+    entry per model found (marked ``tree``; made afresh on every validation), and every external
+    path is made absolute (relative to the working directory)."""
+    from . import external
+
+    cfg["models"] = [g for g in cfg.get("models", []) if not g.get("tree")]
+    for i, g in enumerate(cfg["models"]):
+        if g.get("external"):
+            for key in ("external", "evolution"):
+                if g.get(key):
+                    g[key] = str(Path(g[key]).expanduser().resolve())
+            external.check_entry(i, g)
+        elif g.get("evolution"):
+            raise ConfigError(f"invalid config at config.models[{i}].evolution: only an external model "
+                              "(with external:) reads an evolution folder")
+    if cfg.get("external_tree"):
+        for h in cfg["external_tree"]["hmms"].values():
+            if h not in cfg["hmms"]:
+                raise ConfigError(f"invalid config at config.external_tree.hmms: unknown HMM '{h}'; defined: "
+                                  f"{', '.join(cfg['hmms'])}")
+        cfg["models"] += external.tree_entries(cfg["external_tree"], cfg["hmms"])
+    if not cfg["models"]:
+        raise ConfigError("invalid config at config.models: no models (neither config.models nor "
+                          "config.external_tree names any)")
+    seen: dict[str, str] = {}
+    for i, g in enumerate(cfg["models"]):
+        what = (f"external ({g['external']})" if g.get("external") else f"trained by config.models[{i}]")
+        for h in g["hmms"]:
+            for hid in g["hidden"]:
+                for d in g["input"]:
+                    for s in g["seeds"]:
+                        mid = ModelSpec(h, int(hid), int(d), int(s)).id
+                        if mid in seen and (g.get("external") or seen[mid].startswith("external")):
+                            raise ConfigError(
+                                f"invalid config at config.models: model {mid} is both {seen[mid]} and {what}; "
+                                f"give one of them another HMM name (e.g. hmms: {{ref_{h}: *{h}}} with a YAML "
+                                "anchor) so that both sit side by side")
+                        seen.setdefault(mid, what)
+
+
+def external_ids(cfg: dict) -> set[str]:
+    """Ids of the config's models trained elsewhere (imported, never trained)."""
+    from .external import external_entries
+
+    return set(external_entries(cfg))
 
 
 # Display-only settings: how much of an analysis a figure shows. They are read by the figure-data
@@ -188,8 +237,7 @@ def _own_model_defaults(cfg: dict) -> None:
     section("mechanism", "kick").setdefault("models", [m.id for m in reps.values() if m.hmm != first.hmm])
     evo = section("mechanism", "evolution")
     if "models" not in evo:
-        match = cfg["evolution"].get("match", [])
-        evo["models"] = [m.id for m in reps.values() if any(_matches(sel, m) for sel in match)]
+        evo["models"] = [m.id for m in reps.values() if in_evolution(cfg, m)]
     readout = section("mechanism", "readout")
     if "models" not in readout:
         outputs = {}
@@ -303,8 +351,15 @@ def training_params(cfg: dict, m: ModelSpec) -> dict:
 
 
 def in_evolution(cfg: dict, m: ModelSpec) -> bool:
-    """Does this model keep per-epoch weight snapshots (for the training-evolution analyses)?"""
-    return any(_matches(sel, m) for sel in cfg["evolution"]["match"])
+    """Does this model keep per-epoch weight snapshots (for the training-evolution analyses)? A model
+    trained elsewhere has them when its entry names an evolution folder (config.evolution.match does
+    not apply to it)."""
+    from .external import external_entries
+
+    ext = external_entries(cfg).get(m.id)
+    if ext is not None:
+        return bool(ext.get("evolution"))
+    return any(_matches(sel, m) for sel in cfg.get("evolution", {}).get("match", []))
 
 
 def derive_seed(*parts) -> int:

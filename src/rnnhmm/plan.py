@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, ModelSpec, expand_models, in_evolution, training_params
+from .config import ConfigError, ModelSpec, expand_models, external_ids, in_evolution, training_params
 
 __all__ = ["CADENCE_KEYS", "TrainGroup", "training_groups", "group_of", "cadence", "cuda_present",
            "wants_gpu", "claim_gpu_slot", "check_dynamics_config", "dynamics_models", "every_seed",
@@ -66,9 +66,13 @@ def _shared_params(cfg: dict, m: ModelSpec) -> dict:
 
 
 def training_groups(cfg: dict, models: list[ModelSpec] | None = None) -> list[TrainGroup]:
-    """The training groups of a validated config (all its models, or those of ``models``' cells)."""
+    """The training groups of a validated config (all its models, or those of ``models``' cells).
+    Models trained elsewhere (``external``: rnnhmm.external) are imported, never trained: in no group."""
     cells: dict[tuple, list[int]] = {}
+    imported = external_ids(cfg)
     for m in models if models is not None else expand_models(cfg):
+        if m.id in imported:
+            continue
         key = (m.hmm, m.hidden, m.input, json.dumps(_shared_params(cfg, m), sort_keys=True))
         cells.setdefault(key, []).append(m.seed)
     groups = [TrainGroup(h, hid, d, tuple(sorted(seeds)), p) for (h, hid, d, p), seeds in cells.items()]

@@ -21,6 +21,7 @@ from rnnhmm.config import (  # noqa: E402
     training_params,
     validate_config,
 )
+from rnnhmm.external import check_external_files, external_entries  # noqa: E402
 from rnnhmm.figure_registry import FIGURES  # noqa: E402
 from rnnhmm.plan import (  # noqa: E402
     check_dynamics_config,
@@ -41,6 +42,10 @@ try:
     )
     check_dynamics_config(config)
     check_mechanism_config(config)
+    # models trained elsewhere: their weights are read (weights_only=True) and checked now, before any job
+    EXTERNAL = external_entries(config)
+    if EXTERNAL:
+        check_external_files(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 

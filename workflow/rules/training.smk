@@ -33,10 +33,39 @@ localrules:
     model_files,
 
 
-rule model_files:
-    """A trained model's files at their per-model paths (hard links into its group's folder)."""
+rule import_external:
+    """A model trained elsewhere (config ``external`` / ``external_tree``; rnnhmm.external): its
+    weights (read with weights_only=True) and evolution snapshots in the files a training job
+    leaves, with no loss history and a plateau verdict from one validation loss measured now."""
     input:
-        lambda w: f"results/train_groups/{GROUP_OF[spec_of(w).id].id}",
+        weights=lambda w: EXTERNAL[spec_of(w).id]["external"],
+        data="results/data/{hmm}/s{seed}.npz",
+    output:
+        directory("results/external/{hmm}/h{hidden}_d{input}/s{seed}"),
+    log:
+        "logs/import/{hmm}/h{hidden}_d{input}/s{seed}.log",
+    conda:
+        ENV
+    params:
+        entry=lambda w: EXTERNAL[spec_of(w).id],
+        training=lambda w: training_params(config, spec_of(w)),
+        every=config["evolution"]["every"],
+    script:
+        "../scripts/import_model.py"
+
+
+def model_source(wildcards):
+    """The folder a model's files come from: its training group's, or its import's."""
+    mid = spec_of(wildcards).id
+    if mid in EXTERNAL:
+        return f"results/external/{mid}"
+    return f"results/train_groups/{GROUP_OF[mid].id}"
+
+
+rule model_files:
+    """A model's files at their per-model paths (hard links into its group's or import's folder)."""
+    input:
+        model_source,
     output:
         model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
         losses="results/models/{hmm}/h{hidden}_d{input}/s{seed}/losses.tsv",
@@ -44,4 +73,5 @@ rule model_files:
     log:
         "logs/model_files/{hmm}/h{hidden}_d{input}/s{seed}.log",
     run:
-        link_model_files(Path(input[0]) / f"s{wildcards.seed}", output, log[0])
+        src = Path(input[0])
+        link_model_files(src if spec_of(wildcards).id in EXTERNAL else src / f"s{wildcards.seed}", output, log[0])

@@ -92,7 +92,8 @@ def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, s
         "input": int(input_), "seed": int(seed), "weights": mc["weights"], **ev,
         "plateau": {k: plateau[k]
                     for k in ("progress", "left_plateau", "final_val", "iid_mean", "hmm_mean", "message")},
-        "final_train_loss": blob["train_loss"][-1], "final_val_loss": blob["val_loss"][-1],
+        # a model trained elsewhere has no loss history (rnnhmm.external): None
+        "final_train_loss": (blob["train_loss"] or [None])[-1], "final_val_loss": (blob["val_loss"] or [None])[-1],
         "best_val_loss": blob["best_val"], "best_epoch": blob["best_epoch"], "epochs": len(blob["val_loss"]),
     }
     log(f"distance {ev['distance_mean']:.4f} +- {ev['distance_sd']:.4f} (reverse {ev['reverse_distance_mean']:.4f}); "

@@ -1,0 +1,10 @@
+"""Import one model trained elsewhere into the pipeline's model files: adapter over rnnhmm.external."""
+from rnnhmm.external import import_model
+from rnnhmm.io import job
+
+sm = snakemake  # noqa: F821
+with job(sm, torch_threads=True) as log:
+    w = sm.wildcards
+    import_model(dict(sm.params.entry), f"{w.hmm}/h{w.hidden}_d{w.input}/s{w.seed}", sm.input.data,
+                 dict(sm.params.training), sm.params.every, sm.output[0], log.provenance, log)
+    log(f"done in {log.elapsed():.1f} s")
