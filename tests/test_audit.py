@@ -399,3 +399,32 @@ def test_noise_analysis_replicates_start_pairs():
     assert out["n_pairs"] + out["pair_failures"] == 3 and out["n_pairs"] >= 1
     assert out["pair_cluster_trace"].shape == (out["n_pairs"], 3)
     assert np.allclose(out["pair_cluster_trace"][:, 0], 0.0)          # gamma 0 retraces the nominal path
+
+
+# ---------------------------------------------------------------- kick selection: run-to-run spread
+
+def _kick(top, n=(3, 3)):
+    return [{"model": MODEL, "n_selected": list(n), "direction_classes": [0, 2], "groups": [[0, 1, 2], [3, 4, 5]],
+             "group_status": ["selected", "selected"], "top_score": top, "noise_seeds": 3, "T": 10000}]
+
+
+def test_two_kick_groups_needs_a_reproducible_score():
+    """Both groups found; only 'the weaker group's best score > 1.645 SE over runs' is false."""
+    from rnnhmm.claims.mechanism import kick_claims
+    assert _row(kick_claims(_kick([[0.8, 0.1], [0.6, 0.1]])), "two_kick_groups")["outcome"] == "pass"
+    row = _row(kick_claims(_kick([[0.8, 0.1], [0.1, 0.2]])), "two_kick_groups")
+    assert row["outcome"] == "fail" and "0.1 ± 0.2" in row["ours"], row
+    assert _row(kick_claims(_kick([[0.8, None], [0.6, None]])), "two_kick_groups")["outcome"] == "fail"   # one run
+
+
+def test_kick_run_pools_noise_seeds():
+    from rnnhmm.analyses.kick import run
+    g = torch.Generator().manual_seed(0)
+    H, D = 12, 3
+    W_hh = 0.3 * torch.randn(H, H, generator=g, dtype=torch.float64)
+    w = Weights(torch.randn(H, D, generator=g, dtype=torch.float64), W_hh, torch.randn(3, H, generator=g, dtype=torch.float64))
+    p = {"T": 200, "warmup": 5, "n_rollouts": 3, "max_steps": 12, "theta": 1.0, "eps": 0.5, "max_per_group": 3,
+         "population_size": 4, "activity_steps": 20, "mean_activity_steps": 20, "noise_seeds": 2}
+    out = run(w, p, seed=0, model="lin2/h12_d3/s0", log=lambda *a: None)
+    assert out["noise_seeds"] == 2 and np.asarray(out["run_scores"]).shape == (2, 2, H)
+    assert len(out["top_score"]) == 2

@@ -343,11 +343,17 @@ def _kick_data(structured=True, T=3000, H=12, seed=0):
     return torch.tensor(pre), torch.tensor(groups), torch.tensor(outputs)
 
 
-def _kick_record(structured=True):
-    sel = select_kick_neurons_directional(*_kick_data(structured), max_per_group=3)
-    kick, status = complete_kick_groups(sel["indices"], [[], []], 0)
-    return {"model": MODEL, "n_selected": [len(g) for g in sel["indices"]], "direction_classes": sel["classes"],
-            "groups": kick, "group_status": status}
+def _kick_record(structured=True, runs=3):
+    """A kick record from ``runs`` independent runs (scores averaged, SE over runs, as kick.run)."""
+    sels = [select_kick_neurons_directional(*_kick_data(structured, seed=r), max_per_group=3) for r in range(runs)]
+    sc = torch.stack([s["scores"] for s in sels])
+    mean, se = sc.mean(0), sc.std(0) / math.sqrt(runs)
+    from rnnhmm.analyses.kick import pick_kick_neurons
+    idx = pick_kick_neurons(mean, 2, 3)
+    kick, status = complete_kick_groups(idx, [[], []], 0)
+    top = [[float(mean[d, g[0]]), float(se[d, g[0]])] if g else None for d, g in enumerate(idx)]
+    return {"model": MODEL, "n_selected": [len(g) for g in idx], "direction_classes": sels[0]["classes"],
+            "groups": kick, "group_status": status, "top_score": top, "noise_seeds": runs, "T": 3000}
 
 
 def _weights(H=40, seed=0):

@@ -169,19 +169,27 @@ def select_kick_neurons_directional(pre: torch.Tensor, groups: torch.Tensor, out
             m[name] = z[mask].mean(0) if int(mask.sum()) >= min_steps else None
         if all(v is not None for v in m.values()):
             scores[d] = torch.stack([-m["cluster"] - theta, eps - m["kick"].abs(), m["transition"]]).min(0).values
+    return {"classes": classes, "indices": pick_kick_neurons(scores, len(classes), max_per_group),
+            "scores": scores, "n_steps": n_steps}
+
+
+def pick_kick_neurons(scores: torch.Tensor, n_directions: int, max_per_group: int | None = 3) -> list[list[int]]:
+    """The kick groups from scores (2, H) (nan: not scored): per direction the neurons with a
+    positive score (one passing both goes where it scores higher), by decreasing score, cut to
+    ``max_per_group``; two lists (empty where none passes)."""
     passing = torch.nan_to_num(scores, nan=-torch.inf) > 0
     both = passing[0] & passing[1]
-    if len(classes) > 1:
+    if n_directions > 1:
         passing[0] &= ~both | (scores[0] >= scores[1])
         passing[1] &= ~both | (scores[1] > scores[0])
     indices = []
-    for d in range(len(classes)):
+    for d in range(n_directions):
         cand = torch.nonzero(passing[d]).reshape(-1)
         cand = cand[torch.argsort(scores[d, cand], descending=True, stable=True)]
         indices.append((cand[:max_per_group] if max_per_group else cand).tolist())
     while len(indices) < 2:
         indices.append([])
-    return {"classes": classes, "indices": indices, "scores": scores, "n_steps": n_steps}
+    return indices
 
 
 def mean_block_weight(W: torch.Tensor, post, pre, exclude_diagonal: bool = True) -> float:
@@ -243,27 +251,53 @@ def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> d
     gen = torch.Generator().manual_seed(seed)
     W_hh = weights.W_hh
     H = W_hh.shape[0]
-    out = {"model": model, "hmm": model.split("/")[0], "hidden": H, "error": None}
+    out = {"model": model, "hmm": model.split("/")[0], "hidden": H, "error": None, "T": p["T"]}
 
-    # 1. regions of one noisy trajectory (docs/dynamics.md E.6) and the kick criterion (docs/mechanism.md E.8)
-    hidden, noise = simulate(weights, p["T"], warmup=p["warmup"], generator=gen)
-    hidden, noise = hidden[0], noise[0]
-    ld = local_dynamics(weights, hidden, n_rollouts=p["n_rollouts"], max_steps=p["max_steps"], generator=gen)
-    groups = torch.as_tensor(ld["groups"][1:])
-    pre = preactivations(weights, hidden[1:], noise[1:], h0=hidden[0])
-    counts = {name: int((groups == code).sum()) for name, code in
-              (("transition", GROUP_TRANSITION), ("kick", GROUP_KICK),
-               ("cluster", GROUP_CLUSTER), ("other", GROUP_OTHER))}
+    # 1. regions of noisy trajectories (docs/dynamics.md E.6) and the kick criterion (docs/mechanism.md E.8),
+    # on ``noise_seeds`` independent runs: the selection uses the mean score over runs, and each
+    # selected neuron's score carries its run-to-run SE (the claim's reproducibility condition)
+    n_runs = int(p.get("noise_seeds", 1))
+    run_scores, classes, counts, steps = [], None, None, None
+    for r in range(n_runs):
+        rgen = gen if r == 0 else torch.Generator().manual_seed(derive_seed(seed, "kick-run", r))
+        hidden, noise = simulate(weights, p["T"], warmup=p["warmup"], generator=rgen)
+        hidden, noise = hidden[0], noise[0]
+        ld = local_dynamics(weights, hidden, n_rollouts=p["n_rollouts"], max_steps=p["max_steps"], generator=rgen)
+        groups = torch.as_tensor(ld["groups"][1:])
+        pre = preactivations(weights, hidden[1:], noise[1:], h0=hidden[0])
+        outputs = (hidden[1:] @ weights.W_out.T).argmax(-1)
+        # per transition direction ("leaving class c"), in per-neuron standardised units; the
+        # directions of the first run are kept for the others
+        sel = select_kick_neurons_directional(pre, groups, outputs, classes=classes, theta=p["theta"], eps=p["eps"],
+                                              max_per_group=p["max_per_group"])
+        if r == 0:
+            classes, steps = sel["classes"], sel["n_steps"]
+            counts = {name: int((groups == code).sum()) for name, code in
+                      (("transition", GROUP_TRANSITION), ("kick", GROUP_KICK),
+                       ("cluster", GROUP_CLUSTER), ("other", GROUP_OTHER))}
+        run_scores.append(sel["scores"])
     out["region_counts"] = counts
-    log(f"{model}: regions {counts}")
-    outputs = (hidden[1:] @ weights.W_out.T).argmax(-1)
-    # per transition direction ("leaving class c"), in per-neuron standardised units; a direction
-    # where no neuron passes gets an empty group (no stand-in neurons: issue 10)
-    sel = select_kick_neurons_directional(pre, groups, outputs, theta=p["theta"], eps=p["eps"],
-                                               max_per_group=p["max_per_group"])
-    indices = sel["indices"]
+    log(f"{model}: regions {counts} (first of {n_runs} runs of {p['T']} steps)")
+    rs = torch.stack(run_scores)                                          # (runs, 2, H)
+    valid = ~torch.isnan(rs)
+    # a neuron scored in only some runs keeps the mean over those; nan where no run scores it
+    mean_scores = torch.where(valid.any(0), torch.nan_to_num(rs).sum(0) / valid.sum(0).clamp_min(1),
+                              torch.full_like(rs[0], float("nan")))
+    n_ok = valid.sum(0)
+    dev = torch.where(valid, rs - mean_scores, torch.zeros_like(rs))
+    score_se = torch.where(n_ok >= 2, (dev.pow(2).sum(0) / (n_ok - 1).clamp_min(1)).sqrt() / n_ok.sqrt(),
+                           torch.full_like(mean_scores, float("nan")))
+    # a direction where no neuron passes gets an empty group (no stand-in neurons: issue 10)
+    indices = pick_kick_neurons(mean_scores, len(classes), p["max_per_group"])
+    # each group's best neuron: [mean score, its SE over runs (None with one run)], or None if empty
+    top = [[float(mean_scores[d, g[0]]), float(score_se[d, g[0]]) if n_runs >= 2 else None] if g else None
+           for d, g in enumerate(indices)]
+    pass_runs = [[int((rs[:, d, i] > 0).sum()) for i in g] for d, g in enumerate(indices)]
+    sel = {"scores": mean_scores, "classes": classes, "n_steps": steps}
     out.update(scores=torch.nan_to_num(sel["scores"], nan=-1e9).tolist(), direction_classes=sel["classes"],
-               direction_steps=sel["n_steps"], n_passing=int((torch.nan_to_num(sel["scores"], nan=-1.0) > 0).sum()))
+               direction_steps=sel["n_steps"], n_passing=int((torch.nan_to_num(sel["scores"], nan=-1.0) > 0).sum()),
+               noise_seeds=n_runs, run_scores=torch.nan_to_num(rs, nan=-1e9).tolist(),
+               top_score=top, selected_pass_runs=pass_runs)
     if len(sel["classes"]) < 2:
         out["error"] = f"fewer than two output classes on the orbit: {sel['classes']}"
     kick, status = complete_kick_groups(indices, [[], []], 0)
