@@ -330,3 +330,22 @@ def test_tree_runs_every_figure_and_claim_without_training(tmp_path, tree):
     assert torch.equal(blob["last"]["weight_hh"], ref["rnn.weight_hh_l0"])
     summary = pd.read_csv(tmp_path / "results/metrics/summary.tsv", sep="\t")
     assert len(summary) == 2 and np.isfinite(summary["distance_mean"]).all()
+
+
+def test_load_reference_weights(tmp_path):
+    from rnnhmm.model import load_reference_weights
+
+    net = RefNet()
+    p = save(tmp_path, "ok.pth", net.state_dict())
+    w = load_reference_weights(p, H, D)
+    assert torch.equal(w.W_hh, net.rnn.weight_hh_l0.detach()) and w.n_outputs == 3 and w.input_dim == D
+    with pytest.raises(ConfigError, match="the config says H = 8"):
+        load_reference_weights(p, 8, D)
+
+
+def test_shipped_example_config_passes_the_schema(tmp_path, monkeypatch):
+    """config/external.yaml: valid up to the tree, which is not here (run from its parent folder)."""
+    monkeypatch.chdir(tmp_path)
+    cfg = yaml.safe_load((ROOT / "config/external.yaml").read_text())
+    with pytest.raises(ConfigError, match="config.models.0..external: no such file .*ReverseEngineeredModel"):
+        validate_config(cfg)
