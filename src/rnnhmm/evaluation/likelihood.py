@@ -33,8 +33,8 @@ from rnnhmm.analyses.measures import DIVERGE_NORM
 from rnnhmm.hmm import HMM
 from rnnhmm.model import Weights
 
-__all__ = ["hmm_forward", "hmm_loglik", "rnn_loglik", "rare_symbol", "kl_rate", "converged_kl_rate",
-           "RARE_FREQUENCY"]
+__all__ = ["hmm_forward", "hmm_loglik", "rnn_loglik", "rare_symbol", "kl_rate", "doubling_rule",
+           "converged_kl_rate", "RARE_FREQUENCY"]
 
 RARE_FREQUENCY = 0.05  # a symbol rarer than this (stationary frequency) is the HMM's "rare symbol"
 
@@ -255,6 +255,16 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
     }
 
 
+def doubling_rule(trace) -> tuple[int, bool]:
+    """The stopping rule of :func:`converged_kl_rate` applied to a trace [(P, E(P), SE(P), ...), ...] of
+    doubling particle counts: (index of the first entry i >= 1 with |E_i - E_{i-1}| < SE_i, True), or
+    (the last index, False) if none."""
+    for i in range(1, len(trace)):
+        if abs(trace[i][1] - trace[i - 1][1]) < trace[i][2]:
+            return i, True
+    return len(trace) - 1, False
+
+
 def converged_kl_rate(weights: Weights, hmm: HMM, y, p0: int = 64, p_max: int = 4096, seed: int = 0,
                       **kw) -> dict:
     """The KL rate at a particle count large enough that doubling it no longer matters.
@@ -276,7 +286,7 @@ def converged_kl_rate(weights: Weights, hmm: HMM, y, p0: int = 64, p_max: int = 
     while True:
         r = kl_rate(weights, hmm, y, P, seed, **kw)
         trace.append((P, r["kl_rate"], r["kl_se"], r["seconds"]))
-        if prev is not None and abs(r["kl_rate"] - prev) < r["kl_se"]:
+        if prev is not None and doubling_rule(trace[-2:])[1]:
             return {"kl_rate": r["kl_rate"], "kl_se": r["kl_se"], "particles": P, "converged": True,
                     "trace": trace, "last": r}
         if 2 * P > p_max:
