@@ -10,7 +10,7 @@ Usage::
 MODEL: e.g. ``lin2/h50_d10/s0`` (RESULTS_DIR/models/<MODEL>/model.pt, the config's ``metrics.weights``
 unless ``--weights``). Held-out sequences: ``--n-seq`` samples of the HMM (seed ``--seed``) of length
 ``--seq-len`` (default: the HMM's training ``seq_len`` in the config). The RNN follows the config's
-``metrics.uniform_first_symbol`` (generate_outputs' convention). Prints per particle count: KL rate
+``metrics.uniform_first_symbol`` (generate_outputs' convention; ``--uniform-first false``: o_0 from h_1). Prints per particle count: KL rate
 (nats/step) +- SE over sequences, the spread over ``--repeats`` filter seeds, the HMM's entropy rate,
 the share of the KL at the rare symbol's steps, ESS, resampling, diverged particles and seconds;
 then the doubling rule's verdict (rnnhmm.evaluation.likelihood.doubling_rule) on the doubling counts.
@@ -54,7 +54,8 @@ def table(rows: list[dict]) -> str:
            "| diverged | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         share = "n/a" if r["rare_share"] is None else f"{r['rare_share']:.2f}"
-        out.append(f"| {r['P']} | {r['kl']:.4f} | {r['se']:.4f} | {r['repeat_sd']:.4f} | {r['entropy']:.4f} "
+        rep = "-" if np.isnan(r["repeat_sd"]) else f"{r['repeat_sd']:.4f}"
+        out.append(f"| {r['P']} | {r['kl']:.4f} | {r['se']:.4f} | {rep} | {r['entropy']:.4f} "
                    f"+- {r['entropy_se']:.4f} | {share} | {r['ess_mean']:.3f} | {r['resample']:.3f} | {r['diverged']} "
                    f"| {r['seconds']:.1f} |")
     return "\n".join(out)
@@ -85,11 +86,13 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--uniform-first", choices=["true", "false"], default=None,
+                    help="override the config's metrics.uniform_first_symbol (false: o_0 from h_1)")
     ap.add_argument("--demo", action="store_true", help="no results dir: the tests' i.i.d. model on lin2, L = 50")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.demo:
-        jobs = [("demo (i.i.d. model)", demo_model(), linear_chain(2), a.seq_len or 50, True)]
+        jobs = [("demo (i.i.d. model)", demo_model(), linear_chain(2), a.seq_len or 50, a.uniform_first != "false")]
     else:
         if not a.results or not a.models:
             ap.error("give RESULTS_DIR and at least one MODEL, or --demo")
@@ -100,8 +103,9 @@ def main(argv=None) -> None:
             spec = ModelSpec.parse(m)
             hspec = cfg["hmms"][spec.hmm]
             w = load_weights(Path(a.results) / "models" / spec.id / "model.pt", kind)
+            uf = cfg["metrics"]["uniform_first_symbol"] if a.uniform_first is None else a.uniform_first == "true"
             jobs.append((f"{spec.id} ({kind} weights)", w, build_hmm(spec.hmm, hspec), a.seq_len or hspec["seq_len"],
-                         bool(cfg["metrics"]["uniform_first_symbol"])))
+                         bool(uf)))
     for name, w, hmm, L, uf in jobs:
         y = hmm.sample(a.n_seq, L, seed=a.seed)
         t0 = time.perf_counter()

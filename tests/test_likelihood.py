@@ -224,6 +224,11 @@ def test_worse_models_rank_worse():
         gap, se = b["kl_rate"] - a["kl_rate"], math.hypot(a["kl_se"], b["kl_se"])
         assert gap > 3 * se  # the worse model ranks worse, beyond the combined SE
         assert not (-gap > 3 * se)  # must fail: the reverse ranking
+    # memory helps: mutual inhibition with self-excitation (persistent symbol runs) beats the i.i.d. model
+    rec = kl_rate(_w([[1.0], [-1.0]], [[0.8, -0.5], [-0.5, 0.8]], 5 * np.array([[1., -1], [-1, -1], [-1, 1]])),
+                  hmm, y, 64, seed=0)
+    gap, se = good["kl_rate"] - rec["kl_rate"], math.hypot(good["kl_se"], rec["kl_se"])
+    assert gap > 3 * se and rec["kl_rate"] > 0
     # the uniform model's KL is known exactly: log 3 - entropy rate (up to the first step's uniform symbol)
     assert uni["kl_rate"] == pytest.approx(math.log(3) - uni["entropy_rate"], abs=1e-9)
     assert good["kl_rate"] > 0 and good["n_diverged"] == 0
@@ -247,6 +252,15 @@ def test_doubling_rule_stops_and_reports_particles():
     r = converged_kl_rate(_iid_model(), hmm, y, p0=8, p_max=1024)
     est = [t[1] for t in r["trace"]]
     assert r["converged"] and 16 <= r["particles"] <= 1024 and est[0] > est[-1]
+    # the paired yardstick (the move's own SE, far below the SE over sequences) is stricter: on the
+    # peaked model the default rule stops while the estimate still moves by more than its move SE
+    r = converged_kl_rate(peaked, hmm, y, p0=4, p_max=1024)
+    rp = converged_kl_rate(peaked, hmm, y, p0=4, p_max=1024, paired=True)
+    assert r["converged"] and rp["converged"] and rp["particles"] > r["particles"]
+    assert rp["trace"][-1][4] < rp["trace"][-1][2]
+    assert [t[:3] for t in rp["trace"][:len(r["trace"])]] == [t[:3] for t in r["trace"]]  # same estimates
+    last = r["trace"][-1]
+    assert abs(last[1] - r["trace"][-2][1]) > last[4]  # the default stop fails the paired rule
 
 
 # ---------------------------------------------------------------------------------------- (6) divergence
