@@ -12,8 +12,10 @@ unless ``--weights``). Held-out sequences: ``--n-seq`` samples of the HMM (seed 
 ``--seq-len`` (default: the HMM's training ``seq_len`` in the config). The RNN follows the config's
 ``metrics.uniform_first_symbol`` (generate_outputs' convention; ``--uniform-first false``: o_0 from h_1). Prints per particle count: KL rate
 (nats/step) +- SE over sequences, the spread over ``--repeats`` filter seeds, the HMM's entropy rate,
-the share of the KL at the rare symbol's steps, ESS, resampling, diverged particles and seconds;
-then the doubling rule's verdict (rnnhmm.evaluation.likelihood.doubling_rule) on the doubling counts.
+the share of the KL at the rare symbol's steps, ESS, resampling, diverged particles and seconds,
+and the move SE (SE over sequences of the per-sequence change from the previous row); then the
+doubling rule's verdicts (rnnhmm.evaluation.likelihood.doubling_rule, default and paired) on the
+doubling counts.
 """
 from __future__ import annotations
 
@@ -37,11 +39,14 @@ def demo_model() -> Weights:
 
 
 def measure(weights: Weights, hmm, y, particles, repeats: int, seed: int, uniform_first: bool, device=None) -> list[dict]:
-    rows = []
+    rows, prev = [], None
     for P in particles:
         rs = [kl_rate(weights, hmm, y, P, seed + r, uniform_first=uniform_first, device=device) for r in range(repeats)]
         r0 = rs[0]
-        rows.append({"P": P, "kl": r0["kl_rate"], "se": r0["kl_se"],
+        d = None if prev is None else (prev["loglik_rnn"] - r0["loglik_rnn"]) / r0["T"]
+        move_se = float("nan") if d is None else float(np.std(d, ddof=1) / np.sqrt(len(d)))
+        prev = r0
+        rows.append({"P": P, "kl": r0["kl_rate"], "se": r0["kl_se"], "move_se": move_se,
                      "repeat_sd": float(np.std([r["kl_rate"] for r in rs], ddof=1)) if repeats > 1 else float("nan"),
                      "entropy": r0["entropy_rate"], "entropy_se": r0["entropy_se"], "rare_share": r0["rare_share"],
                      "ess_mean": r0["ess_mean"], "resample": r0["resample_fraction"], "diverged": r0["n_diverged"],
@@ -50,27 +55,33 @@ def measure(weights: Weights, hmm, y, particles, repeats: int, seed: int, unifor
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| P | KL rate (nats/step) | SE | repeat sd | HMM entropy rate | rare-step share | ESS/P | resampled "
-           "| diverged | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| P | KL rate (nats/step) | SE | move SE | repeat sd | HMM entropy rate | rare-step share | ESS/P | resampled "
+           "| diverged | seconds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         share = "n/a" if r["rare_share"] is None else f"{r['rare_share']:.2f}"
         rep = "-" if np.isnan(r["repeat_sd"]) else f"{r['repeat_sd']:.4f}"
-        out.append(f"| {r['P']} | {r['kl']:.4f} | {r['se']:.4f} | {rep} | {r['entropy']:.4f} "
+        mse = "-" if np.isnan(r["move_se"]) else f"{r['move_se']:.4f}"
+        out.append(f"| {r['P']} | {r['kl']:.4f} | {r['se']:.4f} | {mse} | {rep} | {r['entropy']:.4f} "
                    f"+- {r['entropy_se']:.4f} | {share} | {r['ess_mean']:.3f} | {r['resample']:.3f} | {r['diverged']} "
                    f"| {r['seconds']:.1f} |")
     return "\n".join(out)
 
 
 def verdict(rows: list[dict]) -> str:
-    doubling = [r for r in rows if r["P"] >= rows[0]["P"]]
-    chain = [doubling[0]]
-    for r in doubling[1:]:
+    """The doubling rule on the rows whose P doubles from the first (move SE: vs the previous row,
+    so the particle counts must be consecutive doublings for the paired verdict)."""
+    chain = [rows[0]]
+    for r in rows[1:]:
         if r["P"] == 2 * chain[-1]["P"]:
             chain.append(r)
-    i, ok = doubling_rule([(r["P"], r["kl"], r["se"]) for r in chain])
-    r = chain[i]
-    return (f"doubling rule (|E(P) - E(P/2)| < SE(P)): {'converged' if ok else 'NOT converged'} at P = {r['P']}: "
-            f"KL rate {r['kl']:.4f} +- {r['se']:.4f} nats/step")
+    out = []
+    for paired in (False, True):
+        i, ok = doubling_rule([(r["P"], r["kl"], r["se"], r["seconds"], r["move_se"]) for r in chain], paired)
+        r = chain[i]
+        rule = "|E(P) - E(P/2)| < " + ("move SE(P)" if paired else "SE(P)")
+        out.append(f"doubling rule ({rule}): {'converged' if ok else 'NOT converged'} at P = {r['P']}: "
+                   f"KL rate {r['kl']:.4f} +- {r['se']:.4f} nats/step")
+    return "\n".join(out)
 
 
 def main(argv=None) -> None:
