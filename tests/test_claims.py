@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -45,7 +44,6 @@ from rnnhmm.claims.mechanism import (
     readout_claims,
 )
 from rnnhmm.claims.performance import PERFORMANCE_CLAIMS, performance_claims
-from rnnhmm.claims.summary import collect, summarise
 from rnnhmm.evaluation.metrics import matched_distances, performance_record
 from rnnhmm.hmm import linear_chain, one_hot
 from rnnhmm.model import Weights
@@ -149,31 +147,6 @@ def test_a_missing_rare_symbol_fails_its_own_claim_only(perf):
     assert "docs/loss_bias.md" not in _row(perf["rows"](_perfect(perf)), "change_rate_matches")["ours"]
 
 
-def test_figures_name_the_models_that_did_not_converge(perf, tmp_path):
-    """not_converged reads metrics and floor files as the figure-data jobs get them."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rnnhmm.claims.performance import not_converged
-    from rnnhmm.figures.common import note_not_converged
-    from rnnhmm.io import write_json
-
-    good, bad = perf["record"](_perfect(perf)), perf["record"](_slow(perf))
-    bad["model"] = "lin2/h50_d10/s1"
-    paths = [tmp_path / "s0.json", tmp_path / "s1.json"]
-    write_json(good, paths[0])
-    write_json(bad, paths[1])
-    floor = {"hmm": "lin2", **{k: v for k, v in perf["floor"].items() if k != "floor_sd"},
-             "floor_sd_across_repeats": perf["floor"]["floor_sd"]}
-    write_json(floor, tmp_path / "floor.json")
-    assert not_converged(paths, [tmp_path / "floor.json"]) == ["lin2/h50_d10/s1"]
-    fig = plt.figure()
-    note_not_converged(fig, ["lin2/h50_d10/s1"])
-    assert any("NOT CONVERGED" in t.get_text() and "s1" in t.get_text() for t in fig.texts)
-    plt.close(fig)
-
-
 def test_slow_hmm_passes_the_many_to_one_distance_but_not_the_rates(perf):
     """The review's point: many-to-one matching alone cannot see a 3x too slow HMM."""
     rows = perf["rows"](_slow(perf))
@@ -194,20 +167,8 @@ def test_no_rare_symbol_is_not_applicable():
     assert rec["rare"] is None
 
 
-def test_converged_and_summary():
-    rows = [claim("change_rate_matches", "d", "lin2/h8_d10/s0", "e", 1.0, True, "G.2", value=1.0),
-            claim("distance_at_floor", "d", "lin2/h8_d10/s0", "e", 1.0, False, "G.2", value=5.0),
-            claim("change_rate_matches", "d", "lin2/h8_d10/s1", "e", 1.0, True, "G.2", value=3.0),
-            claim("distance_at_floor", "d", "lin2/h8_d10/s1", "e", 1.0, None, "G.2", reason="x"),
-            claim("two_kick_groups", "d", "lin2/h8_d10/s1", "e", 1.0, True, "E.8", value=3)]
-    df = collect([pd.DataFrame(rows)])
-    conv = dict(zip(df["model"] + df["claim"], df["converged"]))
-    assert conv["lin2/h8_d10/s0change_rate_matches"] == "false"
-    assert conv["lin2/h8_d10/s1two_kick_groups"] == "true"          # n/a rows do not count
-    s = summarise(df).set_index("claim")
-    assert s.loc["change_rate_matches", "pass_rate"] == "2 of 2"
-    assert s.loc["change_rate_matches", "value_mean"] == 2.0 and s.loc["change_rate_matches", "value_sd"] == 1.0
-    assert s.loc["distance_at_floor", "pass_rate"] == "0 of 1" and s.loc["distance_at_floor", "n_na"] == 1
+def test_claim_needs_a_reason_when_not_applicable():
+    # learned / faithful, the figures' flags and the summary: tests/test_learned.py
     with pytest.raises(ValueError):
         claim("x", "d", "m", "e", 1, None, "s")                     # n/a needs a reason
 

@@ -39,8 +39,8 @@ class Figure:
     ``inputs(cfg)``: the named inputs of its figure-data job (name -> path or list of paths).
     ``params(cfg, label)``: the figure-data job's params besides ``figure`` (``label``: the config's
     name, e.g. ``quick``). ``doc``: one line, shown by ``snakemake --list-target-rules``.
-    ``models(cfg)``: the trained models the figure shows; those that fail a performance claim are
-    named on the figure ("not converged", :func:`rnnhmm.claims.performance.not_converged`).
+    ``models(cfg)``: the trained models the figure shows; those that are not learned are named on the
+    figure in red, those learned but not faithful in grey (:func:`rnnhmm.claims.learned.figure_flags`).
     """
 
     name: str
@@ -51,11 +51,12 @@ class Figure:
     params: Callable[[dict, str], dict] = field(default=lambda cfg, label: {})
     models: Callable[[dict], list[str]] = field(default=lambda cfg: [])  # the trained models it shows
 
-    def convergence_inputs(self, cfg: dict) -> dict:
-        """Metrics and floor files of the figure's models: the figure says which did not converge."""
+    def flag_inputs(self, cfg: dict) -> dict:
+        """Metrics and floor files of the figure's models: the figure says which are not learned and
+        which are learned but not faithful."""
         models = sorted(set(self.models(cfg)))
-        return {"conv_metrics": [metrics_file(m) for m in models],
-                "conv_floors": [floor_file(h) for h in sorted(hmms_of(models))]}
+        return {"flag_metrics": [metrics_file(m) for m in models],
+                "flag_floors": [floor_file(h) for h in sorted(hmms_of(models))]}
 
     def skipped(self, cfg: dict) -> bool:
         """Left out of this config's targets (the reason is in ``cfg['skipped_figures']``)."""

@@ -10,7 +10,7 @@ for fig in FIGURES:
             f"{fig.name}_data"
         input:
             **fig.inputs(config),
-            **fig.convergence_inputs(config),
+            **fig.flag_inputs(config),
         output:
             f"results/figure_data/{fig.name}.json",
         log:

@@ -1,7 +1,9 @@
 """Concatenate every analysis's claim rows into results/claims.csv (with each row's model
-``converged`` flag) and summarise them per (claim, HMM family) into results/claims_summary.csv."""
+``learned`` and ``faithful`` flags, rnnhmm.claims.learned) and summarise them per (claim, HMM family)
+into results/claims_summary.csv (dynamics and mechanism claims over learned models only)."""
 import pandas as pd
 
+from rnnhmm.claims.core import model_of
 from rnnhmm.claims.summary import collect, summarise
 from rnnhmm.io import job
 
@@ -13,4 +15,9 @@ with job(sm) as log:
     summary.to_csv(sm.output.summary, index=False, float_format="%.4g")
     tally = df["outcome"].value_counts()
     log(f"{len(df)} claim rows: " + ", ".join(f"{k} {tally.get(k, 0)}" for k in ("pass", "fail", "n/a")))
-    log("\n" + summary[["claim", "hmm", "pass_rate", "n_na", "value_mean", "value_sd"]].to_string(index=False))
+    per_model = df.assign(mid=df["model"].map(model_of)).drop_duplicates("mid")
+    per_model = per_model[per_model["learned"].ne("") | per_model["faithful"].ne("")]
+    log(f"learned {int((per_model['learned'] == 'true').sum())} of {len(per_model)} models, faithful "
+        f"{int((per_model['faithful'] == 'true').sum())}; dynamics / mechanism claims counted over learned models only")
+    log("\n" + summary[["claim", "hmm", "counted", "pass_rate", "n_not_learned", "n_na", "value_mean",
+                        "value_sd"]].to_string(index=False))

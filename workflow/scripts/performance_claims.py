@@ -1,8 +1,10 @@
-"""Check the paper's performance claims on every model (rows for results/claims.csv)."""
+"""Check the paper's performance claims on every model (rows for results/claims.csv), each row
+carrying its model's ``learned`` flag from results/metrics/summary.tsv (rnnhmm.claims.learned)."""
 import pandas as pd
 
 from rnnhmm.claims.core import write_rows
 from rnnhmm.claims.performance import performance_claims
+from rnnhmm.claims.summary import _flag
 from rnnhmm.io import job, read_json
 
 sm = snakemake  # noqa: F821
@@ -11,4 +13,11 @@ with job(sm) as log:
     floors = {r["hmm"]: {"floor_mean": r["floor_mean"], "floor_sd": r["floor_sd"],
                          "floor_within_sd": r["floor_within_sd"], "n_seq": r["n_seq"]}
               for _, r in table.drop_duplicates("hmm").iterrows()}
-    write_rows(performance_claims([read_json(p) for p in sm.input.models], floors), sm.output[0], log)
+    learned = {r["model"]: _flag(r["learned"]) for _, r in table.iterrows()}
+    rows = performance_claims([read_json(p) for p in sm.input.models], floors)
+    for r in rows:
+        r["learned"] = learned.get(r["model"])
+    write_rows(rows, sm.output[0], log)
+    for mid, v in sorted(learned.items()):
+        why = table.loc[table["model"] == mid, "learned_why"].fillna("").iloc[0]
+        log(f"{mid}: learned {v}" + (f" ({why})" if why else ""))

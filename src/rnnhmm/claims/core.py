@@ -10,11 +10,16 @@ Columns of ``results/claims.csv``:
   but could not find what the paper describes (no orbit, no kick group) is a ``fail``;
 * ``statistic`` (what is measured), ``value`` (its number, used by ``claims_summary.csv``),
   ``expected`` (the paper's value and our tolerance rule), ``ours`` (the measurement in words);
-* ``converged``: whether every applicable performance claim of that model passes (issue 11:
-  rows that rest on a non-converged model say so); empty where the row is about several models.
+* ``learned``: whether the row's model learned its HMM (:mod:`rnnhmm.claims.learned`: left the
+  i.i.d. plateau, validation loss at the HMM samples' level, matched distances at the floor for
+  d >= 10, transitions between the frequent symbols within 0.00 at two decimals); a dynamics or
+  mechanism row is evidence about the paper only on a learned model. ``faithful``: whether every
+  applicable strict performance claim of that model passes. Both ``true`` / ``false``, empty
+  where unknown or where the row is about several models.
 
 ``summarise`` gives ``results/claims_summary.csv``: per (claim, HMM family), k of n models passing,
-the number failing / not applicable, and the mean and spread (SD) of ``value`` over models.
+the number failing / not applicable, and the mean and spread (SD) of ``value`` over models; for
+dynamics and mechanism claims over learned models only (``counted``, ``n_not_learned``).
 """
 
 
@@ -25,9 +30,9 @@ import math
 import numpy as np
 
 COLUMNS = ["claim", "description", "model", "hmm", "outcome", "statistic", "value", "expected", "ours",
-           "reason", "converged", "source"]
-SUMMARY_COLUMNS = ["claim", "hmm", "n_models", "k_pass", "n_fail", "n_na", "pass_rate", "value_mean",
-                   "value_sd", "statistic", "source"]
+           "reason", "learned", "faithful", "source"]
+SUMMARY_COLUMNS = ["claim", "hmm", "counted", "n_models", "k_pass", "n_fail", "n_na", "pass_rate", "value_mean",
+                   "value_sd", "n_not_learned", "statistic", "source"]
 OUTCOMES = ("pass", "fail", "n/a")
 
 # A statistic that is one number compared with a reference: its tolerance is Z_SPREAD standard
@@ -64,8 +69,8 @@ def claim(claim_id: str, description: str, model: str, expected: str, ours, pass
     v = float(value) if value is not None and np.isfinite(float(value)) else math.nan
     return {"claim": claim_id, "description": description, "model": model,
             "hmm": hmm if hmm is not None else _hmm_of(model), "outcome": outcome, "statistic": statistic,
-            "value": v, "expected": expected, "ours": str(ours), "reason": reason, "converged": None,
-            "source": source}
+            "value": v, "expected": expected, "ours": str(ours), "reason": reason, "learned": None,
+            "faithful": None, "source": source}
 
 
 def not_applicable(claim_id: str, description: str, model: str, reason: str, source: str, **kw) -> dict:

@@ -122,8 +122,9 @@ def _emitted_less(m: dict, rc: dict) -> bool:
         return float(np.mean(rc["rnn"])) < float(np.mean(rc["hmm"]))
 
 
-def model_converged(rows: list[dict], model: str) -> bool | None:
-    """True when every applicable performance claim of ``model`` passes (None without any)."""
+def model_faithful(rows: list[dict], model: str) -> bool | None:
+    """True when every applicable performance claim of ``model`` passes (None without any): the model
+    is *faithful* (rnnhmm.claims.learned)."""
     mine = [r for r in rows if r["claim"] in PERFORMANCE_CLAIMS and model_of(r["model"]) == model
             and r["outcome"] != "n/a"]
     if not mine:
@@ -138,20 +139,7 @@ def floor_for_claims(rec: dict) -> dict:
             "floor_within_sd": rec["floor_within_sd"], "n_seq": rec["n_seq"]}
 
 
-def not_converged(metrics_paths, floor_paths) -> list[str]:
-    """Ids of the models (metrics files ``results/metrics/models/*.json``) that fail an applicable
-    performance claim against their HMM's floor file: what a figure showing them must say."""
-    from rnnhmm.io import read_json
-
-    floors = {f["hmm"]: f for f in (read_json(p) for p in floor_paths)}
-    out = []
-    for p in metrics_paths:
-        m = read_json(p)
-        if not passes_performance(m, floors[m["hmm"]]):
-            out.append(m["model"])
-    return sorted(out)
-
-
 def passes_performance(m: dict, fl: dict) -> bool:
-    """Every applicable performance claim of the model record ``m`` passes against its floor record ``fl``."""
-    return bool(model_converged(performance_claims([m], {m["hmm"]: floor_for_claims(fl)}), m["model"]))
+    """Every applicable performance claim of the model record ``m`` passes against its floor record ``fl``
+    (the model is faithful)."""
+    return bool(model_faithful(performance_claims([m], {m["hmm"]: floor_for_claims(fl)}), m["model"]))

@@ -12,7 +12,7 @@ import torch
 from rnnhmm.config import derive_seed
 from rnnhmm.hmm import HMM, build_hmm, one_hot
 from rnnhmm.model import Weights, generate_outputs, load_weights
-from rnnhmm.training.convergence import training_verdict
+from rnnhmm.training.convergence import final_validation, training_verdict
 
 from .metrics import emission_statistics, matched_distances, performance_record
 
@@ -87,11 +87,19 @@ def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, s
                                    blur=tp["blur"], seed=eval_seed)
     if not plateau["left_plateau"]:
         log(plateau["message"])
+    if blob["val_loss"]:
+        warmup = int(((blob.get("provenance") or {}).get("params") or {}).get("warmup_epochs", 0) or 0)
+        validation = final_validation(blob["val_loss"], plateau, warmup_epochs=warmup)
+    else:  # a model trained elsewhere: the one validation loss measured at import (rnnhmm.external)
+        validation = final_validation([plateau["final_val"]], plateau, last=1)
+        validation["message"] = "one validation loss of the imported weights (no training history)"
     out = {
         "model": f"{name}/h{hidden}_d{input_}/s{seed}", "hmm": name, "hidden": int(hidden),
         "input": int(input_), "seed": int(seed), "weights": mc["weights"], **ev,
-        "plateau": {k: plateau[k]
-                    for k in ("progress", "left_plateau", "final_val", "iid_mean", "hmm_mean", "message")},
+        "plateau": {k: plateau.get(k) for k in ("progress", "left_plateau", "final_val", "iid_mean", "iid_sd",
+                                                 "hmm_mean", "hmm_sd", "repeats", "message")},
+        # the final-length validation loss beside the HMM samples' own (rnnhmm.claims.learned)
+        "validation": validation,
         # a model trained elsewhere has no loss history (rnnhmm.external): None
         "final_train_loss": (blob["train_loss"] or [None])[-1], "final_val_loss": (blob["val_loss"] or [None])[-1],
         "best_val_loss": blob["best_val"], "best_epoch": blob["best_epoch"], "epochs": len(blob["val_loss"]),

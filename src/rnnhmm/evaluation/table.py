@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rnnhmm.claims.performance import passes_performance
+from rnnhmm.claims.learned import model_flags
 
 __all__ = ["metrics_table", "TABLE_COLUMNS"]
 
@@ -13,14 +13,18 @@ TABLE_COLUMNS = ["model", "hmm", "hidden", "input", "seed", "epochs", "seq_len",
                  "distance_sd", "floor_mean", "floor_sd", "floor_within_sd", "volatility_hmm", "volatility_rnn",
                  "volatility_exact", "transition_sq_diff_max", "final_train_loss", "final_val_loss",
                  "best_val_loss", "best_epoch", "reverse_distance_mean", "change_rate_rnn", "change_rate_hmm",
-                 "transition_max_z", "converged", "left_plateau", "plateau_progress"]
+                 "transition_max_z", "learned", "faithful", "left_plateau", "plateau_progress", "val_last_mean",
+                 "val_hmm_mean", "learned_why"]
 
 
 def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
-    """One tidy row per model (units: Euclidean distance in one-hot space; changes per sequence)."""
+    """One tidy row per model (units: Euclidean distance in one-hot space; changes per sequence).
+    ``learned`` / ``faithful``: :mod:`rnnhmm.claims.learned` (empty where not evaluable)."""
     rows = []
     for m in models:
         fl = floors[m["hmm"]]
+        flags = model_flags(m, fl)
+        v = m.get("validation") or {}
         rows.append({
             "model": m["model"], "hmm": m["hmm"], "hidden": m["hidden"], "input": m["input"], "seed": m["seed"],
             "epochs": m["epochs"], "seq_len": m["seq_len"], "n_seq": m["n_seq"],
@@ -36,8 +40,11 @@ def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
             "change_rate_rnn": m["performance"]["change_rate"]["rnn"] if "performance" in m else np.nan,
             "change_rate_hmm": m["performance"]["change_rate"]["null_mean"] if "performance" in m else np.nan,
             "transition_max_z": m["performance"]["transition"]["max_z"] if "performance" in m else np.nan,
-            "converged": passes_performance(m, fl),
+            # learned / faithful (rnnhmm.claims.learned); learned_why: its failing or unevaluable conditions
+            "learned": flags["learned"], "faithful": flags["faithful"],
             "left_plateau": m["plateau"]["left_plateau"] if "plateau" in m else np.nan,
             "plateau_progress": m["plateau"]["progress"] if "plateau" in m else np.nan,
+            "val_last_mean": v.get("last_mean", np.nan), "val_hmm_mean": v.get("hmm_mean", np.nan),
+            "learned_why": flags["learned_why"],
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["hmm", "hidden", "input", "seed"])

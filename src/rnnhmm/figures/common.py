@@ -9,20 +9,33 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-__all__ = ["get_plotter", "note_not_converged", "read_figure_provenance", "save_figure", "OUTPUT_COLORS"]
+__all__ = ["get_plotter", "note_learned", "read_figure_provenance", "save_figure", "OUTPUT_COLORS"]
 
 OUTPUT_COLORS = ["darkgreen", "royalblue", "darkred"]  # outputs 0, 1, 2 (as in the paper)
 HMM_COLOR, RNN_COLOR = "0.45", "tab:orange"
 
 
-def note_not_converged(fig, models: list[str] | None, per_line: int = 4) -> None:
-    """Name, in red under the figure, the shown models that fail a performance claim: their
-    dynamics and mechanism are not evidence about an HMM emulator (docs/claims.md)."""
-    if not models:
-        return
-    lines = [", ".join(models[i:i + per_line]) for i in range(0, len(models), per_line)]
-    fig.text(0.01, -0.01, "NOT CONVERGED (fails a performance claim): " + "\n".join(lines),
-             color="firebrick", fontsize=7, ha="left", va="top", transform=fig.transFigure)
+def note_learned(fig, not_learned: dict | list | None, not_faithful: list | None = None,
+                 per_line: int = 3) -> None:
+    """Name under the figure, in red, the shown models that are not learned
+    (:mod:`rnnhmm.claims.learned`: their dynamics and mechanism are not evidence about the paper),
+    each with the conditions it fails ('?': not evaluable), and in grey those learned but not
+    faithful (a strict performance claim fails, the deviation the paper's loss prefers,
+    docs/loss_bias.md). ``not_learned``: {model: [conditions]} or a list of models."""
+    y = -0.01
+    if not_learned:
+        items = (list(not_learned.items()) if isinstance(not_learned, dict)
+                 else [(m, []) for m in not_learned])
+        names = [f"{m} ({', '.join(c)})" if c else m for m, c in items]
+        lines = [", ".join(names[i:i + per_line]) for i in range(0, len(names), per_line)]
+        fig.text(0.01, y, "NOT LEARNED (not evidence about the paper): " + "\n".join(lines),
+                 color="firebrick", fontsize=7, ha="left", va="top", transform=fig.transFigure)
+        y -= 0.02 * len(lines) + 0.005
+    if not_faithful:
+        lines = [", ".join(not_faithful[i:i + per_line]) for i in range(0, len(not_faithful), per_line)]
+        fig.text(0.01, y, "learned, not faithful (as the loss predicts, docs/loss_bias.md): " + "\n".join(lines),
+                 color="0.45", fontsize=7, ha="left", va="top", transform=fig.transFigure)
+    return None
 
 
 def save_figure(fig, *paths, dpi: int = 150, provenance: dict | None = None) -> None:

@@ -9,7 +9,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
-from rnnhmm.claims.performance import passes_performance
+from rnnhmm.claims.learned import model_flags
 from rnnhmm.io import read_json
 
 from .common import HMM_COLOR, RNN_COLOR, _symbol_cmap
@@ -35,14 +35,18 @@ def _with_floor(m: dict, floors: dict) -> dict:
 
 def fig1_data(models: list[dict], floors: dict[str, dict], config_label: str) -> dict:
     """Per example model: matched distances (with the floor), volatility, frequencies, transition
-    matrices, a few example sequences and ``converged`` (every applicable performance claim passes;
-    a figure of a non-converged model says so)."""
+    matrices, a few example sequences and ``learned`` / ``faithful`` (rnnhmm.claims.learned; the
+    figure names the shown models that are not learned in red, learned but not faithful in grey)."""
     keep = ("model", "hmm", "seq_len", "n_seq", "distance_mean", "distance_sd", "hmm_stats", "rnn_stats",
             "transition_sq_diff", "examples")
     return {"config_label": config_label,
             "models": [{**_with_floor({k: m[k] for k in keep}, floors),
-                        "converged": passes_performance(m, floors[m["hmm"]]) if "performance" in m else None}
-                       for m in models]}
+                        **_flags(m, floors)} for m in models]}
+
+
+def _flags(m: dict, floors: dict) -> dict:
+    f = model_flags(m, floors[m["hmm"]])
+    return {"learned": f["learned"], "faithful": f["faithful"]}
 
 
 def figS1_data(table: pd.DataFrame, floors: dict[str, dict], hmms: list[str], sq_diffs: dict[str, list]) -> dict:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["batched_loss", "reference_losses", "plateau_verdict", "training_verdict", "LEFT_PLATEAU_PROGRESS"]
+__all__ = ["batched_loss", "reference_losses", "plateau_verdict", "training_verdict", "final_validation",
+           "LEFT_PLATEAU_PROGRESS"]
 
 LEFT_PLATEAU_PROGRESS = 0.5
 
@@ -81,6 +82,32 @@ def plateau_verdict(val_loss, refs: dict, last: int | None = None) -> dict:
                f"progress {progress:.2f} < {LEFT_PLATEAU_PROGRESS}); this model did not learn its HMM's "
                f"temporal structure - train longer or use a recipe from docs/cpu_recipes.md")
     return {"final_val": final, "progress": progress, "left_plateau": left, "message": msg, **refs}
+
+
+def final_validation(val_loss, refs: dict, warmup_epochs: int = 0, last: int | None = None) -> dict:
+    """The final-length validation loss and the HMM reference beside it, for ``learned``'s
+    validation-loss condition (:func:`rnnhmm.claims.learned.validation_bound`).
+
+    ``val_loss``: the run's validation loss per epoch; ``warmup_epochs``: its first epochs validated
+    on shorter sequences (the warm-up curriculum, rnnhmm.training.settings), whose losses are on
+    another scale and are left out; ``refs``: :func:`reference_losses` (or the plateau verdict that
+    carries them), computed at the full length. The window is :func:`plateau_verdict`'s (the last
+    5% or 5 epochs, default) over the finite full-length epochs. Returns {last_mean, last_sd (ddof 0),
+    last_n, first_epoch (1-based), hmm_mean, hmm_sd, hmm_repeats, message}; last_mean None (with the
+    message) when no full-length finite epoch exists."""
+    v = np.asarray(val_loss, dtype=float)
+    ep = np.arange(1, v.size + 1)
+    keep = (ep > int(warmup_epochs or 0)) & np.isfinite(v)
+    base = {"hmm_mean": refs.get("hmm_mean"), "hmm_sd": refs.get("hmm_sd"), "hmm_repeats": refs.get("repeats"),
+            "warmup_epochs": int(warmup_epochs or 0)}
+    if not keep.any():
+        why = ("no finite validation loss" if v.size else "no validation loss history") + \
+              (f" after the {warmup_epochs} warm-up epochs" if warmup_epochs and v.size else "")
+        return {"last_mean": None, "last_sd": None, "last_n": 0, "first_epoch": None, **base, "message": why}
+    vv, ee = v[keep], ep[keep]
+    k = min(last or max(5, v.size // 20), vv.size)
+    return {"last_mean": float(vv[-k:].mean()), "last_sd": float(vv[-k:].std()), "last_n": int(k),
+            "first_epoch": int(ee[-k]), **base, "message": ""}
 
 
 def training_verdict(hmm, val_loss, seq_len: int, batch_size: int, blur: float = 0.2,
