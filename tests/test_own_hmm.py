@@ -64,7 +64,7 @@ def test_own_hmm_runs_end_to_end_and_reports(tmp_path):
     for fig in ("figS3", "figS4"):
         assert f"rnnhmm: skipping {fig} (does not apply to this config)" in out.stderr + out.stdout
     claims = pd.read_csv(tmp_path / "results/claims.csv", keep_default_na=False)
-    assert set(claims.columns) >= {"claim", "model", "expected", "ours", "outcome", "converged"}
+    assert set(claims.columns) >= {"claim", "model", "expected", "ours", "outcome", "learned", "faithful"}
     assert claims["model"].str.startswith("ring3").all()  # per model, or per HMM
     out = smk(*base, "--report", str(tmp_path / "report.html"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
