@@ -40,6 +40,14 @@ RARE_FREQUENCY = 0.05  # a symbol rarer than this (stationary frequency) is the 
 
 
 # ---------------------------------------------------------------------------------------- HMM side
+def _symbols(y) -> np.ndarray:
+    """Integer symbols (numpy, list or a tensor on any device) as an int64 numpy array, 2-D."""
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y, dtype=np.int64)
+    return y[None] if y.ndim == 1 else y
+
+
 def hmm_forward(hmm: HMM, y) -> tuple[np.ndarray, np.ndarray]:
     """Scaled forward algorithm, vectorised over sequences: y (N, T) integer symbols ->
     (log p(y) (N,), per-step predictive log-probabilities log p(y_t | y_<t) (N, T)), float64.
@@ -47,9 +55,7 @@ def hmm_forward(hmm: HMM, y) -> tuple[np.ndarray, np.ndarray]:
     alpha_0 = start * E[:, y_0]; alpha_t = (alpha_{t-1} A) * E[:, y_t], normalised each step, the
     normaliser being p(y_t | y_<t). A sequence impossible under the HMM gets -inf.
     """
-    y = np.asarray(y, dtype=np.int64)
-    if y.ndim == 1:
-        y = y[None]
+    y = _symbols(y)
     N, T = y.shape
     if y.size and (y.min() < 0 or y.max() >= hmm.n_outputs):
         raise ValueError(f"symbols must lie in 0..{hmm.n_outputs - 1}, got {y.min()}..{y.max()}")
@@ -120,9 +126,7 @@ def rnn_loglik(weights: Weights, y, particles: int, seed: int = 0, *, uniform_fi
     dt = dtype if dtype is not None else W_ih.dtype
     W_ih, W_hh, W_out = (w.to(dev, dt) for w in (W_ih, W_hh, W_out))
     H, D, K = W_hh.shape[0], W_ih.shape[1], W_out.shape[0]
-    y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
-    if y.ndim == 1:
-        y = y[None]
+    y = torch.from_numpy(_symbols(y))
     N, T = y.shape
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= K):
         raise ValueError(f"symbols must lie in 0..{K - 1}, got {int(y.min())}..{int(y.max())}")
@@ -229,7 +233,7 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
     see :func:`converged_kl_rate`. Sequences the filter cannot explain (all particles diverged) give
     kl_rate = inf. ``filter_kw`` go to :func:`rnn_loglik`.
     """
-    y = np.asarray(y, dtype=np.int64)
+    y = _symbols(y)
     N, T = y.shape
     lh, inc_h = hmm_forward(hmm, y)
     lr, inc_r, st = rnn_loglik(weights, y, particles, seed, uniform_first=uniform_first, **filter_kw)
