@@ -320,8 +320,10 @@ def test_paper_config_plans_the_dynamics_analyses(tmp_path):
               "--directory", str(tmp_path), "--configfile", str(ROOT / "config/config.yaml"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     n = job_counts(out.stdout + out.stderr)
-    assert n["dyn_state_space"] == 48 + 2  # the seed-0 grid (fig2's models included) + fully + cyclic
-    assert n["dyn_local"] == 4 and n["dyn_noise"] == 4 and n["dyn_subspaces"] == 2
+    # the seed-0 grid (fig2's models included) + fully + cyclic, and (dynamics.every_seed) seeds 1
+    # and 2 of the listed models' cells for the claims: 4 chains + fully + cyclic, x 2
+    assert n["dyn_state_space"] == 48 + 2 + 2 * 6
+    assert n["dyn_local"] == 4 * 3 and n["dyn_noise"] == 4 * 3 and n["dyn_subspaces"] == 2 * 3
     assert all(n[f] == 1 for f in ("fig2", "fig3", "fig4", "fig8", "figS2", "dynamics_claims"))
 
 
