@@ -30,7 +30,7 @@ def note_learned(fig, not_learned: dict | list | None, not_faithful: list | None
         lines = [", ".join(names[i:i + per_line]) for i in range(0, len(names), per_line)]
         fig.text(0.01, y, "NOT LEARNED (not evidence about the paper): " + "\n".join(lines),
                  color="firebrick", fontsize=7, ha="left", va="top", transform=fig.transFigure)
-        y -= 0.02 * len(lines) + 0.005
+        y -= (len(lines) + 0.5) * 7 * 1.4 / 72 / fig.get_figheight()  # 7 pt lines, in figure height
     if not_faithful:
         lines = [", ".join(not_faithful[i:i + per_line]) for i in range(0, len(not_faithful), per_line)]
         fig.text(0.01, y, "learned, not faithful (as the loss predicts, docs/loss_bias.md): " + "\n".join(lines),
