@@ -10,7 +10,8 @@ Usage::
 MODEL: e.g. ``lin2/h50_d10/s0`` (RESULTS_DIR/models/<MODEL>/model.pt, the config's ``metrics.weights``
 unless ``--weights``). Held-out sequences: ``--n-seq`` samples of the HMM (seed ``--seed``) of length
 ``--seq-len`` (default: the HMM's training ``seq_len`` in the config). The RNN follows the config's
-``metrics.uniform_first_symbol`` (generate_outputs' convention; ``--uniform-first false``: o_0 from h_1). Prints per particle count: KL rate
+``metrics.uniform_first_symbol`` (generate_outputs' convention; ``--uniform-first false``: o_0 from h_1).
+Prints per particle count: KL rate
 (nats/step) +- SE over sequences, the spread over ``--repeats`` filter seeds, the HMM's entropy rate,
 the share of the KL at the rare symbol's steps, ESS, resampling, diverged particles and seconds,
 and the move SE (SE over sequences of the per-sequence change from the previous row); then the
@@ -38,7 +39,8 @@ def demo_model() -> Weights:
     return Weights(torch.tensor([[1.0], [-1.0]]), torch.zeros(2, 2), W_out)
 
 
-def measure(weights: Weights, hmm, y, particles, repeats: int, seed: int, uniform_first: bool, device=None) -> list[dict]:
+def measure(weights: Weights, hmm, y, particles, repeats: int, seed: int, uniform_first: bool,
+            device=None) -> list[dict]:
     rows, prev = [], None
     for P in particles:
         rs = [kl_rate(weights, hmm, y, P, seed + r, uniform_first=uniform_first, device=device) for r in range(repeats)]
@@ -55,7 +57,8 @@ def measure(weights: Weights, hmm, y, particles, repeats: int, seed: int, unifor
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| P | KL rate (nats/step) | SE | move SE | repeat sd | HMM entropy rate | rare-step share | ESS/P | resampled "
+    out = ["| P | KL rate (nats/step) | SE | move SE | repeat sd | HMM entropy rate | rare-step share | ESS/P | "
+           "resampled "
            "| diverged | seconds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         share = "n/a" if r["rare_share"] is None else f"{r['rare_share']:.2f}"

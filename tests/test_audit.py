@@ -194,9 +194,11 @@ def test_one_neuron_kick_groups_give_no_nan():
     assert _row(rows, "kick_groups_inhibit_each_other")["outcome"] in ("pass", "fail")
     c = weight_contrast(_W(), [0], [3, 4, 5], n_random=200, seed=1)
     assert np.isfinite(c["within"])
-    assert _row(kick_weight_claims([{"model": MODEL, "kick_contrast": c}]), "kick_groups_self_excite")["outcome"] == "pass"
+    row = _row(kick_weight_claims([{"model": MODEL, "kick_contrast": c}]), "kick_groups_self_excite")
+    assert row["outcome"] == "pass"
     c = weight_contrast(_W(), [30], [14, 36, 25], n_random=200, seed=1)
-    assert _row(kick_weight_claims([{"model": MODEL, "kick_contrast": c}]), "kick_groups_self_excite")["outcome"] == "fail"
+    row = _row(kick_weight_claims([{"model": MODEL, "kick_contrast": c}]), "kick_groups_self_excite")
+    assert row["outcome"] == "fail"
 
 
 # ---------------------------------------------------------------- the plateau exit under a curriculum
@@ -227,7 +229,7 @@ def test_plateau_exit_on_a_curriculum_curve():
 def test_plateau_exit_needs_a_drop_beyond_the_loss_noise():
     """A flat curve whose noise makes the last 10% lower by chance has no exit."""
     rng = np.random.default_rng(3)
-    for s in range(5):
+    for _ in range(5):
         flat = (17 + rng.normal(size=400)).tolist()
         assert plateau_exit(flat)["epoch"] is None
     step = np.where(np.arange(400) < 100, 17.0, 12.0) + rng.normal(size=400)
@@ -422,7 +424,8 @@ def test_kick_run_pools_noise_seeds():
     g = torch.Generator().manual_seed(0)
     H, D = 12, 3
     W_hh = 0.3 * torch.randn(H, H, generator=g, dtype=torch.float64)
-    w = Weights(torch.randn(H, D, generator=g, dtype=torch.float64), W_hh, torch.randn(3, H, generator=g, dtype=torch.float64))
+    w = Weights(torch.randn(H, D, generator=g, dtype=torch.float64), W_hh,
+                torch.randn(3, H, generator=g, dtype=torch.float64))
     p = {"T": 200, "warmup": 5, "n_rollouts": 3, "max_steps": 12, "theta": 1.0, "eps": 0.5, "max_per_group": 3,
          "population_size": 4, "activity_steps": 20, "mean_activity_steps": 20, "noise_seeds": 2}
     out = run(w, p, seed=0, model="lin2/h12_d3/s0", log=lambda *a: None)

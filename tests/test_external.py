@@ -333,7 +333,7 @@ def test_tree_runs_every_figure_and_claim_without_training(tmp_path, tree):
 
 
 def test_load_reference_weights(tmp_path):
-    from rnnhmm.model import load_reference_weights
+    from rnnhmm.external import load_reference_weights
 
     net = RefNet()
     p = save(tmp_path, "ok.pth", net.state_dict())
@@ -349,3 +349,27 @@ def test_shipped_example_config_passes_the_schema(tmp_path, monkeypatch):
     cfg = yaml.safe_load((ROOT / "config/external.yaml").read_text())
     with pytest.raises(ConfigError, match="config.models.0..external: no such file .*ReverseEngineeredModel"):
         validate_config(cfg)
+
+
+def test_fully_connected_seed_folders_with_config_or_only_summary(tmp_path):
+    """Fully_Connected/Seed 0 has config.json ("fully" / "triangular"); Seed 2 only summary.json
+    (no input size: read off the weights' shapes)."""
+    root = tmp_path / "TrainedModels"
+    for seed in (0, 2):
+        f = root / "Fully_Connected" / f"Seed {seed}"
+        (f / "models").mkdir(parents=True)
+        torch.save(RefNet().state_dict(), f / "models" / "3HMM_3Outputs_triangular_30kData_0.001lr_1.9Loss.pth")
+    (root / "Fully_Connected" / "Seed 0" / "config.json").write_text(json.dumps(reference_config(
+        3, 30, H, D, transition_method="fully", emission_method="triangular", grad_clip=0.3, init=False,
+        weight_decay=0), indent=4))
+    (root / "Fully_Connected" / "Seed 2" / "summary.json").write_text(json.dumps(
+        {"config_name": "HMMFully_seed2", "hmm": {"states": 3, "outputs": 3, "emission_method": "triangular"},
+         "rnn": {"hidden_size": H}}, indent=4))
+    cfg = {"hmms": {"fully": {"kind": "fully_connected", "states": 3, "seq_len": 30}},
+           "external_tree": {"path": str(root), "hmms": {"Fully_Connected": "fully"}}}
+    assert [m.id for m in expand_models(full_check(cfg))] == ["fully/h16_d8/s0", "fully/h16_d8/s2"]
+    cfg["hmms"]["fully"]["stay_prob"] = 0.9  # not the HMM its config.json describes
+    assert "is not the config's HMM 'fully'" in refusal(cfg)
+    cfg["hmms"]["fully"]["stay_prob"] = 0.95
+    torch.save(RefNet().state_dict(), root / "Fully_Connected" / "Seed 0" / "models" / "other.pth")
+    assert "2 weights files in models/" in refusal(cfg)

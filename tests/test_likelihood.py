@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnhmm.evaluation.likelihood import (converged_kl_rate, hmm_forward, hmm_loglik, kl_rate, rare_symbol,
-                                          rnn_loglik)
+from rnnhmm.evaluation.likelihood import converged_kl_rate, hmm_forward, hmm_loglik, kl_rate, rare_symbol, rnn_loglik
 from rnnhmm.hmm import HMM, cyclic, fully_connected, linear_chain
 from rnnhmm.model import Weights, generate_outputs
 
@@ -139,7 +138,7 @@ def test_iid_model_matches_quadrature():
     assert np.abs(ll - 12 * math.log(1 / 3)).mean() > 0.5
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _recurrent_exact_cached(a, b, c, ys: tuple) -> np.ndarray:
     return _recurrent_exact_uncached(a, b, c, ys)
 

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import yaml
 
+from .errors import ConfigError
+
 __all__ = ["ConfigError", "ModelSpec", "validate_config", "expand_models", "training_params",
-           "in_evolution", "external_ids", "derive_seed", "load_config", "skipped_figures", "DISPLAY_KEYS", "analysis_settings"]
+           "in_evolution", "external_ids", "derive_seed", "load_config", "skipped_figures", "DISPLAY_KEYS",
+           "analysis_settings"]
 
 def _schema_path() -> Path:
     """The config schema: workflow/schemas/ of the source tree (run from a clone or an editable
@@ -26,10 +29,6 @@ def _schema_path() -> Path:
 
 
 SCHEMA_PATH = _schema_path()
-
-
-class ConfigError(ValueError):
-    """A configuration problem, described in one line."""
 
 
 @dataclass(frozen=True, order=True)

@@ -30,8 +30,11 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["ExternalModelError", "REFERENCE_KEYS", "OWN_KEYS", "tree_entries", "check_entry", "external_entries",
-           "read_state_dict", "check_state_dict", "load_external", "evolution_files", "check_external_files",
+from .errors import ConfigError
+
+__all__ = ["REFERENCE_KEYS", "OWN_KEYS", "tree_entries", "check_entry", "external_entries",
+           "read_state_dict", "check_state_dict", "load_external", "load_reference_weights", "evolution_files",
+           "check_external_files",
            "import_model", "no_history_claims", "NO_HISTORY_CLAIMS"]
 
 # reference key -> this package's parameter name (rnnhmm.model.NoiseRNN)
@@ -42,19 +45,9 @@ NO_HISTORY_CLAIMS = ("loss_drop_at_bifurcation", "emergence_order")
 NO_HISTORY = "no training loss history (model trained elsewhere, imported without its loss curve)"
 
 
-def _config_error():
-    from .config import ConfigError
-
-    return ConfigError
-
-
-class ExternalModelError(ValueError):
-    """A refused external model file, in one line naming the file."""
-
-
 def _refuse(path, problem: str):
     """The one-line refusal (a ConfigError, so the Snakefile reports it like any config error)."""
-    return _config_error()(f"refused external model {path}: {problem}")
+    return ConfigError(f"refused external model {path}: {problem}")
 
 
 # ----------------------------------------------------------------------------- config side (no torch)
@@ -84,7 +77,6 @@ def evolution_files(folder) -> list[tuple[int, Path]]:
 def check_entry(i: int, group: dict) -> None:
     """Torch-free checks of one external ``models`` entry: one model, files present."""
     where = f"config.models[{i}]"
-    ConfigError = _config_error()
     for key in ("hmms", "hidden", "input", "seeds"):
         if len(group[key]) != 1:
             raise ConfigError(f"invalid config at {where}.{key}: an external model names exactly one value "
@@ -174,7 +166,6 @@ def tree_entries(tree: dict, hmms: dict) -> list[dict]:
     summary.json (no torch, except for a folder whose json gives no input size: its weights' shape)."""
     from .hmm import build_hmm
 
-    ConfigError = _config_error()
     root = Path(tree["path"]).expanduser().resolve()
     if not root.is_dir():
         raise ConfigError(f"invalid config at config.external_tree.path: no such folder {tree['path']}")
@@ -322,13 +313,24 @@ def load_external(path, hidden: int, input_: int, n_outputs: int, hmm: str = "")
     return check_state_dict(read_state_dict(path), path, hidden, input_, n_outputs, hmm)
 
 
+def load_reference_weights(path, hidden: int, input_dim: int, n_outputs: int = 3):
+    """:class:`rnnhmm.model.Weights` of a model trained elsewhere: a state_dict with the reference's
+    keys (``rnn.weight_ih_l0``, ``rnn.weight_hh_l0``, ``fc.weight``; no biases), read with
+    ``torch.load(weights_only=True)`` and checked against the sizes (a bad file raises ConfigError
+    with one line naming it)."""
+    from .model import Weights
+
+    w = load_external(path, hidden, input_dim, n_outputs)
+    return Weights(w["weight_ih"], w["weight_hh"], w["readout"])
+
+
 def check_external_files(cfg: dict) -> None:
     """Every external model's weights (and the first and last evolution snapshots) are readable with
     weights_only=True and fit the config: called when the Snakefile is parsed (before any job).
     The import job checks every snapshot again."""
     from .hmm import build_hmm
 
-    for mid, g in external_entries(cfg).items():
+    for g in external_entries(cfg).values():
         h = g["hmms"][0]
         K = build_hmm(h, cfg["hmms"][h]).n_outputs
         load_external(g["external"], g["hidden"][0], g["input"][0], K, h)

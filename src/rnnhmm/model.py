@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 __all__ = ["Weights", "NoiseRNN", "run_rnn", "recurrence", "project_inputs", "gumbel_noise", "gumbel_hard",
-           "generate_outputs", "load_weights", "load_reference_weights"]
+           "generate_outputs", "load_weights"]
 
 
 class Weights(NamedTuple):
@@ -252,22 +252,11 @@ def generate_outputs(weights: Weights, n_seq: int, seq_len: int, uniform_first: 
     return torch.cat(out, dim=0)
 
 
-def load_reference_weights(path, hidden: int, input_dim: int, n_outputs: int = 3) -> Weights:
-    """Weights of a model trained elsewhere: a state_dict with the reference's keys
-    (``rnn.weight_ih_l0``, ``rnn.weight_hh_l0``, ``fc.weight``; no biases), read with
-    ``torch.load(weights_only=True)`` and checked against the sizes (rnnhmm.external; a bad file
-    raises ConfigError with one line naming it)."""
-    from .external import load_external
-
-    w = load_external(path, hidden, input_dim, n_outputs)
-    return Weights(w["weight_ih"], w["weight_hh"], w["readout"])
-
-
 def load_weights(path, kind: str = "last", map_location="cpu") -> Weights:
     """Read the ``kind`` ('last' or 'best') weights from a model file written by this pipeline
     (training, or the import of an external model). Its pickle holds numpy arrays and records, so it
     is read with ``weights_only=False``: never point it at a file from elsewhere (use
-    :func:`load_reference_weights`)."""
+    :func:`rnnhmm.external.load_reference_weights`)."""
     blob = torch.load(path, map_location=map_location, weights_only=False)
     if kind not in blob:
         raise KeyError(f"{path}: no '{kind}' weights; has {sorted(k for k in blob if k in ('last', 'best'))}")

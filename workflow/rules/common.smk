@@ -122,6 +122,14 @@ def train_threads(wildcards):
     return 1
 
 
+def model_source(wildcards):
+    """The folder a model's files come from: its training group's, or its import's."""
+    mid = spec_of(wildcards).id
+    if mid in EXTERNAL:
+        return f"results/external/{mid}"
+    return f"results/train_groups/{GROUP_OF[mid].id}"
+
+
 def link_model_files(src, outputs, log=None):
     """Hard-link (copy where links are impossible) a model's files from its group folder, then
     mark them as new (Snakemake compares them with the group folder's timestamp)."""

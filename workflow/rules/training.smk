@@ -36,7 +36,8 @@ localrules:
 rule import_external:
     """A model trained elsewhere (config ``external`` / ``external_tree``; rnnhmm.external): its
     weights (read with weights_only=True) and evolution snapshots in the files a training job
-    leaves, with no loss history and a plateau verdict from one validation loss measured now."""
+    leaves, with no loss history and a plateau verdict from one validation loss measured now.
+    """
     input:
         weights=lambda w: EXTERNAL[spec_of(w).id]["external"],
         data="results/data/{hmm}/s{seed}.npz",
@@ -54,14 +55,6 @@ rule import_external:
         "../scripts/import_model.py"
 
 
-def model_source(wildcards):
-    """The folder a model's files come from: its training group's, or its import's."""
-    mid = spec_of(wildcards).id
-    if mid in EXTERNAL:
-        return f"results/external/{mid}"
-    return f"results/train_groups/{GROUP_OF[mid].id}"
-
-
 rule model_files:
     """A model's files at their per-model paths (hard links into its group's or import's folder)."""
     input:
@@ -74,4 +67,12 @@ rule model_files:
         "logs/model_files/{hmm}/h{hidden}_d{input}/s{seed}.log",
     run:
         src = Path(input[0])
-        link_model_files(src if spec_of(wildcards).id in EXTERNAL else src / f"s{wildcards.seed}", output, log[0])
+        link_model_files(
+            (
+                src
+                if spec_of(wildcards).id in EXTERNAL
+                else src / f"s{wildcards.seed}"
+            ),
+            output,
+            log[0],
+        )

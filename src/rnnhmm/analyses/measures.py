@@ -244,3 +244,11 @@ def complete_kick_groups(indices, ranked, fallback_top: int):
             groups.append([])
             status.append("empty")
     return groups, status
+
+
+def frequent_block(T: np.ndarray, cols: list[int]) -> np.ndarray:
+    """Transition probabilities between the symbols ``cols``, rows renormalised over them
+    (P(o_t = j | o_t-1 = i, o_t in cols)); rows without mass stay zero."""
+    B = T[np.ix_(cols, cols)]
+    s = B.sum(axis=1, keepdims=True)
+    return np.divide(B, s, out=np.zeros_like(B), where=s > 0)

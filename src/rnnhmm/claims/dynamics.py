@@ -248,7 +248,8 @@ def noise_claims(model: str, a: dict) -> list[dict]:
     fails = int(a.get("pair_failures", 0))
     missing = [g for g in NOISE_GAMMAS if not np.any(np.isclose(gam, g))]
     if P < 2 or missing:
-        why = f"{P} start pair(s), the SE needs >= 2" if P < 2 else f"γ = {missing} not analysed (gammas {gam.tolist()})"
+        why = (f"{P} start pair(s), the SE needs >= 2" if P < 2
+               else f"γ = {missing} not analysed (gammas {gam.tolist()})")
         return [claim("cluster_more_noise_sensitive", desc, model, exp, f"not evaluated: {why}", False, "E.7, G.4",
                       statistic=stat)]
     parts, ok, value = [], True, None

@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 
+from ..analyses.measures import frequent_block as _frequent_block
 from .core import Z_SPREAD
 
 __all__ = ["LEARNED_CONDITIONS", "SQ_DIFF_MAX", "learned_conditions", "learned_verdict", "validation_bound",
@@ -72,12 +73,6 @@ def validation_bound(v: dict) -> tuple[float, float]:
     sigma = max(hmm_sd, val_sd)
     se = sigma * math.sqrt(1.0 / n + 1.0 / R)
     return float(v["hmm_mean"]) + Z_SPREAD * se, se
-
-
-def _frequent_block(T: np.ndarray, cols: list[int]) -> np.ndarray:
-    from rnnhmm.evaluation.metrics import _frequent_block as fb
-
-    return fb(T, cols)
 
 
 def frequent_sq_diff(m: dict) -> tuple[np.ndarray, list[int]] | None:

@@ -77,7 +77,8 @@ def kick_claims(kick_results: list[dict]) -> list[dict]:
             ours += "; no run-to-run spread (one run)"
         rows.append(claim("two_kick_groups", "kick neurons (strongly negative in clusters, at threshold in kick-zones, "
                           "active in transitions; per-neuron SD units) exist for both transition directions",
-                          k["model"], f"2 non-empty groups (paper: 2 triplets), each's best mean score over noise seeds "
+                          k["model"], f"2 non-empty groups (paper: 2 triplets), each's best mean score over noise "
+                          "seeds "
                           f"> {ONE_SIDED_Z} SE (>= 2 runs)", ours, n[0] > 0 and n[1] > 0 and all(steady), "E.8",
                           statistic="neurons in the smaller group", value=min(n[0], n[1])))
     return rows

@@ -227,7 +227,8 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
       the increments being the forward algorithm's log p(y_t | y_<t) and the filter's log-increments;
       ``rare_step_fraction``: the share of steps that emit the rare symbol;
     * ``kl_per_step_mean`` (T,): mean over sequences of the per-step differences (where the KL sits in time);
-    * the filter's statistics (``n_diverged``, ``dead_sequences``, ESS, ``seconds``) and ``particles``, ``n_seq``, ``T``.
+    * the filter's statistics (``n_diverged``, ``dead_sequences``, ESS, ``seconds``) and ``particles``,
+      ``n_seq``, ``T``.
 
     The estimate is biased high (log p̂_RNN is biased low) by an amount that falls with ``particles``:
     see :func:`converged_kl_rate`. Sequences the filter cannot explain (all particles diverged) give

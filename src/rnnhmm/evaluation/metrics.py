@@ -19,6 +19,8 @@ import math
 import numpy as np
 import torch
 
+from ..analyses.measures import frequent_block as _frequent_block
+
 __all__ = [
     "sinkhorn_potentials",
     "sinkhorn_plan",
@@ -315,14 +317,6 @@ def rare_symbol(frequencies) -> int | None:
     f = np.asarray(frequencies, dtype=float)
     k = int(np.argmin(f))
     return k if f[k] < 0.5 / len(f) else None
-
-
-def _frequent_block(T: np.ndarray, cols: list[int]) -> np.ndarray:
-    """Transition probabilities between the symbols ``cols``, rows renormalised over them
-    (P(o_t = j | o_t-1 = i, o_t in cols)); rows without mass stay zero."""
-    B = T[np.ix_(cols, cols)]
-    s = B.sum(axis=1, keepdims=True)
-    return np.divide(B, s, out=np.zeros_like(B), where=s > 0)
 
 
 def performance_record(rnn_obs, hmm, repeats: int = 200, seed=None, skip_first: bool = True,
