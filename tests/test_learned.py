@@ -284,6 +284,40 @@ def test_metrics_table_has_learned_and_faithful(world):
     assert t["learned"].tolist() == [True, False] and t["faithful"].tolist() == [True, False]
     assert t["learned_why"].iloc[0] == "" and "plateau:" in t["learned_why"].iloc[1]
     assert "converged" not in t.columns
+    # the KL rate (config likelihood): its record's numbers where given, empty where not
+    assert t["kl_rate"].isna().all()
+    kl = {"model": "lin2/h50_d10/s1", "kl_rate": 0.31, "kl_se": 0.01, "particles": 256, "converged": True,
+          "rare_share": 0.4, "entropy_rate": 0.27}
+    t = metrics_table([full(world["records"]["hmm"], "lin2/h50_d10/s0"),
+                       full(world["records"]["iid"], "lin2/h50_d10/s1")], {"lin2": world["floor"]}, [kl])
+    assert t["kl_rate"].isna().tolist() == [True, False]
+    row = t.iloc[1]
+    assert (row["kl_rate"], row["kl_se"], row["kl_particles"], row["kl_rare_share"]) == (0.31, 0.01, 256, 0.4)
+
+
+def test_fig1_has_a_kl_panel_only_with_likelihood_records(world):
+    """fig1_data carries each example's KL record (None without one); plot_fig1 adds the KL-rate row
+    only when some example has one, and says "not converged" where the doubling hit p_max."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnhmm.figures.performance import fig1_data, plot_fig1
+
+    r = {**world["records"]["hmm"], "model": "lin2/h50_d10/s0",
+         "transition_sq_diff": np.zeros((3, 3)).tolist(), "examples": {"hmm": [[0, 1]], "rnn": [[0, 0]]}}
+    plain = fig1_data([r], {"lin2": world["floor"]}, "test")
+    assert plain["models"][0]["kl"] is None
+    n_plain = len(plot_fig1(plain).axes)
+    kl = {"model": "lin2/h50_d10/s0", "kl_rate": 0.1, "kl_se": 0.01, "particles": 1024, "converged": False,
+          "entropy_rate": 0.27, "rare_share": 0.6, "n_seq": 300}
+    data = fig1_data([r], {"lin2": world["floor"]}, "test", [kl])
+    assert data["models"][0]["kl"]["kl_rate"] == 0.1
+    fig = plot_fig1(data)
+    assert len(fig.axes) == n_plain + 1
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("P = 1024 (p_max, not converged)" in t for t in texts)
+    plt.close("all")
 
 
 def test_claims_flags_and_summary_count_dynamics_over_learned_models_only():

@@ -144,6 +144,9 @@ def test_quick_config_end_to_end(quick_run, tmp_path):
     table = pd.read_csv(shared / "results/metrics/summary.tsv", sep="\t")
     assert len(table) == n_models
     assert table["distance_mean"].between(0, 100).all() and table["floor_mean"].notna().all()
+    # the KL rate of every model (config likelihood), finite, with its particle count
+    kl = table["kl_rate"]
+    assert kl.notna().all() and kl.abs().lt(1e3).all() and (table["kl_particles"] >= 32).all()
     assert not list((shared / "results/checkpoints").glob("**/*.pt"))  # cleaned after training
     log = next((shared / "logs/train").glob("*/*/*.log")).read_text()
     assert "epoch 1/" in log and "ETA" in log and "done in" in log

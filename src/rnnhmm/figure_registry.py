@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from .config import expand_models
 from .plan import cell_models, change_probabilities, dynamics_models, hmms_of, mechanism_models
 
-__all__ = ["Figure", "FIGURES", "figure", "targets", "metrics_file", "floor_file", "analysis_file"]
+__all__ = ["Figure", "FIGURES", "figure", "targets", "metrics_file", "likelihood_file", "floor_file", "analysis_file"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ def metrics_file(model: str) -> str:
     return f"results/metrics/models/{model}.json"
 
 
+def likelihood_file(model: str) -> str:
+    return f"results/metrics/likelihood/{model}.json"
+
+
 def floor_file(hmm: str) -> str:
     return f"results/metrics/floor/{hmm}.json"
 
@@ -85,7 +89,10 @@ def _analyses(analysis: str, models: list[str], ext: str = "npz") -> list[str]:
 
 def _fig1_inputs(cfg):
     models = cfg["figures"]["fig1"]["example_models"]
-    return {"models": [metrics_file(m) for m in models], "floors": [floor_file(h) for h in sorted(hmms_of(models))]}
+    out = {"models": [metrics_file(m) for m in models], "floors": [floor_file(h) for h in sorted(hmms_of(models))]}
+    if cfg["likelihood"]["enabled"]:
+        out["likelihood"] = [likelihood_file(m) for m in models]
+    return out
 
 
 def _figS1_inputs(cfg):

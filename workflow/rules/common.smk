@@ -55,6 +55,12 @@ MODEL_IDS = [m.id for m in MODELS]
 # job per group; see rnnhmm.plan.
 TRAIN_GROUPS = {g.id: g for g in training_groups(config)}
 GROUP_OF = group_of(list(TRAIN_GROUPS.values()))
+# the KL rate of every model (config likelihood.enabled; docs/likelihood.md)
+LIKELIHOOD_FILES = (
+    expand("results/metrics/likelihood/{model}.json", model=MODEL_IDS)
+    if config["likelihood"]["enabled"]
+    else []
+)
 HMM_NAMES = sorted(config["hmms"])
 # Which models each analysis uses (rnnhmm.plan): figures 2-4, 8, S2 and the dynamics claims
 # (keys models, fig8_models, grid, state_space); figures 5-7, S3, S4 and the mechanism claims

@@ -30,11 +30,33 @@ rule model_metrics:
         "../scripts/model_metrics.py"
 
 
+rule model_likelihood:
+    """KL rate of one model from its HMM in nats per step, by a particle filter (docs/likelihood.md)."""
+    input:
+        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
+    output:
+        "results/metrics/likelihood/{hmm}/h{hidden}_d{input}/s{seed}.json",
+    log:
+        "logs/metrics/likelihood/{hmm}/h{hidden}_d{input}/s{seed}.log",
+    conda:
+        ENV
+    params:
+        spec=hmm_spec,
+        likelihood={
+            "weights": config["metrics"]["weights"],
+            **config["likelihood"],
+        },
+        uniform_first=config["metrics"]["uniform_first_symbol"],
+    script:
+        "../scripts/model_likelihood.py"
+
+
 rule metrics_table:
     """One tidy table over every model of the config (one row per model)."""
     input:
         models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
         floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
+        likelihood=LIKELIHOOD_FILES,
     output:
         report(
             "results/metrics/summary.tsv",

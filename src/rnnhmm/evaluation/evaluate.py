@@ -109,6 +109,41 @@ def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, s
     return out, eval_seed
 
 
+def model_likelihood(model_path, name: str, spec: dict, lc: dict, uniform_first: bool, hidden, input_, seed,
+                     log=print) -> tuple[dict, int]:
+    """The KL-rate record of one model (results/metrics/likelihood/...json, docs/likelihood.md):
+    (1/T) E[log p_HMM(y) - log p_RNN(y)] in nats per step on ``lc["n_seq"]`` fresh HMM sequences of
+    the evaluation length, by the particle filter of :mod:`rnnhmm.evaluation.likelihood` with the
+    particle count doubled from ``p0`` up to ``p_max`` until the estimate moves less than its
+    yardstick (``paired``: the move's own SE; else the estimate's SE). ``lc``: config ``likelihood``."""
+    from .likelihood import converged_kl_rate
+
+    hmm = build_hmm(name, spec)
+    L = spec.get("eval_seq_len", spec["seq_len"])
+    kl_seed = derive_seed("likelihood", name, hidden, input_, seed, lc["seed"])
+    y = hmm.sample(int(lc["n_seq"]), L, seed=kl_seed)
+    weights = load_weights(model_path, lc.get("weights", "last"))
+    r = converged_kl_rate(weights, hmm, y, p0=int(lc["p0"]), p_max=int(lc["p_max"]), seed=kl_seed,
+                          paired=bool(lc["paired"]), uniform_first=uniform_first)
+    last = r["last"]
+    for P, e, se, sec, mse in r["trace"]:
+        log(f"P = {P}: KL rate {e:.4f} +- {se:.4f} nats/step (move SE {mse:.4f}; {sec:.1f} s)")
+    out = {
+        "model": f"{name}/h{hidden}_d{input_}/s{seed}", "hmm": name, "seq_len": int(L), "n_seq": int(lc["n_seq"]),
+        "kl_rate": r["kl_rate"], "kl_se": r["kl_se"], "particles": r["particles"], "converged": r["converged"],
+        "paired": r["paired"], "trace": [list(t) for t in r["trace"]],
+        "entropy_rate": last["entropy_rate"], "entropy_se": last["entropy_se"],
+        "rare_symbol": last["rare_symbol"], "rare_share": last["rare_share"],
+        "rare_step_fraction": last["rare_step_fraction"], "kl_per_step_mean": last["kl_per_step_mean"],
+        "n_diverged": last["n_diverged"], "dead_sequences": last["dead_sequences"],
+        "ess_mean": last["ess_mean"], "seconds": float(sum(t[3] for t in r["trace"])),
+    }
+    log(f"KL rate {out['kl_rate']:.4f} +- {out['kl_se']:.4f} nats/step at P = {out['particles']} "
+        f"({'converged' if out['converged'] else 'NOT converged at p_max'}); HMM entropy rate "
+        f"{out['entropy_rate']:.4f}; rare-step share {out['rare_share']}")
+    return out, kl_seed
+
+
 def calibrate_performance_claims(floor: dict, trials: int = 12, log=print) -> dict:
     """Calibration of the performance claims (docs/claims.md): score independent samples of the
     2-state chain as if they were a trained RNN (perfect emulators) against the floor record

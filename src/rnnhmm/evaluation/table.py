@@ -14,14 +14,18 @@ TABLE_COLUMNS = ["model", "hmm", "hidden", "input", "seed", "epochs", "seq_len",
                  "volatility_exact", "transition_sq_diff_max", "final_train_loss", "final_val_loss",
                  "best_val_loss", "best_epoch", "reverse_distance_mean", "change_rate_rnn", "change_rate_hmm",
                  "transition_max_z", "learned", "faithful", "left_plateau", "plateau_progress", "val_last_mean",
-                 "val_hmm_mean", "learned_why"]
+                 "val_hmm_mean", "learned_why", "kl_rate", "kl_se", "kl_particles", "kl_converged",
+                 "kl_rare_share", "entropy_rate"]
 
 
-def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
-    """One tidy row per model (units: Euclidean distance in one-hot space; changes per sequence).
-    ``learned`` / ``faithful``: :mod:`rnnhmm.claims.learned` (empty where not evaluable)."""
+def metrics_table(models: list[dict], floors: dict[str, dict], likelihood: list[dict] | None = None) -> pd.DataFrame:
+    """One tidy row per model (units: Euclidean distance in one-hot space; changes per sequence;
+    KL rate in nats per step). ``learned`` / ``faithful``: :mod:`rnnhmm.claims.learned` (empty where
+    not evaluable); ``kl_*``: the likelihood records (config ``likelihood``; empty when off)."""
+    kl = {r["model"]: r for r in likelihood or []}
     rows = []
     for m in models:
+        k = kl.get(m["model"], {})
         fl = floors[m["hmm"]]
         flags = model_flags(m, fl)
         v = m.get("validation") or {}
@@ -46,5 +50,8 @@ def metrics_table(models: list[dict], floors: dict[str, dict]) -> pd.DataFrame:
             "plateau_progress": m["plateau"]["progress"] if "plateau" in m else np.nan,
             "val_last_mean": v.get("last_mean", np.nan), "val_hmm_mean": v.get("hmm_mean", np.nan),
             "learned_why": flags["learned_why"],
+            "kl_rate": k.get("kl_rate", np.nan), "kl_se": k.get("kl_se", np.nan),
+            "kl_particles": k.get("particles", np.nan), "kl_converged": k.get("converged", np.nan),
+            "kl_rare_share": k.get("rare_share", np.nan), "entropy_rate": k.get("entropy_rate", np.nan),
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["hmm", "hidden", "input", "seed"])

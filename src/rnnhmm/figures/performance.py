@@ -20,7 +20,8 @@ def build(name: str, inputs, params) -> dict:
     ``floors``, ``models``, ``table``) and ``params`` (``label``, ``hmms``)."""
     floors = {f["hmm"]: f for f in map(read_json, inputs.floors)}
     if name == "fig1":
-        return fig1_data([read_json(p) for p in inputs.models], floors, params.label)
+        kl = [read_json(p) for p in getattr(inputs, "likelihood", [])]
+        return fig1_data([read_json(p) for p in inputs.models], floors, params.label, kl)
     if name == "figS1":
         table = pd.read_csv(inputs.table, sep="\t")
         sq = {m["model"]: m["transition_sq_diff"] for m in map(read_json, inputs.models)}
@@ -33,14 +34,20 @@ def _with_floor(m: dict, floors: dict) -> dict:
     return {**m, "floor_mean": fl["floor_mean"], "floor_within_sd": fl["floor_within_sd"]}
 
 
-def fig1_data(models: list[dict], floors: dict[str, dict], config_label: str) -> dict:
+KL_KEYS = ("kl_rate", "kl_se", "particles", "converged", "entropy_rate", "rare_share", "n_seq")
+
+
+def fig1_data(models: list[dict], floors: dict[str, dict], config_label: str,
+              likelihood: list[dict] | None = None) -> dict:
     """Per example model: matched distances (with the floor), volatility, frequencies, transition
-    matrices, a few example sequences and ``learned`` / ``faithful`` (rnnhmm.claims.learned; the
-    figure names the shown models that are not learned in red, learned but not faithful in grey)."""
+    matrices, a few example sequences, ``learned`` / ``faithful`` (rnnhmm.claims.learned; the
+    figure names the shown models that are not learned in red, learned but not faithful in grey)
+    and, where the likelihood records are given, the KL rate (``kl``: None otherwise)."""
     keep = ("model", "hmm", "seq_len", "n_seq", "distance_mean", "distance_sd", "hmm_stats", "rnn_stats",
             "transition_sq_diff", "examples")
+    kl = {r["model"]: {k: r.get(k) for k in KL_KEYS} for r in likelihood or []}
     return {"config_label": config_label,
-            "models": [{**_with_floor({k: m[k] for k in keep}, floors),
+            "models": [{**_with_floor({k: m[k] for k in keep}, floors), "kl": kl.get(m["model"]),
                         **_flags(m, floors)} for m in models]}
 
 
@@ -162,26 +169,48 @@ def _draw_pipeline(ax, example):
     ax.set_title("Pipeline: RNN output sequences are matched to HMM sequences as distributions")
 
 
+def _kl_panel(ax, kl: dict | None, ylabel: bool):
+    """The model's KL rate from its HMM (nats per step, ± SE over sequences) beside the HMM's own
+    entropy rate (the scale: a model emitting i.i.d. symbols at the right frequencies sits near
+    the difference between the i.i.d. entropy and this)."""
+    if not kl or kl.get("kl_rate") is None:
+        ax.text(0.5, 0.5, "no KL rate", ha="center", va="center", transform=ax.transAxes, fontsize=7)
+        ax.axis("off")
+        return
+    _pair_bars(ax, [kl["entropy_rate"], kl["kl_rate"]], [0.0, kl["kl_se"]], ["HMM entropy", "KL(HMM||RNN)"],
+               "KL rate", "nats / step" if ylabel else None)
+    note = f"P = {kl['particles']}" + ("" if kl.get("converged") else " (p_max, not converged)")
+    if kl.get("rare_share") is not None:
+        note += f"\nrare-symbol steps: {kl['rare_share']:.0%} of it"
+    ax.text(0.98, 0.97, note, ha="right", va="top", transform=ax.transAxes, fontsize=6)
+
+
 def plot_fig1(data: dict):
     """Figure 1: pipeline and emission statistics of HMM vs RNN for the example models.
 
     ``data['models']``: list of per-model dicts (metrics JSON + floor)."""
     models = data["models"]
     n = len(models)
-    fig = plt.figure(figsize=(max(10, 2.6 * n), 12.5))
-    gs = fig.add_gridspec(6, n, height_ratios=[1.6, 1, 1, 1, 1, 1], hspace=0.75, wspace=0.45)
+    with_kl = any(m.get("kl") for m in models)
+    rows = [1.6, 1] + ([1] if with_kl else []) + [1, 1, 1, 1]
+    fig = plt.figure(figsize=(max(10, 2.6 * n), 12.5 + 2.1 * with_kl))
+    gs = fig.add_gridspec(len(rows), n, height_ratios=rows, hspace=0.75, wspace=0.45)
     _draw_pipeline(fig.add_subplot(gs[0, :]), models[0])
     for j, m in enumerate(models):
         hs, rs = m["hmm_stats"], m["rnn_stats"]
         _pair_bars(fig.add_subplot(gs[1, j]), [m["floor_mean"], m["distance_mean"]],
                    [m["floor_within_sd"], m["distance_sd"]], ["HMM-HMM", "HMM-RNN"],
                    f"{m['hmm']}: matched distance", "Euclidean distance" if j == 0 else None)
-        _pair_bars(fig.add_subplot(gs[2, j]), [hs["volatility_mean"], rs["volatility_mean"]],
+        r = 2
+        if with_kl:
+            _kl_panel(fig.add_subplot(gs[r, j]), m.get("kl"), ylabel=j == 0)
+            r += 1
+        _pair_bars(fig.add_subplot(gs[r, j]), [hs["volatility_mean"], rs["volatility_mean"]],
                    [hs["volatility_std"], rs["volatility_std"]], ["HMM", "RNN"],
                    f"volatility (L={m['seq_len']})", "output changes / seq" if j == 0 else None)
-        _frequency_bars(fig.add_subplot(gs[3, j]), hs, rs, "output frequencies", legend=j == 0)
-        _matrix(fig.add_subplot(gs[4, j]), hs["transition_matrix"], "HMM output transitions")
-        _matrix(fig.add_subplot(gs[5, j]), rs["transition_matrix"], "RNN output transitions")
+        _frequency_bars(fig.add_subplot(gs[r + 1, j]), hs, rs, "output frequencies", legend=j == 0)
+        _matrix(fig.add_subplot(gs[r + 2, j]), hs["transition_matrix"], "HMM output transitions")
+        _matrix(fig.add_subplot(gs[r + 3, j]), rs["transition_matrix"], "RNN output transitions")
     fig.suptitle(f"Figure 1 - RNNs reproduce the emission statistics of their HMMs ({data['config_label']})",
                  fontsize=11, y=0.995)
     return fig
