@@ -431,3 +431,25 @@ def test_kick_run_pools_noise_seeds():
     out = run(w, p, seed=0, model="lin2/h12_d3/s0", log=lambda *a: None)
     assert out["noise_seeds"] == 2 and np.asarray(out["run_scores"]).shape == (2, 2, H)
     assert len(out["top_score"]) == 2
+
+
+def test_kick_run_excludes_and_counts_diverged_runs():
+    """Divergence is a result: a model whose noisy runs blow up (|h| > 1e6) is neither scored nor
+    crashes PCA on NaN; its record says it diverged and two_kick_groups fails saying why. Must-pass:
+    the same settings on a contracting network score every run and count none."""
+    from rnnhmm.analyses.kick import run
+    from rnnhmm.claims.mechanism import kick_claims
+    g = torch.Generator().manual_seed(0)
+    H, D = 12, 3
+    p = {"T": 200, "warmup": 5, "n_rollouts": 3, "max_steps": 12, "theta": 1.0, "eps": 0.5, "max_per_group": 3,
+         "population_size": 4, "activity_steps": 40, "mean_activity_steps": 40, "noise_seeds": 2}
+    W_ih = torch.randn(H, D, generator=g, dtype=torch.float64)
+    W_out = torch.randn(3, H, generator=g, dtype=torch.float64)
+    blow = run(Weights(W_ih.abs(), 1.5 * torch.eye(H, dtype=torch.float64), W_out), p, seed=0,
+               model="fully/h12_d3/s0", log=lambda *a: None)
+    assert blow["diverged_runs"] == 2 and blow["error"].startswith("diverged") and blow["groups"] == [[], []]
+    row = _row(kick_claims([blow]), "two_kick_groups", "fully/h12_d3/s0")
+    assert row["outcome"] == "fail" and "diverged" in row["ours"]
+    ok = run(Weights(W_ih, 0.1 * torch.randn(H, H, generator=g, dtype=torch.float64), W_out), p, seed=0,
+             model="fully/h12_d3/s0", log=lambda *a: None)
+    assert ok["diverged_runs"] == 0 and ok["activity_diverged_at"] is None and not str(ok["error"]).startswith("div")

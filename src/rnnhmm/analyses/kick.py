@@ -13,7 +13,15 @@ from rnnhmm.model import Weights
 
 from .circuit import _as_long, _flat_indices, _generator, preactivations
 from .local import local_dynamics
-from .measures import GROUP_CLUSTER, GROUP_KICK, GROUP_OTHER, GROUP_TRANSITION, complete_kick_groups
+from .measures import (
+    DIVERGE_NORM,
+    GROUP_CLUSTER,
+    GROUP_KICK,
+    GROUP_OTHER,
+    GROUP_TRANSITION,
+    complete_kick_groups,
+    divergence_message,
+)
 from .numerics import fit_pca, simulate
 
 
@@ -242,6 +250,28 @@ def weight_contrast(W: torch.Tensor, set_a, set_b, n_random: int = 1000, candida
 
 
 
+def _finite_steps(hid: torch.Tensor) -> int:
+    """Leading steps of a run (T, H) before its first state past the divergence bound (or non-finite)."""
+    bad = ~torch.isfinite(hid).all(-1) | (torch.nan_to_num(hid, nan=float("inf")).norm(dim=-1) > DIVERGE_NORM)
+    idx = torch.nonzero(bad)
+    return int(idx[0, 0]) if len(idx) else int(hid.shape[0])
+
+
+_EMPTY_PREACT = {"coords": [], "explained_variance": [0.0, 0.0], "neurons": [], "neuron_group": [], "pre": [],
+                 "outputs": []}
+_EMPTY_ACTIVITY = {"kick1": None, "kick2": None, "pop1": None, "pop2": None, "outputs": []}
+
+
+def _diverged_record(out: dict, msg: str) -> dict:
+    """The record of a model whose every noisy run diverges: no kick neurons, no populations, the
+    divergence as its error (the claims fail it and say why; it is counted, never scored)."""
+    out.update(error=msg, scores=[], direction_classes=[], direction_steps=[], n_passing=0, run_scores=[],
+               top_score=[None, None], selected_pass_runs=[[], []], selected=[[], []], n_selected=[0, 0],
+               groups=[[], []], group_status=["empty", "empty"], populations=[[], []], population_to_kick=None,
+               blocks=None, preact_map=_EMPTY_PREACT, mean_activity=dict(_EMPTY_ACTIVITY))
+    return out
+
+
 def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> dict:
     """The kick analysis of one model (settings: config ``mechanism.kick``; float64 ``weights``):
     regions of a noisy run, kick neurons per transition direction, integrating populations, sorted
@@ -257,11 +287,16 @@ def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> d
     # on ``noise_seeds`` independent runs: the selection uses the mean score over runs, and each
     # selected neuron's score carries its run-to-run SE (the claim's reproducibility condition)
     n_runs = int(p.get("noise_seeds", 1))
-    run_scores, classes, counts, steps = [], None, None, None
+    run_scores, classes, counts, steps, diverged = [], None, None, None, []
     for r in range(n_runs):
         rgen = gen if r == 0 else torch.Generator().manual_seed(derive_seed(seed, "kick-run", r))
         hidden, noise = simulate(weights, p["T"], warmup=p["warmup"], generator=rgen)
         hidden, noise = hidden[0], noise[0]
+        msg = divergence_message(hidden.norm(dim=-1).numpy(), f"kick run {r} ({p['T']} steps)")
+        if msg:  # divergence is a result: the run is excluded and counted, never scored
+            diverged.append(msg)
+            log(msg)
+            continue
         ld = local_dynamics(weights, hidden, n_rollouts=p["n_rollouts"], max_steps=p["max_steps"], generator=rgen)
         groups = torch.as_tensor(ld["groups"][1:])
         pre = preactivations(weights, hidden[1:], noise[1:], h0=hidden[0])
@@ -270,14 +305,18 @@ def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> d
         # directions of the first run are kept for the others
         sel = select_kick_neurons_directional(pre, groups, outputs, classes=classes, theta=p["theta"], eps=p["eps"],
                                               max_per_group=p["max_per_group"])
-        if r == 0:
+        if counts is None:  # the first run that did not diverge
             classes, steps = sel["classes"], sel["n_steps"]
             counts = {name: int((groups == code).sum()) for name, code in
                       (("transition", GROUP_TRANSITION), ("kick", GROUP_KICK),
                        ("cluster", GROUP_CLUSTER), ("other", GROUP_OTHER))}
         run_scores.append(sel["scores"])
     out["region_counts"] = counts
-    log(f"{model}: regions {counts} (first of {n_runs} runs of {p['T']} steps)")
+    out["diverged_runs"] = len(diverged)
+    if not run_scores:
+        return _diverged_record(out, f"{diverged[0]}; {len(diverged)} of {n_runs} runs diverge")
+    log(f"{model}: regions {counts} (first non-diverged of {n_runs} runs of {p['T']} steps; "
+        f"{len(diverged)} diverged)")
     rs = torch.stack(run_scores)                                          # (runs, 2, H)
     valid = ~torch.isnan(rs)
     # a neuron scored in only some runs keeps the mean over those; nan where no run scores it
@@ -332,7 +371,14 @@ def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> d
     flat = [i for g in kick for i in g]
     h0 = torch.randn(H, generator=gen, dtype=W_hh.dtype)
     hid, nz = simulate(weights, p["activity_steps"], h0=h0, generator=gen)
-    hid, nz = hid[0], nz[0]
+    n_ok = _finite_steps(hid[0])
+    hid, nz = hid[0, :n_ok], nz[0, :n_ok]
+    out["activity_diverged_at"] = None if n_ok == p["activity_steps"] else n_ok
+    if n_ok < 3:
+        out["preact_map"] = _EMPTY_PREACT
+        out["mean_activity"] = dict(_EMPTY_ACTIVITY)
+        out["error"] = out["error"] or f"diverged: the activity run exceeds |h| > {DIVERGE_NORM:g} at step {n_ok}"
+        return out
     pca = fit_pca(hid, 2)
     pre_map = preactivations(weights, hid, nz, h0=h0)
     out["preact_map"] = {
@@ -347,7 +393,7 @@ def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> d
     # 4. mean activities of the kick groups and populations, from a small random h0
     h0 = 0.1 * torch.randn(H, generator=gen, dtype=W_hh.dtype)
     hid, _ = simulate(weights, p["mean_activity_steps"], h0=h0, generator=gen)
-    hid = hid[0]  # every step: the figure data shows the first mean_activity_show
+    hid = hid[0, :_finite_steps(hid[0])]  # every step up to any divergence: the figure shows the first few
     act = {}
     for name, idx in (("kick1", kick[0]), ("kick2", kick[1]),
                       ("pop1", out["populations"][0]), ("pop2", out["populations"][1])):
