@@ -291,3 +291,28 @@ def test_divergent_particles_are_excluded_and_counted():
     # kl_rate reports them
     r = kl_rate(_w(W_ih, 1e3 * np.eye(4), np.zeros((3, 4))), linear_chain(2), linear_chain(2).sample(3, 8, seed=0), 16)
     assert r["n_diverged"] == 3 * 16 and r["kl_rate"] == np.inf
+
+
+def _model_file(path, W_ih, W_hh, W_out):
+    torch.save({"last": {"weight_ih": W_ih, "weight_hh": W_hh, "readout": W_out}}, path)
+    return path
+
+
+def test_model_likelihood_record_ranks_and_counts_divergence(tmp_path):
+    """The pipeline's per-model record (rule model_likelihood): a model that emits the HMM's symbols
+    i.i.d. at random scores a finite KL rate; the same readout on a network whose state blows up
+    under noise gets no KL rate (None) and its dead sequences counted: divergence is a result."""
+    from rnnhmm.evaluation.evaluate import model_likelihood
+
+    spec = {"kind": "linear_chain", "states": 2, "seq_len": 20}
+    lc = {"n_seq": 40, "p0": 16, "p_max": 64, "paired": True, "seed": 1, "weights": "last"}
+    g = torch.Generator().manual_seed(0)
+    H, D = 8, 2
+    W_ih, W_out = torch.randn(H, D, generator=g), 0.1 * torch.randn(3, H, generator=g)
+    calm = _model_file(tmp_path / "calm.pt", W_ih, 0.1 * torch.randn(H, H, generator=g), W_out)
+    out, _ = model_likelihood(calm, "lin2", spec, lc, True, H, D, 0, log=lambda *a: None)
+    assert out["diverged"] is None and math.isfinite(out["kl_rate"]) and out["kl_rate"] > 0.1
+    assert out["particles"] in (16, 32, 64) and out["n_seq"] == 40 and out["dead_sequences"] == 0
+    blow = _model_file(tmp_path / "blow.pt", W_ih.abs(), 3.0 * torch.eye(H), W_out)
+    out, _ = model_likelihood(blow, "lin2", spec, lc, True, H, D, 0, log=lambda *a: None)
+    assert out["kl_rate"] is None and out["dead_sequences"] > 0 and "divergence bound" in out["diverged"]

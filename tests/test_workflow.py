@@ -146,7 +146,8 @@ def test_quick_config_end_to_end(quick_run, tmp_path):
     assert table["distance_mean"].between(0, 100).all() and table["floor_mean"].notna().all()
     # the KL rate of every model (config likelihood), finite, with its particle count
     kl = table["kl_rate"]
-    assert kl.notna().all() and kl.abs().lt(1e3).all() and (table["kl_particles"] >= 32).all()
+    assert (kl.notna() | table["kl_dead_sequences"].gt(0)).all() and kl.dropna().abs().lt(1e3).all()
+    assert (table["kl_particles"] >= 32).all()
     assert not list((shared / "results/checkpoints").glob("**/*.pt"))  # cleaned after training
     log = next((shared / "logs/train").glob("*/*/*.log")).read_text()
     assert "epoch 1/" in log and "ETA" in log and "done in" in log

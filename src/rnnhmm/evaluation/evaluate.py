@@ -115,7 +115,9 @@ def model_likelihood(model_path, name: str, spec: dict, lc: dict, uniform_first:
     (1/T) E[log p_HMM(y) - log p_RNN(y)] in nats per step on ``lc["n_seq"]`` fresh HMM sequences of
     the evaluation length, by the particle filter of :mod:`rnnhmm.evaluation.likelihood` with the
     particle count doubled from ``p0`` up to ``p_max`` until the estimate moves less than its
-    yardstick (``paired``: the move's own SE; else the estimate's SE). ``lc``: config ``likelihood``."""
+    yardstick (``paired``: the move's own SE; else the estimate's SE). ``lc``: config ``likelihood``.
+    A model on whose sequences the filter dies (every particle past the divergence bound) gets no
+    KL rate (None) and ``dead_sequences`` / ``diverged`` say how many."""
     from .likelihood import converged_kl_rate
 
     hmm = build_hmm(name, spec)
@@ -137,7 +139,14 @@ def model_likelihood(model_path, name: str, spec: dict, lc: dict, uniform_first:
         "rare_step_fraction": last["rare_step_fraction"], "kl_per_step_mean": last["kl_per_step_mean"],
         "n_diverged": last["n_diverged"], "dead_sequences": last["dead_sequences"],
         "ess_mean": last["ess_mean"], "seconds": float(sum(t[3] for t in r["trace"])),
+        "diverged": None,
     }
+    if last["dead_sequences"]:  # divergence is a result, never a number: no KL rate, the count instead
+        out["diverged"] = (f"{last['dead_sequences']} of {out['n_seq']} sequences: every particle of the filter "
+                           f"passed the divergence bound (the model's state blows up under its input noise)")
+        out.update(kl_rate=None, kl_se=None, converged=False)
+        log(f"no KL rate: {out['diverged']}")
+        return out, kl_seed
     log(f"KL rate {out['kl_rate']:.4f} +- {out['kl_se']:.4f} nats/step at P = {out['particles']} "
         f"({'converged' if out['converged'] else 'NOT converged at p_max'}); HMM entropy rate "
         f"{out['entropy_rate']:.4f}; rare-step share {out['rare_share']}")

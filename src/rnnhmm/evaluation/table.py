@@ -15,7 +15,7 @@ TABLE_COLUMNS = ["model", "hmm", "hidden", "input", "seed", "epochs", "seq_len",
                  "best_val_loss", "best_epoch", "reverse_distance_mean", "change_rate_rnn", "change_rate_hmm",
                  "transition_max_z", "learned", "faithful", "left_plateau", "plateau_progress", "val_last_mean",
                  "val_hmm_mean", "learned_why", "kl_rate", "kl_se", "kl_particles", "kl_converged",
-                 "kl_rare_share", "entropy_rate"]
+                 "kl_rare_share", "entropy_rate", "kl_dead_sequences"]
 
 
 def metrics_table(models: list[dict], floors: dict[str, dict], likelihood: list[dict] | None = None) -> pd.DataFrame:
@@ -53,5 +53,6 @@ def metrics_table(models: list[dict], floors: dict[str, dict], likelihood: list[
             "kl_rate": k.get("kl_rate", np.nan), "kl_se": k.get("kl_se", np.nan),
             "kl_particles": k.get("particles", np.nan), "kl_converged": k.get("converged", np.nan),
             "kl_rare_share": k.get("rare_share", np.nan), "entropy_rate": k.get("entropy_rate", np.nan),
+            "kl_dead_sequences": k.get("dead_sequences", np.nan),
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["hmm", "hidden", "input", "seed"])

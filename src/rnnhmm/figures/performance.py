@@ -34,7 +34,7 @@ def _with_floor(m: dict, floors: dict) -> dict:
     return {**m, "floor_mean": fl["floor_mean"], "floor_within_sd": fl["floor_within_sd"]}
 
 
-KL_KEYS = ("kl_rate", "kl_se", "particles", "converged", "entropy_rate", "rare_share", "n_seq")
+KL_KEYS = ("kl_rate", "kl_se", "particles", "converged", "entropy_rate", "rare_share", "n_seq", "dead_sequences")
 
 
 def fig1_data(models: list[dict], floors: dict[str, dict], config_label: str,
@@ -174,7 +174,9 @@ def _kl_panel(ax, kl: dict | None, ylabel: bool):
     entropy rate (the scale: a model emitting i.i.d. symbols at the right frequencies sits near
     the difference between the i.i.d. entropy and this)."""
     if not kl or kl.get("kl_rate") is None:
-        ax.text(0.5, 0.5, "no KL rate", ha="center", va="center", transform=ax.transAxes, fontsize=7)
+        why = (f"no KL rate: the filter diverged\non {kl['dead_sequences']} of {kl['n_seq']} sequences"
+               if kl and kl.get("dead_sequences") else "no KL rate")
+        ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, fontsize=7, color="firebrick")
         ax.axis("off")
         return
     _pair_bars(ax, [kl["entropy_rate"], kl["kl_rate"]], [0.0, kl["kl_se"]], ["HMM entropy", "KL(HMM||RNN)"],
