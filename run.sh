@@ -4,6 +4,7 @@
 #                    ./run.sh quick fig1 builds one figure (extra arguments go after the config)
 #   ./run.sh small   - the scientifically meaningful CPU run (config/small.yaml)
 #   ./run.sh cpu     - every paper HMM, three seeds each, every figure and claim (config/cpu.yaml, ~1.5 h)
+#   ./run.sh cpu150  - the same at the paper's analysed architecture H=150, d=100 (config/cpu150.yaml)
 #   ./run.sh paper   - the paper (config/config.yaml; GPU scale)
 #   ./run.sh test    - the test suite (unit tests + workflow tests)
 # Extra arguments go to snakemake / pytest. TORCH_SPEC overrides the torch requirement that is
@@ -25,7 +26,8 @@ case "$what" in
   quick) exec .venv/bin/snakemake --configfile=config/quick.yaml --cores "${CORES:-2}" "$@" ;;
   small) exec .venv/bin/snakemake --configfile=config/small.yaml --cores "${CORES:-2}" "$@" ;;
   cpu) exec .venv/bin/snakemake --configfile=config/cpu.yaml --cores "${CORES:-2}" "$@" ;;
+  cpu150) exec .venv/bin/snakemake --configfile=config/cpu150.yaml --cores "${CORES:-2}" "$@" ;;
   paper) exec .venv/bin/snakemake --configfile=config/config.yaml --cores "${CORES:-8}" "$@" ;;
   test) exec .venv/bin/python -m pytest -q "$@" ;;
-  *) echo "usage: ./run.sh {quick|small|cpu|paper|test} [extra args]" >&2; exit 2 ;;
+  *) echo "usage: ./run.sh {quick|small|cpu|cpu150|paper|test} [extra args]" >&2; exit 2 ;;
 esac
