@@ -4,8 +4,9 @@
 
 Per HMM family, over its seeds: matched distance / HMM floor, output changes per sequence RNN / HMM
 (the metrics' volatility, reference protocol), the largest standardised transition-matrix
-deviation, how many seeds left the i.i.d. plateau and how many pass every performance claim
-(converged); then every claim's k of n per family from results/claims_summary.csv.
+deviation, the KL rate from the HMM (nats per step) where the run has it, how many seeds left the
+i.i.d. plateau, are ``learned`` and are ``faithful`` (docs/claims.md); then every claim's k of n
+per family from results/claims_summary.csv.
 """
 import sys
 from pathlib import Path
@@ -15,17 +16,21 @@ import pandas as pd
 
 def family_table(results: Path) -> str:
     m = pd.read_csv(results / "metrics" / "summary.tsv", sep="\t")
-    lines = ["| HMM | seeds | distance / floor | volatility RNN / HMM | max abs dP (transition) | left plateau "
-             "| converged |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| HMM | seeds | distance / floor | volatility RNN / HMM | max abs dP (transition) | KL rate (nats/step) "
+             "| left plateau | learned | faithful |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for hmm, g in m.groupby("hmm"):
         dist = " ".join(f"{d:.2f}" for d in g["distance_mean"])
         vol = " ".join(f"{r:.1f}" for r in g["volatility_rnn"])
         dT = " ".join(f"{x ** 0.5:.3f}" for x in g["transition_sq_diff_max"])
         left = g["left_plateau"].astype(str).str.lower().eq("true").sum() if "left_plateau" in g else "?"
-        conv = g["converged"].astype(str).str.lower().eq("true").sum()
+        n_true = {c: int(g[c].astype(str).str.lower().eq("true").sum()) for c in ("learned", "faithful")}
+        kl = " ".join("-" if pd.isna(k) else f"{k:.3f}" for k in g.get("kl_rate", pd.Series([float("nan")] * len(g))))
+        if "kl_dead_sequences" in g and g["kl_dead_sequences"].fillna(0).gt(0).any():
+            kl += " (-: filter diverged)"
         lines.append(f"| {hmm} | {len(g)} | {dist} / {g['floor_mean'].iloc[0]:.2f} | {vol} / "
-                     f"{g['volatility_hmm'].mean():.1f} | {dT} | {left} of {len(g)} | {conv} of {len(g)} |")
+                     f"{g['volatility_hmm'].mean():.1f} | {dT} | {kl} | {left} of {len(g)} | "
+                     f"{n_true['learned']} of {len(g)} | {n_true['faithful']} of {len(g)} |")
     return "\n".join(lines)
 
 
