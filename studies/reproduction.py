@@ -11,7 +11,10 @@ rows are. Verdict per cell:
 * **L** deviates as the loss predicts: not reproduced, and every failing seed deviates in the
   direction the Sinkhorn objective's bias predicts (docs/loss_bias.md: fewer output changes than
   the HMM, the rare symbol under-produced);
-* **N** not reproduced: otherwise, with >= 1 applicable counted seed;
+* **N** not reproduced: otherwise, with >= 2 applicable counted seeds;
+* **1** one applicable counted seed (an anecdote): its outcome is shown (1/1 or 0/1), no verdict;
+  a trend over the chains (one row: its statistic is already over seeds and families) gets R or N
+  by its outcome;
 * **-** not testable here: no applicable counted seed (no learned seed, or the claim is n/a at
   this scale, with the most common reason).
 
@@ -77,7 +80,9 @@ def cells(claims: pd.DataFrame, summary: pd.DataFrame) -> dict:
             oc = set(r["outcome"])
             if oc <= {"n/a"}:
                 n_na += 1
-                reasons.update(str(x).split(";")[0][:80] for x in r["reason"].dropna())
+                # the reason without its model-specific details (parentheses, after ';')
+                reasons.update(re.sub(r"\s*\(.*", "", str(x).split(";")[0]).strip()[:90]
+                               for x in r["reason"].dropna() if str(x))
             elif "fail" in oc:
                 n_fail += 1
                 loss_ok &= _deviates_as_predicted(claim, r)
@@ -85,11 +90,16 @@ def cells(claims: pd.DataFrame, summary: pd.DataFrame) -> dict:
                 k += 1
         n = k + n_fail
         n_models = g["base"].nunique()
+        trend = all("/s" not in m for m in per_seed)
         if n == 0:
             why = reasons.most_common(1)[0][0] if reasons else (
                 "no learned seed" if not perf and n_models else "no model")
             verdict = "-"
-        elif n >= 2 and k >= math.ceil(2 * n / 3):
+        elif trend:
+            verdict, why = ("R" if k == n else "N"), ""
+        elif n == 1:
+            verdict, why = "1", ""
+        elif k >= math.ceil(2 * n / 3):
             verdict, why = "R", ""
         elif loss_ok and n_fail:
             verdict, why = "L", ""
@@ -118,7 +128,7 @@ def table(claims: pd.DataFrame, summary: pd.DataFrame) -> str:
                 notes.setdefault(key, len(notes) + 1)
                 row.append(f"- [{notes[key]}]")
             else:
-                row.append(f"**{x['verdict']}** {x['k']}/{x['n']}")
+                row.append(f"({x['k']}/1)" if x["verdict"] == "1" else f"**{x['verdict']}** {x['k']}/{x['n']}")
         lines.append(f"| `{cl}` | " + " | ".join(row) + " |")
     lines.append("")
     lines += [f"[{i}] {why}" for why, i in notes.items()]
@@ -141,7 +151,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", type=Path)
     a = ap.parse_args()
-    claims = pd.read_csv(a.results / "claims.csv")
+    claims = pd.read_csv(a.results / "claims.csv", keep_default_na=False)
     summary = pd.read_csv(a.results / "metrics/summary.tsv", sep="\t")
     print(learned_counts(summary))
     print()

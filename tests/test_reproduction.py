@@ -32,8 +32,9 @@ def test_reproduced_needs_two_thirds_of_at_least_two_counted_seeds():
     assert rep.cells(c, s)[("orbit_single_rotation", "lin2")]["verdict"] == "R"
     c.loc[1, "outcome"] = "fail"  # 1 of 3
     assert rep.cells(c, s)[("orbit_single_rotation", "lin2")]["verdict"] == "N"
-    one = c.iloc[:1]  # 1 of 1: one seed is an anecdote
-    assert rep.cells(one, s)[("orbit_single_rotation", "lin2")]["verdict"] == "N"
+    one = c.iloc[:1]  # 1 of 1: one seed is an anecdote, no verdict
+    assert rep.cells(one, s)[("orbit_single_rotation", "lin2")]["verdict"] == "1"
+    assert "(1/1)" in rep.table(one, s)
 
 
 def test_dynamics_count_only_learned_seeds_and_performance_counts_all():
@@ -66,3 +67,11 @@ def test_rows_per_group_all_must_pass_and_na_is_not_testable_with_its_reason():
     x = rep.cells(na, s)[("pca_explained_variance", "lin2")]
     assert x["verdict"] == "-" and x["reason"] == "off h150/d100"
     assert "- [1]" in rep.table(na, s) and "[1] off h150/d100" in rep.table(na, s)
+
+
+def test_a_trend_over_the_chains_is_judged_by_its_one_row():
+    s = _summary(dict.fromkeys(M, True))
+    c = pd.DataFrame([{**_row("readout_projection_decreases", "lin2/lin3/lin4/lin5", "pass"), "hmm": "lin2/lin3"}])
+    assert rep.cells(c, s)[("readout_projection_decreases", "chains")]["verdict"] == "R"
+    c.loc[0, "outcome"] = "fail"
+    assert rep.cells(c, s)[("readout_projection_decreases", "chains")]["verdict"] == "N"
