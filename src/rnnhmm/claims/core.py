@@ -55,6 +55,11 @@ def _hmm_of(model: str) -> str:
     return model_of(model).split("/")[0]
 
 
+# appended to a failing claim's ``ours`` when it deviates the way the training loss prefers
+LOSS_PREFERS = (" (too few: the direction in which the paper's Sinkhorn loss is lower than at the HMM, "
+                "docs/loss_bias.md)")
+
+
 def claim(claim_id: str, description: str, model: str, expected: str, ours, passed, source: str, *,
           statistic: str = "", value=None, reason: str = "", hmm: str | None = None) -> dict:
     """One claim row. ``passed``: True / False, or None for n/a (then ``reason`` is required)."""

@@ -26,7 +26,7 @@ import numpy as np
 from rnnhmm.analyses.measures import DIVERGE_NORM, persistent_onset, plateau_exit
 from rnnhmm.paper import PAPER_READOUT_PROJECTION, PAPER_READOUT_SD
 
-from .core import ONE_SIDED_Z, Z_SPREAD, claim, not_applicable
+from .core import LOSS_PREFERS, ONE_SIDED_Z, Z_SPREAD, claim, not_applicable
 from .dynamics import PAPER_RATE_HMMS  # the paper states a rate match for M = 2 only (G.4)
 
 # complex / unstable fractions count as "about zero" at or below this (the paper's bifurcation threshold)
@@ -384,9 +384,11 @@ def evolution_claims(ev: dict, reference: dict) -> list[dict]:
         else:
             r = float(np.mean(vals))
             ok = abs(r - reference["mean"]) <= Z_SPREAD * reference["sd"]
+            too_few = r < reference["mean"] - Z_SPREAD * reference["sd"]
             rows.append(claim("converged_transition_rate", desc, model, exp, f"{r:.4g} over the last {len(vals)} "
                               f"finite evaluated epochs (argmax mean 1/dwell {_fmt(ev.get('converged_rate'))}, not "
-                              f"comparable){bad_txt}", ok, "E.10, G.4", statistic="sampled change rate", value=r))
+                              f"comparable){bad_txt}" + (LOSS_PREFERS if too_few else ""),
+                              ok, "E.10, G.4", statistic="sampled change rate", value=r))
     return rows
 
 

@@ -8,11 +8,9 @@ import math
 
 import numpy as np
 
-from .core import NULL_QUANTILE, Z_SPREAD, claim, model_of, not_applicable
+from .core import LOSS_PREFERS, NULL_QUANTILE, Z_SPREAD, claim, model_of, not_applicable
 
 # appended to a failing row whose deviation is the one the training loss itself prefers
-LOSS_PREFERS = (" (too few: the direction in which the paper's Sinkhorn loss is lower than at the HMM, "
-                "docs/loss_bias.md)")
 
 PERFORMANCE_CLAIMS = ("distance_at_floor", "reverse_distance_at_floor", "change_rate_matches",
                       "transition_matrix_matches", "rare_symbol_matches")
