@@ -183,8 +183,8 @@ def _kl_panel(ax, kl: dict | None, ylabel: bool):
                "KL rate", "nats / step" if ylabel else None)
     note = f"P = {kl['particles']}" + ("" if kl.get("converged") else " (p_max, not converged)")
     if kl.get("rare_share") is not None:
-        note += f"\nrare-symbol steps: {kl['rare_share']:.0%} of it"
-    ax.text(0.98, 0.97, note, ha="right", va="top", transform=ax.transAxes, fontsize=6)
+        note += f"; rare-symbol steps: {kl['rare_share']:.0%} of it"
+    ax.set_xlabel(note, fontsize=6)
 
 
 def plot_fig1(data: dict):
