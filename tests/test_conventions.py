@@ -234,3 +234,40 @@ def test_no_import_circle_in_the_package():
     graph = _package_import_graph()
     assert "rnnhmm.training.settings" in graph["rnnhmm.training.engine"]
     assert _cycles(graph) == []
+
+
+def _anchors(md: str) -> set[str]:
+    """GitHub's heading anchors of a Markdown text."""
+    out = set()
+    for line in md.splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            out.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return out
+
+
+def test_readme_is_short_starts_with_the_two_commands_and_its_links_resolve():
+    """Issue 20: README under 12 KB; its first code block is exactly the two set-up commands (the
+    quick run, the tests); every relative link names a file of the repository (and a heading of it
+    where it has an anchor). Must-fail: a made-up link is caught."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) < 12_000, len(text.encode())
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert [line.split("#")[0].strip() for line in block] == ["./run.sh quick", "./run.sh test"]
+
+    def broken(md: str) -> list[str]:
+        bad = []
+        for target in re.findall(r"\]\(([^)#\s]+)(#[^)\s]+)?\)", md):
+            path, anchor = target
+            if path.startswith("http"):
+                continue
+            f = ROOT / path
+            if not f.exists():
+                bad.append(path)
+            elif anchor and f.suffix == ".md" and anchor[1:] not in _anchors(f.read_text()):
+                bad.append(path + anchor)
+        return bad
+
+    assert broken(text) == []
+    assert broken("[x](docs/nowhere.md) [y](docs/reproduction.md#no-such-heading)") == [
+        "docs/nowhere.md", "docs/reproduction.md#no-such-heading"]
