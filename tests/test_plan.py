@@ -145,7 +145,7 @@ def test_hmm_facts(configs):
 # The Snakemake interface of each figure-data script, per figure: named inputs, params besides
 # `figure` (workflow/scripts/figure_data.py, dyn_figure_data.py, mech_figure_data.py).
 INTERFACE = {
-    "fig1": ("figure_data.py", {"models", "floors"}, {"label"}),
+    "fig1": ("figure_data.py", {"models", "floors", "likelihood"}, {"label"}),
     "figS1": ("figure_data.py", {"table", "models", "floors"}, {"hmms"}),
     "fig2": ("dyn_figure_data.py", {"state_space"}, {"models", "change_probability", "plot_points"}),
     "fig3": ("dyn_figure_data.py", {"local"}, {"models"}),
@@ -177,6 +177,9 @@ def test_registry_gives_each_figure_data_script_its_interface(configs, name):
                 assert p.startswith("results/"), (fig.name, p)
         assert set(fig.params(cfg, name)) == params, fig.name
     assert figure("fig8").name == "fig8"
+    # fig1's KL-rate panel reads the likelihood records only where the config computes them
+    off = {**cfg, "likelihood": {**cfg["likelihood"], "enabled": False}}
+    assert set(figure("fig1").inputs(off)) == {"models", "floors"}
     with pytest.raises(KeyError):
         figure("fig9")
 
