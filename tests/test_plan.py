@@ -41,8 +41,11 @@ def test_shipped_configs_pass_the_analysis_checks_and_use_trained_models_only(co
     for key in ("models", "fig8_models", "grid", "state_space", "claims_models", "claims_fig8", "claims_state_space"):
         assert set(dyn[key]) <= ids, key
     assert mech["single"] in ids
-    for key in ("kick", "kick_others", "evolution", "readout", "claims", "claims_kick", "claims_evolution"):
+    for key in ("kick", "kick_others", "evolution", "readout", "claims", "claims_kick", "claims_evolution",
+                "claims_interventions"):
         assert set(mech[key]) <= ids, key
+    # every intervention model has its kick record (the interventions read its kick groups)
+    assert set(mech["claims_interventions"]) <= set(mech["claims_kick"])
     # the kick job covers the single model first, then figure S4's models, each once
     assert mech["kick"][0] == mech["single"] and len(set(mech["kick"])) == len(mech["kick"])
     assert set(mech["kick"]) == {mech["single"], *mech["kick_others"]}
@@ -94,6 +97,7 @@ def test_cpu_config_model_sets(configs):
     assert dyn["claims_models"] == three(reps) and dyn["claims_fig8"] == three(dyn["fig8_models"])
     assert set(dyn["claims_state_space"]) == set(three(reps + dyn["fig8_models"]))
     assert mech["claims_kick"] == three(mech["kick"]) and mech["claims_evolution"] == three(mech["evolution"])
+    assert mech["claims_interventions"] == three([mech["single"]])
 
 
 def test_every_seed_off_keeps_the_listed_models(configs):
@@ -103,6 +107,7 @@ def test_every_seed_off_keeps_the_listed_models(configs):
     dyn, mech = dynamics_models(cfg), mechanism_models(cfg)
     assert dyn["claims_models"] == dyn["models"] and dyn["claims_fig8"] == dyn["fig8_models"]
     assert mech["claims_kick"] == mech["kick"] and mech["claims_evolution"] == mech["evolution"]
+    assert mech["claims_interventions"] == [mech["single"]]
     on = {**cfg, "dynamics": {**cfg["dynamics"], "every_seed": True}}
     assert len(dynamics_models(on)["claims_models"]) > len(dyn["models"])
 

@@ -233,17 +233,19 @@ def mechanism_models(cfg: dict) -> dict:
     """Model ids per use: 'single' (one id: interventions, fig5, fig6), 'kick' (the single model
     first, then config.mechanism.kick.models), 'kick_others' (figS4), 'evolution' (fig7), 'readout'
     (figS3); the claims' sets 'claims_kick' and 'claims_evolution' (the same, with every seed of
-    each listed model's cell when ``mechanism.every_seed`` is set: :func:`every_seed`) and 'claims'
-    (their union with readout: the HMMs the claims describe)."""
+    each listed model's cell when ``mechanism.every_seed`` is set: :func:`every_seed`),
+    'claims_interventions' (the single model, and with ``every_seed`` every seed of its cell) and
+    'claims' (their union with readout: the HMMs the claims describe)."""
     mech = cfg["mechanism"]
     single, others = mech["single_model"], list(mech["kick"]["models"])
     evolution, readout = list(mech["evolution"]["models"]), list(mech["readout"]["models"])
     on = bool(mech.get("every_seed", False))
     kick = list(dict.fromkeys([single, *others]))
     ck, ce = every_seed(cfg, kick, on), every_seed(cfg, evolution, on)
+    ci = every_seed(cfg, [single], on)
     return {"single": single, "kick": kick, "kick_others": others,
             "evolution": evolution, "readout": readout, "claims_kick": ck, "claims_evolution": ce,
-            "claims": list(dict.fromkeys(ce + readout + ck))}
+            "claims_interventions": ci, "claims": list(dict.fromkeys(ce + readout + ck))}
 
 
 def hmms_of(model_ids: list[str]) -> list[str]:

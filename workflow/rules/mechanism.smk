@@ -33,21 +33,22 @@ rule mech_kick:
 
 
 rule mech_interventions:
-    """Kick, noise-projection and control interventions on both kick groups (docs/mechanism.md)."""
+    """Kick, noise-projection and control interventions on both kick groups of one model
+    (docs/mechanism.md): the single model, and with mechanism.every_seed every seed of its cell."""
     input:
-        model=f"results/models/{MECH_SETS['single']}/model.pt",
-        kick=f"results/analysis/kick/{MECH_SETS['single']}.json",
+        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
+        kick="results/analysis/kick/{hmm}/h{hidden}_d{input}/s{seed}.json",
     output:
-        f"results/analysis/interventions/{MECH_SETS['single']}.json",
+        "results/analysis/interventions/{hmm}/h{hidden}_d{input}/s{seed}.json",
     log:
-        f"logs/mechanism/interventions/{MECH_SETS['single']}.log",
+        "logs/mechanism/interventions/{hmm}/h{hidden}_d{input}/s{seed}.log",
     conda:
         ENV
     params:
         interventions=analysis_settings(config, "mechanism", "interventions"),
         seed=MECH["seed"],
         weights=config["metrics"]["weights"],
-        model=MECH_SETS["single"],
+        model=lambda w: spec_of(w).id,
     script:
         "../scripts/mech_interventions.py"
 
@@ -97,7 +98,10 @@ rule mechanism_claims:
     (every seed of the listed models' cells with mechanism.every_seed)."""
     input:
         kick=[f"results/analysis/kick/{m}.json" for m in MECH_SETS["claims_kick"]],
-        interventions=f"results/analysis/interventions/{MECH_SETS['single']}.json",
+        interventions=[
+            f"results/analysis/interventions/{m}.json"
+            for m in MECH_SETS["claims_interventions"]
+        ],
         evolution=[
             f"results/analysis/evolution/{m}.json"
             for m in MECH_SETS["claims_evolution"]

@@ -21,6 +21,8 @@ interventions; one number of states for the readout trend). Tolerances come from
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from rnnhmm.analyses.measures import DIVERGE_NORM, persistent_onset, plateau_exit
@@ -426,19 +428,22 @@ def readout_claims(readout: dict) -> list[dict]:
                   statistic="projection(M min) - projection(M max)", value=gap, hmm=label)]
 
 
-def mechanism_claims(kick: list[dict], interventions: dict, evolution: list[dict], readout: dict,
+def mechanism_claims(kick: list[dict], interventions: dict | list[dict], evolution: list[dict], readout: dict,
                      references: dict) -> list[dict]:
-    """All mechanism claim rows; references maps HMM name -> its sampled change-rate reference."""
-    rows = kick_claims(kick) + kick_weight_claims(kick) + population_claims(kick) + intervention_claims(interventions)
+    """All mechanism claim rows; ``interventions``: one model's record or a list (one per seed);
+    references maps HMM name -> its sampled change-rate reference."""
+    rows = kick_claims(kick) + kick_weight_claims(kick) + population_claims(kick)
+    for iv in [interventions] if isinstance(interventions, dict) else interventions:
+        rows += intervention_claims(iv)
     for ev in evolution:
         rows += evolution_claims(ev, references[ev["hmm"]])
     return rows + readout_claims(readout)
 
 
-def from_files(kick_paths, interventions_path, evolution_paths, readout_path, hmm_specs: dict, evolution_T: int,
+def from_files(kick_paths, interventions_paths, evolution_paths, readout_path, hmm_specs: dict, evolution_T: int,
                log=print) -> list[dict]:
-    """The mechanism claim rows from the analysis JSON files, with the HMM references built from
-    ``hmm_specs`` (HMM name -> config entry)."""
+    """The mechanism claim rows from the analysis JSON files (``interventions_paths``: one path or a
+    list), with the HMM references built from ``hmm_specs`` (HMM name -> config entry)."""
     from rnnhmm.config import derive_seed
     from rnnhmm.hmm import build_hmm
     from rnnhmm.io import read_json
@@ -453,5 +458,6 @@ def from_files(kick_paths, interventions_path, evolution_paths, readout_path, hm
         refs[h] = switch_reference(build_hmm(h, hmm_specs[h]), int(ev.get("T", evolution_T)),
                                    seed=derive_seed("change-reference", h))
         log(f"{h}: change rate over {refs[h]['steps']} steps {refs[h]['mean']:.4f} ± {refs[h]['sd']:.4f}")
-    return mechanism_claims([read_json(p) for p in kick_paths], read_json(interventions_path), evolution,
+    iv_paths = [interventions_paths] if isinstance(interventions_paths, (str, Path)) else list(interventions_paths)
+    return mechanism_claims([read_json(p) for p in kick_paths], [read_json(p) for p in iv_paths], evolution,
                             read_json(readout_path), refs)
