@@ -34,7 +34,8 @@ rule mech_kick:
 
 rule mech_interventions:
     """Kick, noise-projection and control interventions on both kick groups of one model
-    (docs/mechanism.md): the single model, and with mechanism.every_seed every seed of its cell."""
+    (docs/mechanism.md): the single model, and with mechanism.every_seed every seed of its cell.
+    """
     input:
         model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
         kick="results/analysis/kick/{hmm}/h{hidden}_d{input}/s{seed}.json",
