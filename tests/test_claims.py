@@ -493,7 +493,7 @@ def test_every_claim_has_both_cases():
     emitted |= {"cluster_more_noise_sensitive"}
     rows = mechanism_claims([{**_kick_record(True), **_contrast_record("kick_contrast")[0],
                                  **_contrast_record("population_contrast")[0]}],
-                               _interventions(), [_evolution()], _readout({2: [0.5], 5: [0.27]}), {"lin2": REF})
+                               [_interventions()], [_evolution()], _readout({2: [0.5], 5: [0.27]}), {"lin2": REF})
     emitted |= {r["claim"] for r in rows}
     assert emitted == set(ALL_CASES), (emitted ^ set(ALL_CASES))
     for good, bad in ALL_CASES.values():

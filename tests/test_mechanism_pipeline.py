@@ -86,7 +86,7 @@ def test_mechanism_claims_keep_every_row_with_three_valued_outcomes():
           "groups": [{"group": 1, "neurons": [1], "status": "selected"},
                      {"group": 2, "neurons": [], "status": "empty", "skipped": "kick group is empty"}]}
     rows = mechanism_claims(
-        [{"model": "lin2/h8_d2/s0", "n_selected": [3, 0], "group_status": ["selected", "empty"]}], iv, [ev],
+        [{"model": "lin2/h8_d2/s0", "n_selected": [3, 0], "group_status": ["selected", "empty"]}], [iv], [ev],
         {"models": [{"model": "lin2/h8_d2/s0", "hmm": "lin2", "states": 2, "mean_projection": 0.5}]}, {"lin2": ref})
     outcome = {(r["claim"], r["model"]): r["outcome"] for r in rows}
     assert set(outcome.values()) <= {"pass", "fail", "n/a"}

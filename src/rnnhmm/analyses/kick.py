@@ -21,6 +21,7 @@ from .measures import (
     GROUP_TRANSITION,
     complete_kick_groups,
     divergence_message,
+    first_diverged_step,
 )
 from .numerics import fit_pca, simulate
 
@@ -252,9 +253,8 @@ def weight_contrast(W: torch.Tensor, set_a, set_b, n_random: int = 1000, candida
 
 def _finite_steps(hid: torch.Tensor) -> int:
     """Leading steps of a run (T, H) before its first state past the divergence bound (or non-finite)."""
-    bad = ~torch.isfinite(hid).all(-1) | (torch.nan_to_num(hid, nan=float("inf")).norm(dim=-1) > DIVERGE_NORM)
-    idx = torch.nonzero(bad)
-    return int(idx[0, 0]) if len(idx) else int(hid.shape[0])
+    t = first_diverged_step(hid.norm(dim=-1).numpy())
+    return int(hid.shape[0]) if t is None else t
 
 
 _EMPTY_PREACT = {"coords": [], "explained_variance": [0.0, 0.0], "neurons": [], "neuron_group": [], "pre": [],

@@ -26,13 +26,19 @@ GROUP_NAMES = {GROUP_TRANSITION: "transition", GROUP_KICK: "kick", GROUP_CLUSTER
 DIVERGE_NORM = 1e6
 
 
+def first_diverged_step(norms, limit: float = DIVERGE_NORM) -> int | None:
+    """The first step whose state norm (of ``norms`` (T,)) is non-finite or above ``limit``; None if none."""
+    n = np.asarray(norms, dtype=float).ravel()
+    bad = np.flatnonzero(~np.isfinite(n) | (n > limit))
+    return int(bad[0]) if len(bad) else None
+
+
 def divergence_message(norms, what: str = "noise-driven run", limit: float = DIVERGE_NORM) -> str | None:
     """None if the state norms (T,) of a run stay finite and below ``limit``, else a one-line reason."""
     n = np.asarray(norms, dtype=float).ravel()
-    bad = np.flatnonzero(~np.isfinite(n) | (n > limit))
-    if len(bad) == 0:
+    t = first_diverged_step(n, limit)
+    if t is None:
         return None
-    t = int(bad[0])
     return (f"diverged: in the {what}, |h| exceeds {limit:g} at step {t} of {len(n)} "
             f"(|h| = {n[max(t - 1, 0)]:.3g} one step earlier); the model has no bounded orbit to analyse")
 

@@ -21,8 +21,6 @@ interventions; one number of states for the readout trend). Tolerances come from
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from rnnhmm.analyses.measures import DIVERGE_NORM, persistent_onset, plateau_exit
@@ -428,12 +426,12 @@ def readout_claims(readout: dict) -> list[dict]:
                   statistic="projection(M min) - projection(M max)", value=gap, hmm=label)]
 
 
-def mechanism_claims(kick: list[dict], interventions: dict | list[dict], evolution: list[dict], readout: dict,
+def mechanism_claims(kick: list[dict], interventions: list[dict], evolution: list[dict], readout: dict,
                      references: dict) -> list[dict]:
-    """All mechanism claim rows; ``interventions``: one model's record or a list (one per seed);
-    references maps HMM name -> its sampled change-rate reference."""
+    """All mechanism claim rows; ``interventions``: one record per intervened model; references maps
+    HMM name -> its sampled change-rate reference."""
     rows = kick_claims(kick) + kick_weight_claims(kick) + population_claims(kick)
-    for iv in [interventions] if isinstance(interventions, dict) else interventions:
+    for iv in interventions:
         rows += intervention_claims(iv)
     for ev in evolution:
         rows += evolution_claims(ev, references[ev["hmm"]])
@@ -442,8 +440,8 @@ def mechanism_claims(kick: list[dict], interventions: dict | list[dict], evoluti
 
 def from_files(kick_paths, interventions_paths, evolution_paths, readout_path, hmm_specs: dict, evolution_T: int,
                log=print) -> list[dict]:
-    """The mechanism claim rows from the analysis JSON files (``interventions_paths``: one path or a
-    list), with the HMM references built from ``hmm_specs`` (HMM name -> config entry)."""
+    """The mechanism claim rows from the analysis JSON files (one interventions file per intervened
+    model), with the HMM references built from ``hmm_specs`` (HMM name -> config entry)."""
     from rnnhmm.config import derive_seed
     from rnnhmm.hmm import build_hmm
     from rnnhmm.io import read_json
@@ -458,6 +456,5 @@ def from_files(kick_paths, interventions_paths, evolution_paths, readout_path, h
         refs[h] = switch_reference(build_hmm(h, hmm_specs[h]), int(ev.get("T", evolution_T)),
                                    seed=derive_seed("change-reference", h))
         log(f"{h}: change rate over {refs[h]['steps']} steps {refs[h]['mean']:.4f} ± {refs[h]['sd']:.4f}")
-    iv_paths = [interventions_paths] if isinstance(interventions_paths, (str, Path)) else list(interventions_paths)
-    return mechanism_claims([read_json(p) for p in kick_paths], [read_json(p) for p in iv_paths], evolution,
+    return mechanism_claims([read_json(p) for p in kick_paths], [read_json(p) for p in interventions_paths], evolution,
                             read_json(readout_path), refs)
