@@ -25,6 +25,7 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/mechanism.smk"
+include: "workflow/rules/nulls.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 

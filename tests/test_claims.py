@@ -193,11 +193,11 @@ def _orbit(kind: str, T: int = 200, seed: int = 0):
     return np.stack([one, one[::-1] if kind != "rotation" else one])
 
 
-def _state_space(n_stable=1, sampled=0.0688, orbit="rotation", explained=(56.3, 13.6, 5.0)):
+def _state_space(n_stable=1, sampled=0.0688, orbit="rotation", explained=(56.3, 13.6, 5.0), classes=2):
     P = max(n_stable, 1)
     return {"fp_stable": np.array([True] * n_stable + [False] * (P - n_stable)), "fp_is_origin": np.arange(P) == 0,
             "noin_final_spread": 0.0, "noin_converged_frac": 1.0, "switch_rate_sampled": sampled,
-            "switch_rate_argmax": 0.05, "classes_visited": 2, "spread_stds": np.array([0.1, 1.0, 2.0]),
+            "switch_rate_argmax": 0.05, "classes_visited": classes, "spread_stds": np.array([0.1, 1.0, 2.0]),
             "spread_centroid": np.zeros((3, 2)), "in_coords": _orbit(orbit),
             "explained_percent": np.array(explained), "meta": {}}
 
@@ -229,6 +229,8 @@ DYNAMICS_CASES = {
                                   lambda: state_space_claims(MODEL, _state_space(n_stable=2), REF, TOL)),
     "orbit_switch_rate": (lambda: state_space_claims(MODEL, _state_space(), REF, TOL),
                           lambda: state_space_claims(MODEL, _state_space(sampled=0.0688 / 3), REF, TOL)),
+    "orbit_output_regions": (lambda: state_space_claims(MODEL, _state_space(), REF, TOL),
+                             lambda: state_space_claims(MODEL, _state_space(classes=1), REF, TOL)),
     "orbit_single_rotation": (lambda: state_space_claims(MODEL, _state_space(), REF, TOL),
                               lambda: state_space_claims(MODEL, _state_space(orbit="line"), REF, TOL)),
     "pca_explained_variance": (lambda: state_space_claims(PAPER_MODEL, _state_space(), REF, TOL),

@@ -33,23 +33,37 @@ SCHEMA_PATH = _schema_path()
 
 @dataclass(frozen=True, order=True)
 class ModelSpec:
+    """One model of the grid; ``null`` names a null network of it (``rnnhmm.analyses.nulls``: the
+    same analyses and claims on a network without the mechanism), whose id is the model's with
+    ``-null-<kind>`` after the seed."""
+
     hmm: str
     hidden: int
     input: int
     seed: int
+    null: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.hmm}/h{self.hidden}_d{self.input}/s{self.seed}"
+        return f"{self.hmm}/h{self.hidden}_d{self.input}/s{self.seed}" + (f"-null-{self.null}" if self.null else "")
+
+    @property
+    def base(self) -> ModelSpec:
+        """The trained model (itself, or the model a null network was made from)."""
+        return ModelSpec(self.hmm, self.hidden, self.input, self.seed)
 
     @classmethod
     def parse(cls, model_id: str) -> ModelSpec:
         try:
             hmm, hd, s = model_id.strip("/").split("/")
             h, d = hd.split("_")
-            return cls(hmm, int(h.lstrip("h")), int(d.lstrip("d")), int(s.lstrip("s")))
+            seed, _, null = s.lstrip("s").partition("-null-")
+            if _ and not null.isalpha():
+                raise ValueError(null)
+            return cls(hmm, int(h.lstrip("h")), int(d.lstrip("d")), int(seed), null)
         except ValueError:
-            raise ConfigError(f"bad model id {model_id!r}; expected '<hmm>/h<hidden>_d<input>/s<seed>'") from None
+            raise ConfigError(f"bad model id {model_id!r}; expected '<hmm>/h<hidden>_d<input>/s<seed>' "
+                              "(or '.../s<seed>-null-<kind>' for a null network)") from None
 
 
 def _path(error) -> str:

@@ -32,7 +32,7 @@ from .config import ConfigError, ModelSpec, expand_models, external_ids, in_evol
 
 __all__ = ["CADENCE_KEYS", "TrainGroup", "training_groups", "group_of", "cadence", "cuda_present",
            "wants_gpu", "claim_gpu_slot", "check_dynamics_config", "dynamics_models", "every_seed",
-           "check_mechanism_config", "mechanism_models", "hmms_of", "hmm_specs", "change_probabilities",
+           "check_mechanism_config", "mechanism_models", "null_ids", "hmms_of", "hmm_specs", "change_probabilities",
            "state_counts", "cell_models"]
 
 CADENCE_KEYS = ("log_every", "checkpoint_every")
@@ -199,17 +199,36 @@ def every_seed(cfg: dict, model_ids: list[str], on: bool = True) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def null_ids(cfg: dict, model_ids: list[str], history: bool = False) -> list[str]:
+    """The null networks (config ``nulls``, :mod:`rnnhmm.analyses.nulls`) of ``model_ids``, in order:
+    for each model every configured kind that applies to it. ``plateau`` needs per-epoch snapshots
+    (:func:`rnnhmm.config.in_evolution`) and has no training history of its own, so a
+    training-history analysis (``history``) gets only the ``shuffle`` null."""
+    kinds = list(cfg.get("nulls", {}).get("kinds", []))
+    out = []
+    for mid in model_ids:
+        spec = ModelSpec.parse(mid)
+        for kind in kinds:
+            if kind == "plateau" and (history or not in_evolution(cfg, spec)):
+                continue
+            out.append(ModelSpec(spec.hmm, spec.hidden, spec.input, spec.seed, kind).id)
+    return out
+
+
 def dynamics_models(cfg: dict) -> dict[str, list[str]]:
     """Model ids per use: 'models' (fig2-4), 'fig8_models', 'grid' (figS2) and 'state_space' (union);
     the claims' sets 'claims_models', 'claims_fig8' and 'claims_state_space': the same, with every
-    seed of each listed model's cell when ``dynamics.every_seed`` is set (:func:`every_seed`)."""
+    seed of each listed model's cell when ``dynamics.every_seed`` is set (:func:`every_seed`); and
+    'null_models', 'null_fig8', 'null_state_space': the null networks of those (:func:`null_ids`)."""
     dyn = cfg["dynamics"]
     grid = _grid_models(cfg, expand_models(cfg))
     on = bool(dyn.get("every_seed", False))
     cm, cf = every_seed(cfg, dyn["models"], on), every_seed(cfg, dyn["fig8_models"], on)
+    css = sorted(set(cm) | set(cf) | set(grid))
     return {"models": list(dyn["models"]), "fig8_models": list(dyn["fig8_models"]), "grid": grid,
             "state_space": sorted(set(dyn["models"]) | set(dyn["fig8_models"]) | set(grid)),
-            "claims_models": cm, "claims_fig8": cf, "claims_state_space": sorted(set(cm) | set(cf) | set(grid))}
+            "claims_models": cm, "claims_fig8": cf, "claims_state_space": css,
+            "null_models": null_ids(cfg, cm), "null_fig8": null_ids(cfg, cf), "null_state_space": null_ids(cfg, css)}
 
 
 def check_mechanism_config(cfg: dict) -> None:
@@ -235,7 +254,8 @@ def mechanism_models(cfg: dict) -> dict:
     (figS3); the claims' sets 'claims_kick' and 'claims_evolution' (the same, with every seed of
     each listed model's cell when ``mechanism.every_seed`` is set: :func:`every_seed`),
     'claims_interventions' (the single model, and with ``every_seed`` every seed of its cell) and
-    'claims' (their union with readout: the HMMs the claims describe)."""
+    'claims' (their union with readout: the HMMs the claims describe); 'null_kick', 'null_evolution'
+    and 'null_interventions': the null networks of the claims' models (:func:`null_ids`)."""
     mech = cfg["mechanism"]
     single, others = mech["single_model"], list(mech["kick"]["models"])
     evolution, readout = list(mech["evolution"]["models"]), list(mech["readout"]["models"])
@@ -243,9 +263,12 @@ def mechanism_models(cfg: dict) -> dict:
     kick = list(dict.fromkeys([single, *others]))
     ck, ce = every_seed(cfg, kick, on), every_seed(cfg, evolution, on)
     ci = every_seed(cfg, [single], on)
+    nulls = cfg.get("nulls", {})
     return {"single": single, "kick": kick, "kick_others": others,
             "evolution": evolution, "readout": readout, "claims_kick": ck, "claims_evolution": ce,
-            "claims_interventions": ci, "claims": list(dict.fromkeys(ce + readout + ck))}
+            "claims_interventions": ci, "claims": list(dict.fromkeys(ce + readout + ck)),
+            "null_kick": null_ids(cfg, ck), "null_evolution": null_ids(cfg, ce, history=True),
+            "null_interventions": null_ids(cfg, ci) if nulls.get("interventions", True) else []}
 
 
 def hmms_of(model_ids: list[str]) -> list[str]:

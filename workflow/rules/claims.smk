@@ -4,8 +4,9 @@
 
 
 rule claims:
-    """One row per paper claim and model (outcome pass / fail / n/a), and k of n models passing
-    per (claim, HMM family)."""
+    """One row per paper claim and model (outcome pass / fail / n/a, and on how many of the model's
+    null networks the claim passes too), k of n models passing per (claim, HMM family), and the
+    null networks' own rows."""
     input:
         "results/claims/performance.csv",
         "results/claims/dynamics.csv",
@@ -23,6 +24,7 @@ rule claims:
             category="0 Claims",
             labels={"table": "claims summary (k of n per HMM family)"},
         ),
+        nulls="results/claims_null.csv",
     log:
         "logs/claims/all.log",
     conda:

@@ -17,6 +17,7 @@ from rnnhmm.config import (  # noqa: E402
     ConfigError,
     ModelSpec,
     analysis_settings,
+    derive_seed,
     expand_models,
     training_params,
     validate_config,
@@ -83,12 +84,17 @@ wildcard_constraints:
     hmm="[A-Za-z][A-Za-z0-9_]*",
     hidden="[0-9]+",
     input="[0-9]+",
-    seed="[0-9]+",
+    # a trained model's seed, or a null network's: "<seed>-null-<kind>" (rules/nulls.smk)
+    seed="[0-9]+(-null-[a-z]+)?",
 
 
 def spec_of(wildcards):
-    return ModelSpec(
-        wildcards.hmm, int(wildcards.hidden), int(wildcards.input), int(wildcards.seed)
+    """The ModelSpec of a rule's wildcards (a null network's when its seed carries "-null-<kind>",
+    and that of ``kind`` when the rule names it separately)."""
+    null = wildcards.get("kind", "")
+    return ModelSpec.parse(
+        f"{wildcards.hmm}/h{wildcards.hidden}_d{wildcards.input}/s{wildcards.seed}"
+        + (f"-null-{null}" if null else "")
     )
 
 

@@ -92,16 +92,24 @@ rule dyn_subspaces:
 
 rule dynamics_claims:
     """Paper claims about the dynamics (docs/claims.md), one row per claim and model (every seed of
-    the listed models' cells with dynamics.every_seed)."""
+    the listed models' cells with dynamics.every_seed), and the same rows on their null networks
+    (rules/nulls.smk)."""
     input:
         state_space=[
             f"results/analysis/state_space/{m}.npz"
-            for m in DYN_SETS["claims_state_space"]
+            for m in DYN_SETS["claims_state_space"] + DYN_SETS["null_state_space"]
         ],
-        local=[f"results/analysis/local/{m}.npz" for m in DYN_SETS["claims_models"]],
-        noise=[f"results/analysis/noise/{m}.npz" for m in DYN_SETS["claims_models"]],
+        local=[
+            f"results/analysis/local/{m}.npz"
+            for m in DYN_SETS["claims_models"] + DYN_SETS["null_models"]
+        ],
+        noise=[
+            f"results/analysis/noise/{m}.npz"
+            for m in DYN_SETS["claims_models"] + DYN_SETS["null_models"]
+        ],
         subspaces=[
-            f"results/analysis/subspaces/{m}.npz" for m in DYN_SETS["claims_fig8"]
+            f"results/analysis/subspaces/{m}.npz"
+            for m in DYN_SETS["claims_fig8"] + DYN_SETS["null_fig8"]
         ],
     output:
         "results/claims/dynamics.csv",
@@ -110,9 +118,9 @@ rule dynamics_claims:
     conda:
         ENV_PLOTS
     params:
-        state_space_models=DYN_SETS["claims_state_space"],
-        models=DYN_SETS["claims_models"],
-        fig8_models=DYN_SETS["claims_fig8"],
+        state_space_models=DYN_SETS["claims_state_space"] + DYN_SETS["null_state_space"],
+        models=DYN_SETS["claims_models"] + DYN_SETS["null_models"],
+        fig8_models=DYN_SETS["claims_fig8"] + DYN_SETS["null_fig8"],
         hmm_specs=hmm_specs(config, DYN_SETS["claims_state_space"]),
         switch_steps=DYN["state_space"]["pca_steps"],
         tolerances=DYN["claims"],

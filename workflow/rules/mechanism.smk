@@ -7,7 +7,10 @@
 #   all of them ──> mechanism_claims (results/claims/mechanism.csv)
 #
 # Model sets: MECH_SETS (common.smk, from rnnhmm.plan.mechanism_models). The figure-data and figure
-# rules are generated in figures.smk from rnnhmm.figure_registry.
+# rules are generated in figures.smk from rnnhmm.figure_registry. Every claims set also runs on
+# the null networks of its models (MECH_SETS["null_*"], rules/nulls.smk).
+
+KICK_MODELS = MECH_SETS["claims_kick"] + MECH_SETS["null_kick"]
 
 
 rule mech_kick:
@@ -16,15 +19,15 @@ rule mech_kick:
     orbit and mean group activities, for every kick model, every seed of their cells with mechanism.every_seed (one job: each model takes seconds to
     minutes, and a job costs a torch import)."""
     input:
-        models=[f"results/models/{m}/model.pt" for m in MECH_SETS["claims_kick"]],
+        models=[f"results/models/{m}/model.pt" for m in KICK_MODELS],
     output:
-        [f"results/analysis/kick/{m}.json" for m in MECH_SETS["claims_kick"]],
+        [f"results/analysis/kick/{m}.json" for m in KICK_MODELS],
     log:
         "logs/mechanism/kick.log",
     conda:
         ENV
     params:
-        models=MECH_SETS["claims_kick"],
+        models=KICK_MODELS,
         kick=analysis_settings(config, "mechanism", "kick"),
         seed=MECH["seed"],
         weights=config["metrics"]["weights"],
@@ -96,16 +99,18 @@ rule mech_readout:
 
 rule mechanism_claims:
     """Paper claims about the mechanism (docs/mechanism.md, docs/claims.md), one row per claim and model
-    (every seed of the listed models' cells with mechanism.every_seed)."""
+    (every seed of the listed models' cells with mechanism.every_seed), and the same rows on their
+    null networks (rules/nulls.smk)."""
     input:
-        kick=[f"results/analysis/kick/{m}.json" for m in MECH_SETS["claims_kick"]],
+        kick=[f"results/analysis/kick/{m}.json" for m in KICK_MODELS],
         interventions=[
             f"results/analysis/interventions/{m}.json"
             for m in MECH_SETS["claims_interventions"]
+            + MECH_SETS["null_interventions"]
         ],
         evolution=[
             f"results/analysis/evolution/{m}.json"
-            for m in MECH_SETS["claims_evolution"]
+            for m in MECH_SETS["claims_evolution"] + MECH_SETS["null_evolution"]
         ],
         readout="results/analysis/readout_alignment.json",
     output:

@@ -45,6 +45,8 @@ rule import_external:
         directory("results/external/{hmm}/h{hidden}_d{input}/s{seed}"),
     log:
         "logs/import/{hmm}/h{hidden}_d{input}/s{seed}.log",
+    wildcard_constraints:
+        seed="[0-9]+",
     conda:
         ENV
     params:
@@ -65,6 +67,8 @@ rule model_files:
         evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
     log:
         "logs/model_files/{hmm}/h{hidden}_d{input}/s{seed}.log",
+    wildcard_constraints:
+        seed="[0-9]+",
     run:
         src = Path(input[0])
         link_model_files(

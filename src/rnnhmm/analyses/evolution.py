@@ -232,6 +232,33 @@ def clean(x):
     return [clean(r) for r in a] if a.ndim > 1 else [float(v) if np.isfinite(v) else None for v in a]
 
 
+ONSET_KEYS = ("unstable_fraction", "complex_fraction")
+
+
+def onset_repeat(weights: list, epochs: list[int], out: dict, kw: dict, p: dict, window: int = 3) -> dict:
+    """The persistent onsets again with an independent noise run (seed + 1) on the snapshots within
+    ``window`` evaluated epochs of each onset (the rest as in the first run): how far the detector
+    moves with the noise, the onset's measured uncertainty beside the snapshot stride. Per key:
+    the repeated onset (None where none), absent where the first run found none."""
+    idx = sorted({j for k in ONSET_KEYS if out["onsets"][k] is not None
+                  for j in range(max(0, epochs.index(out["onsets"][k]) - window),
+                                 min(len(epochs), epochs.index(out["onsets"][k]) + window + 1))})
+    if not idx:
+        return {}
+    m2 = evolution_metrics([weights[j] for j in idx], **{**kw, "seed": kw["seed"] + 1})
+    rep = {}
+    for k in ONSET_KEYS:
+        if out["onsets"][k] is None:
+            continue
+        vals, fin = list(out[k]), list(out["finite"])
+        for jj, j in enumerate(idx):
+            v = float(m2[k][jj])
+            vals[j], fin[j] = (v if np.isfinite(v) else None), bool(m2["finite"][jj])
+        rep[k] = persistent_onset(epochs, vals, p["bifurcation_threshold"], finite=fin,
+                                  min_frac=p["onset_min_fraction"])
+    return rep
+
+
 def run(blob: dict, evo: dict, settings: dict, seed: int, model: str, hmm: str, log=print) -> dict:
     """The emergence analysis of one model (settings: config ``mechanism.evolution``) from its
     training record ``blob`` (model.pt: losses) and per-epoch weights ``evo`` (evolution.pt): the
@@ -273,7 +300,8 @@ def run(blob: dict, evo: dict, settings: dict, seed: int, model: str, hmm: str, 
     fin = finite.tolist()
     out["onsets"] = {k: persistent_onset(epochs, out[k], p["bifurcation_threshold"], finite=fin,
                                               min_frac=p["onset_min_fraction"])
-                     for k in ("unstable_fraction", "complex_fraction")}
+                     for k in ONSET_KEYS}
+    out["onset_repeat"] = onset_repeat(weights, epochs, out, kw, p)
     out["warmup_epochs"] = warmup_epochs(blob)
     out["plateau_exit"] = plateau_exit(val_loss, phase_starts=phase_starts(out["warmup_epochs"], len(val_loss)))
     # divergence is a result: snapshots past the bound are excluded and counted (docs/claims.md)

@@ -10,6 +10,11 @@ Columns of ``results/claims.csv``:
   but could not find what the paper describes (no orbit, no kick group) is a ``fail``;
 * ``statistic`` (what is measured), ``value`` (its number, used by ``claims_summary.csv``),
   ``expected`` (the paper's value and our tolerance rule), ``ours`` (the measurement in words);
+* ``null_pass``: for a dynamics or mechanism row, ``k/n``: on how many of the model's ``n`` null
+  networks (:mod:`rnnhmm.analyses.nulls`: networks without the mechanism, through the same analysis
+  and claim code; their rows are in ``results/claims_null.csv``) the same row passes (a null row
+  that is n/a, e.g. no kick group found on the null, does not pass); ``-`` where no null applies,
+  empty for the performance claims;
 * ``learned``: whether the row's model learned its HMM (:mod:`rnnhmm.claims.learned`: left the
   i.i.d. plateau, validation loss at the HMM samples' level, matched distances at the floor for
   d >= 10, transitions between the frequent symbols within 0.00 at two decimals); a dynamics or
@@ -26,13 +31,14 @@ dynamics and mechanism claims over learned models only (``counted``, ``n_not_lea
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
 COLUMNS = ["claim", "description", "model", "hmm", "outcome", "statistic", "value", "expected", "ours",
-           "reason", "learned", "faithful", "source"]
-SUMMARY_COLUMNS = ["claim", "hmm", "counted", "n_models", "k_pass", "n_fail", "n_na", "pass_rate", "value_mean",
-                   "value_sd", "n_not_learned", "statistic", "source"]
+           "reason", "learned", "faithful", "null_pass", "source"]
+SUMMARY_COLUMNS = ["claim", "hmm", "counted", "n_models", "k_pass", "n_fail", "n_na", "pass_rate", "null_pass_rate",
+                   "value_mean", "value_sd", "n_not_learned", "statistic", "source"]
 OUTCOMES = ("pass", "fail", "n/a")
 
 # A statistic that is one number compared with a reference: its tolerance is Z_SPREAD standard
@@ -49,6 +55,23 @@ ONE_SIDED_Z = 1.645
 def model_of(label: str) -> str:
     """The model id of a row label ('lin2/h50_d10/s0 [subspace 01]' -> 'lin2/h50_d10/s0')."""
     return str(label).split(" ")[0]
+
+
+_NULL = re.compile(r"-null-([a-z]+)$")
+
+
+def null_kind(label: str) -> str:
+    """The null kind of a row label's model ('lin2/h50_d10/s0-null-shuffle [x]' -> 'shuffle'), or ''
+    for a trained model (rnnhmm.analyses.nulls)."""
+    m = _NULL.search(model_of(label))
+    return m.group(1) if m else ""
+
+
+def base_label(label: str) -> str:
+    """A null row's label as its model's row label ('.../s0-null-shuffle [kick group 0]' ->
+    '.../s0 [kick group 0]'); a trained model's label unchanged."""
+    mid, sep, rest = str(label).partition(" ")
+    return _NULL.sub("", mid) + sep + rest
 
 
 def _hmm_of(model: str) -> str:
@@ -75,7 +98,7 @@ def claim(claim_id: str, description: str, model: str, expected: str, ours, pass
     return {"claim": claim_id, "description": description, "model": model,
             "hmm": hmm if hmm is not None else _hmm_of(model), "outcome": outcome, "statistic": statistic,
             "value": v, "expected": expected, "ours": str(ours), "reason": reason, "learned": None,
-            "faithful": None, "source": source}
+            "faithful": None, "null_pass": None, "source": source}
 
 
 def not_applicable(claim_id: str, description: str, model: str, reason: str, source: str, **kw) -> dict:

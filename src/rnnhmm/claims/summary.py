@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from .core import COLUMNS, OUTCOMES, SUMMARY_COLUMNS, model_of
+from .core import COLUMNS, OUTCOMES, SUMMARY_COLUMNS, base_label, model_of, null_kind
 from .performance import PERFORMANCE_CLAIMS, model_faithful
 
 # ----------------------------------------------------------------------------- collection
@@ -27,12 +27,19 @@ def _text(x: bool | None) -> str:
 
 
 def collect(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """All claim rows; per model, ``faithful`` from its performance rows (every applicable one passes)
-    and ``learned`` from the value its performance rows carry (set by the performance-claims job from
-    results/metrics/summary.tsv, :mod:`rnnhmm.claims.learned`), copied onto every row of that model."""
+    """The claim rows of the trained models (:func:`collect_with_nulls`, without the null rows)."""
+    return collect_with_nulls(frames)[0]
+
+
+def collect_with_nulls(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows of trained models, rows of null networks). Per model, ``faithful`` from its performance
+    rows (every applicable one passes) and ``learned`` from the value its performance rows carry (set
+    by the performance-claims job from results/metrics/summary.tsv, :mod:`rnnhmm.claims.learned`),
+    copied onto every row of that model; ``null_pass`` on each trained model's row from the null rows
+    (:func:`null_pass`)."""
     frames = [f for f in frames if len(f)]
     if not frames:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=COLUMNS), pd.DataFrame(columns=COLUMNS)
     df = pd.concat(frames, ignore_index=True)
     for c in COLUMNS:
         if c not in df:
@@ -41,6 +48,9 @@ def collect(frames: list[pd.DataFrame]) -> pd.DataFrame:
     bad = set(df["outcome"]) - set(OUTCOMES)
     if bad:
         raise ValueError(f"unknown claim outcomes {sorted(bad)}; expected {OUTCOMES}")
+    is_null = df["model"].map(lambda m: bool(null_kind(m)))
+    nulls = df[is_null].reset_index(drop=True)
+    df = df[~is_null].reset_index(drop=True)
     recs = df.to_dict("records")
     models = {model_of(m) for m in df["model"]}
     faithful = {mid: model_faithful(recs, mid) for mid in models}
@@ -52,7 +62,40 @@ def collect(frames: list[pd.DataFrame]) -> pd.DataFrame:
             learned[mid] = v if learned.get(mid, v) == v else None  # disagreeing rows: unknown
     df["learned"] = [_text(learned.get(model_of(m))) for m in df["model"]]
     df["faithful"] = [_text(faithful.get(model_of(m))) for m in df["model"]]
-    return df
+    df["null_pass"] = null_pass(df, nulls)
+    # a null row carries its model's flags (it is counted where its model is)
+    nulls["learned"] = [_text(learned.get(model_of(base_label(m)))) for m in nulls["model"]]
+    nulls["faithful"] = ""
+    nulls["null_pass"] = ""
+    return df, nulls
+
+
+def null_pass(rows: pd.DataFrame, nulls: pd.DataFrame) -> list[str]:
+    """Per row of ``rows``: ``k/n``, the same claim and label on the row's model's ``n`` null networks
+    and how many of them pass (a null row that is n/a does not pass: the selection found nothing to
+    test on the null); ``-`` for a dynamics or mechanism row whose model has no null row for the
+    claim; empty for a performance claim (they test learning itself)."""
+    by = {}
+    for c, lab, oc in zip(nulls["claim"], nulls["model"], nulls["outcome"]):
+        by.setdefault((c, base_label(lab)), []).append(oc)
+    out = []
+    for c, lab in zip(rows["claim"], rows["model"]):
+        if c in PERFORMANCE_CLAIMS:
+            out.append("")
+            continue
+        oc = by.get((c, lab))
+        out.append(f"{sum(o == 'pass' for o in oc)}/{len(oc)}" if oc else "-")
+    return out
+
+
+def pass_fraction(cells) -> tuple[int, int]:
+    """Sum of the ``k/n`` cells of a ``null_pass`` column (``-`` and empty ones skipped): (k, n)."""
+    k = n = 0
+    for x in cells:
+        a, sep, b = str(x).partition("/")
+        if sep and a.isdigit() and b.isdigit():
+            k, n = k + int(a), n + int(b)
+    return k, n
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
@@ -72,6 +115,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         app = g[g["outcome"] != "n/a"]
         vals = pd.to_numeric(app["value"], errors="coerce").dropna()
         k = int((app["outcome"] == "pass").sum())
+        nk, nn = pass_fraction(app["null_pass"]) if "null_pass" in app else (0, 0)
         if len(app):
             rate = f"{k} of {len(app)}"
         else:
@@ -81,6 +125,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
                      "n_fail": int((app["outcome"] == "fail").sum()),
                      "n_na": int((g["outcome"] == "n/a").sum()),
                      "pass_rate": rate,
+                     "null_pass_rate": f"{nk} of {nn}" if nn else ("" if perf else "-"),
                      "value_mean": float(vals.mean()) if len(vals) else math.nan,
                      "value_sd": float(vals.std(ddof=0)) if len(vals) else math.nan,
                      "n_not_learned": left,
