@@ -477,3 +477,16 @@ def test_kick_run_excludes_and_counts_diverged_runs():
     ok = run(Weights(W_ih, 0.1 * torch.randn(H, H, generator=g, dtype=torch.float64), W_out), p, seed=0,
              model="fully/h12_d3/s0", log=lambda *a: None)
     assert ok["diverged_runs"] == 0 and ok["activity_diverged_at"] is None and not str(ok["error"]).startswith("div")
+
+
+def test_a_weight_rank_near_alpha_is_undecided_and_fails():
+    """Only the rank's distance from alpha changes: 0.040 among 10^4 random pairs is decided (Monte
+    Carlo SE at alpha 0.0022) and passes; 0.048 is within 2 SEs of alpha and fails, saying so; the
+    same 0.040 among 200 random pairs (SE 0.015) is undecided too."""
+    def row(rank, n=10000):
+        c = {"within": 0.3, "between": -0.2, "within_rank": rank, "between_rank": 0.0, "random_within_mean": 0.0,
+             "random_between_mean": 0.0, "n_random": n, "sizes": [3, 3]}
+        return _row(kick_weight_claims([{"model": MODEL, "kick_contrast": c}]), "kick_groups_self_excite")
+    assert row(0.040)["outcome"] == "pass" and "undecided" not in row(0.040)["ours"]
+    assert row(0.048)["outcome"] == "fail" and "undecided" in row(0.048)["ours"]
+    assert row(0.040, 200)["outcome"] == "fail"

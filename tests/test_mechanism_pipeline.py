@@ -249,8 +249,16 @@ def test_quick_config_mechanism_figures_and_claims(quick_run):
     from rnnhmm.claims.mechanism import INTERVENTION_CLAIMS
     assert {"two_kick_groups", "complex_pairs_emerge", "unstable_fraction_emerges", "emergence_order",
             "converged_transition_rate", "readout_projection_decreases", *INTERVENTION_CLAIMS} <= ids
-    assert (claims["claim"] == "converged_transition_rate").sum() == len(cfg["evolution"]["models"])
-    assert (claims["claim"] == "two_kick_groups").sum() == 1 + len(cfg["kick"]["models"])
+    from rnnhmm.claims.core import null_kind
+    kinds = claims["model"].map(null_kind)
+    trained, nulls = claims[kinds == ""], claims[kinds != ""]
+    assert (trained["claim"] == "converged_transition_rate").sum() == len(cfg["evolution"]["models"])
+    assert (trained["claim"] == "two_kick_groups").sum() == 1 + len(cfg["kick"]["models"])
+    # the same claims on the null networks: the shuffled history of every evolution model, and
+    # both kinds for every kick model with snapshots
+    assert (nulls["claim"] == "converged_transition_rate").sum() == len(cfg["evolution"]["models"])
+    assert set(kinds[claims["claim"] == "emergence_order"]) == {"", "shuffle"}
+    assert {"plateau", "shuffle"} <= set(kinds[claims["claim"] == "two_kick_groups"])
     # a rerun has nothing to do
     out = _smk("--directory", str(tmp_path), "--cores", "2", *FIGS, "results/claims/mechanism.csv",
                "--configfile", str(ROOT / "config/quick.yaml"), cwd=tmp_path)

@@ -13,7 +13,8 @@ Columns of ``results/claims.csv``:
 * ``null_pass``: for a dynamics or mechanism row, ``k/n``: on how many of the model's ``n`` null
   networks (:mod:`rnnhmm.analyses.nulls`: networks without the mechanism, through the same analysis
   and claim code; their rows are in ``results/claims_null.csv``) the same row passes (a null row
-  that is n/a, e.g. no kick group found on the null, does not pass); ``-`` where no null applies,
+  that is n/a, e.g. no kick group found on the null, does not pass); ``-`` where no null applies
+  or the row is n/a itself,
   empty for the performance claims;
 * ``learned``: whether the row's model learned its HMM (:mod:`rnnhmm.claims.learned`: left the
   i.i.d. plateau, validation loss at the HMM samples' level, matched distances at the floor for

@@ -91,8 +91,11 @@ def _contrast_rows(cid_within: str, cid_between: str, what: str, model: str, c: 
     if c is None:
         return [not_applicable(cid_within, d_w, model, missing, source, statistic="within-group mean weight"),
                 not_applicable(cid_between, d_b, model, missing, source, statistic="between-group mean weight")]
-    exp_w = f"mean W within > 0 and rank among {c['n_random']} random set pairs <= {RANK_ALPHA}"
-    exp_b = f"mean W between < 0 and rank among {c['n_random']} random set pairs <= {RANK_ALPHA}"
+    n = int(c["n_random"])
+    mc = rank_mc_se(n)
+    exp_w = (f"mean W within > 0 and rank among {n} random set pairs <= {RANK_ALPHA}, decided (more than 2 Monte "
+             f"Carlo SEs, {mc:.2g}, from it)")
+    exp_b = exp_w.replace("mean W within > 0", "mean W between < 0")
     within = c.get("within")
     if within is None or not np.isfinite(within):
         # both groups have a single neuron: without self-connections there is no within-group weight
@@ -100,15 +103,31 @@ def _contrast_rows(cid_within: str, cid_between: str, what: str, model: str, c: 
                                f"(sizes {c.get('sizes', '?')}; self-connections are not counted)", source,
                                statistic="within-group mean weight")
     else:
+        rk = c["within_rank"]
         row_w = claim(cid_within, d_w, model, exp_w, f"{within:.3g} (random {c['random_within_mean']:.3g}; rank "
-                      f"{c['within_rank']:.3g})", within > 0 and c["within_rank"] <= RANK_ALPHA, source,
+                      f"{rk:.3g}{_undecided(rk, mc)})", within > 0 and rank_passes(rk, n), source,
                       statistic="within-group mean weight", value=within)
+    rk = c["between_rank"]
     return [
         row_w,
         claim(cid_between, d_b, model, exp_b, f"{c['between']:.3g} (random {c['random_between_mean']:.3g}; rank "
-              f"{c['between_rank']:.3g})", c["between"] < 0 and c["between_rank"] <= RANK_ALPHA, source,
+              f"{rk:.3g}{_undecided(rk, mc)})", c["between"] < 0 and rank_passes(rk, n), source,
               statistic="between-group mean weight", value=c["between"]),
     ]
+
+
+def rank_mc_se(n_random: int) -> float:
+    """Monte Carlo SE of a rank among ``n_random`` random sets where it matters: at RANK_ALPHA."""
+    return float(np.sqrt(RANK_ALPHA * (1 - RANK_ALPHA) / max(1, n_random)))
+
+
+def rank_passes(rank: float, n_random: int) -> bool:
+    """The rank is at most RANK_ALPHA, and decided: more than 2 Monte Carlo SEs below it."""
+    return rank <= RANK_ALPHA - 2 * rank_mc_se(n_random)
+
+
+def _undecided(rank: float, mc: float) -> str:
+    return "; undecided: within 2 Monte Carlo SEs of alpha" if abs(rank - RANK_ALPHA) <= 2 * mc else ""
 
 
 def kick_weight_claims(kick_results: list[dict]) -> list[dict]:

@@ -73,15 +73,18 @@ def collect_with_nulls(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.Dat
 def null_pass(rows: pd.DataFrame, nulls: pd.DataFrame) -> list[str]:
     """Per row of ``rows``: ``k/n``, the same claim and label on the row's model's ``n`` null networks
     and how many of them pass (a null row that is n/a does not pass: the selection found nothing to
-    test on the null); ``-`` for a dynamics or mechanism row whose model has no null row for the
-    claim; empty for a performance claim (they test learning itself)."""
+    test on the null); ``-`` for a dynamics or mechanism row that is n/a itself or whose model has
+    no null row for the claim; empty for a performance claim (they test learning itself)."""
     by = {}
     for c, lab, oc in zip(nulls["claim"], nulls["model"], nulls["outcome"]):
         by.setdefault((c, base_label(lab)), []).append(oc)
     out = []
-    for c, lab in zip(rows["claim"], rows["model"]):
+    for c, lab, oc_row in zip(rows["claim"], rows["model"], rows["outcome"]):
         if c in PERFORMANCE_CLAIMS:
             out.append("")
+            continue
+        if oc_row == "n/a":
+            out.append("-")
             continue
         oc = by.get((c, lab))
         out.append(f"{sum(o == 'pass' for o in oc)}/{len(oc)}" if oc else "-")
