@@ -24,7 +24,6 @@ from recipe_search import claims_score  # noqa: E402
 from rnnhmm.hmm import build_hmm  # noqa: E402
 from rnnhmm.model import Weights  # noqa: E402
 
-
 LEARNED_COLUMNS = ["name", "hmm", "seed", "learned", "faithful", "plateau_exit", "val_last", "val_hmm", "why"]
 METRICS = {"n_seq": 1000, "weights": "best", "seed": 2025, "uniform_first_symbol": True, "sinkhorn_eps": 0.1,
            "max_iter": 1000, "null_repeats": 200}

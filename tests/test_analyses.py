@@ -105,6 +105,12 @@ def test_kick_run_record_is_json(tmp_path):
     assert len(out["mean_activity"]["outputs"]) == KICK["mean_activity_steps"]
     write_json(out, tmp_path / "kick.json")
     assert read_json(tmp_path / "kick.json")["groups"] == out["groups"]
+    # each noise run's own selection (and, where both its groups exist, their contrasts)
+    assert out["run_contrasts"] == []          # one noise run: nothing to compare
+    runs = kick.run(weights(dtype=torch.float64), {**KICK, "noise_seeds": 2}, seed=2, model="m")["run_contrasts"]
+    assert len(runs) == 2
+    for r in runs:
+        assert len(r["groups"]) == 2 and (("kick_contrast" in r) == bool(r["groups"][0] and r["groups"][1]))
 
 
 def test_interventions_run_sweeps_each_group():

@@ -490,3 +490,21 @@ def test_a_weight_rank_near_alpha_is_undecided_and_fails():
     assert row(0.040)["outcome"] == "pass" and "undecided" not in row(0.040)["ours"]
     assert row(0.048)["outcome"] == "fail" and "undecided" in row(0.048)["ours"]
     assert row(0.040, 200)["outcome"] == "fail"
+
+
+def test_a_weight_verdict_must_hold_for_the_groups_single_runs_pick():
+    """The groups of the mean score pass; only the single noise runs' own groups change: 2 of 3 runs
+    showing the effect passes, 1 of 3 fails (the analysis seed must not decide the verdict); without
+    per-run records the condition does not apply."""
+    good = {"within": 0.3, "between": -0.2, "within_rank": 0.0, "between_rank": 0.0, "random_within_mean": 0.0,
+            "random_between_mean": 0.0, "n_random": 10000, "sizes": [3, 3]}
+    bad = {**good, "within": -0.1, "within_rank": 0.7, "between": 0.1, "between_rank": 0.8, "n_random": 2000}
+
+    def rows(n_good):
+        runs = [{"groups": [[0], [1]], "kick_contrast": good if i < n_good else bad} for i in range(3)]
+        return kick_weight_claims([{"model": MODEL, "kick_contrast": good, "run_contrasts": runs}])
+    for cid in ("kick_groups_self_excite", "kick_groups_inhibit_each_other"):
+        assert _row(rows(2), cid)["outcome"] == "pass" and "2 of 3 single runs" in _row(rows(2), cid)["ours"]
+        assert _row(rows(1), cid)["outcome"] == "fail", _row(rows(1), cid)
+    plain = kick_weight_claims([{"model": MODEL, "kick_contrast": good}])
+    assert _row(plain, "kick_groups_self_excite")["outcome"] == "pass"

@@ -289,6 +289,28 @@ def _diverged_record(out: dict, msg: str) -> dict:
     return out
 
 
+def run_contrasts(W_hh: torch.Tensor, run_scores: torch.Tensor, n_directions: int, p: dict, seed: int,
+                  n_random: int = 2000) -> list[dict]:
+    """Per noise run r: the kick groups picked from that run's scores alone (``run_scores[r]``,
+    the criterion and cut of :func:`pick_kick_neurons`), their weight contrast and that of their
+    integrating populations (:func:`weight_contrast`, ``n_random`` random pairs each); a run whose
+    selection leaves a group empty gets ``groups`` and no contrasts."""
+    H = W_hh.shape[0]
+    out = []
+    for r in range(run_scores.shape[0]):
+        g = pick_kick_neurons(run_scores[r], n_directions, p["max_per_group"])
+        rec = {"groups": [list(map(int, x)) for x in g]}
+        if len(g) >= 2 and g[0] and g[1]:
+            rec["kick_contrast"] = weight_contrast(W_hh, g[0], g[1], n_random=n_random,
+                                                   seed=derive_seed(seed, "kick-contrast", r))
+            pop1, pop2, _ = integrating_populations(W_hh, g, topk=min(p["population_size"], H - len(g[0]) - len(g[1])))
+            non_kick = [i for i in range(H) if i not in set(g[0]) | set(g[1])]
+            rec["population_contrast"] = weight_contrast(W_hh, pop1, pop2, candidates=non_kick, n_random=n_random,
+                                                         seed=derive_seed(seed, "population-contrast", r))
+        out.append(rec)
+    return out
+
+
 def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> dict:
     """The kick analysis of one model (settings: config ``mechanism.kick``; float64 ``weights``):
     regions of a noisy run, kick neurons per transition direction, integrating populations, sorted
@@ -383,6 +405,10 @@ def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> d
     else:
         out["populations"], out["population_to_kick"], out["blocks"] = [[], []], None, None
         log("a kick group is empty: no populations or weight blocks")
+
+    # 2b. the same selection and contrasts on each noise run alone: does the weight structure hold
+    # for the groups each independent run picks (the analysis seed must not decide the verdict)?
+    out["run_contrasts"] = run_contrasts(W_hh, rs, len(classes), p, seed) if n_runs >= 2 else []
 
     # 3. pre-activation maps along the orbit: one run from h0 ~ N(0, I), PCA(2)
     flat = [i for g in kick for i in g]

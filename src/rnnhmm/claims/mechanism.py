@@ -84,8 +84,26 @@ def kick_claims(kick_results: list[dict]) -> list[dict]:
     return rows
 
 
+def run_support(runs: list[dict], key: str, part: str) -> tuple[int, int] | None:
+    """How many of the kick analysis's single noise runs (``run_contrasts``) pick groups whose
+    ``key`` contrast ('kick_contrast' / 'population_contrast') shows the ``part`` ('within' /
+    'between') effect (sign and decided rank, :func:`rank_passes`): (k, n runs); None without runs."""
+    if not runs:
+        return None
+    k = 0
+    for r in runs:
+        c = r.get(key)
+        if not c:
+            continue
+        v, rk = c.get(part), c.get(f"{part}_rank")
+        if v is None or rk is None or not np.isfinite(v):
+            continue
+        k += bool((v > 0 if part == "within" else v < 0) and rank_passes(rk, int(c["n_random"])))
+    return k, len(runs)
+
+
 def _contrast_rows(cid_within: str, cid_between: str, what: str, model: str, c: dict | None, missing: str | None,
-                   source: str) -> list[dict]:
+                   source: str, runs: list[dict] | None = None, key: str = "") -> list[dict]:
     d_w = f"{what}: within-group weights are excitatory beyond random neuron sets of the same sizes"
     d_b = f"{what}: weights between the two groups are inhibitory beyond random neuron sets of the same sizes"
     if c is None:
@@ -94,8 +112,16 @@ def _contrast_rows(cid_within: str, cid_between: str, what: str, model: str, c: 
     n = int(c["n_random"])
     mc = rank_mc_se(n)
     exp_w = (f"mean W within > 0 and rank among {n} random set pairs <= {RANK_ALPHA}, decided (more than 2 Monte "
-             f"Carlo SEs, {mc:.2g}, from it)")
+             f"Carlo SEs, {mc:.2g}, from it); and the same for the groups that >= 2/3 of the single noise runs "
+             "pick on their own")
     exp_b = exp_w.replace("mean W within > 0", "mean W between < 0")
+
+    def held(part: str) -> tuple[bool, str]:
+        sup = run_support(runs or [], key, part)
+        if sup is None:
+            return True, ""
+        k, n_runs = sup
+        return k >= np.ceil(2 * n_runs / 3), f"; holds for the groups of {k} of {n_runs} single runs"
     within = c.get("within")
     if within is None or not np.isfinite(within):
         # both groups have a single neuron: without self-connections there is no within-group weight
@@ -104,14 +130,16 @@ def _contrast_rows(cid_within: str, cid_between: str, what: str, model: str, c: 
                                statistic="within-group mean weight")
     else:
         rk = c["within_rank"]
+        ok_runs, txt = held("within")
         row_w = claim(cid_within, d_w, model, exp_w, f"{within:.3g} (random {c['random_within_mean']:.3g}; rank "
-                      f"{rk:.3g}{_undecided(rk, mc)})", within > 0 and rank_passes(rk, n), source,
+                      f"{rk:.3g}{_undecided(rk, mc)}){txt}", within > 0 and rank_passes(rk, n) and ok_runs, source,
                       statistic="within-group mean weight", value=within)
     rk = c["between_rank"]
+    ok_runs, txt = held("between")
     return [
         row_w,
         claim(cid_between, d_b, model, exp_b, f"{c['between']:.3g} (random {c['random_between_mean']:.3g}; rank "
-              f"{rk:.3g}{_undecided(rk, mc)})", c["between"] < 0 and rank_passes(rk, n), source,
+              f"{rk:.3g}{_undecided(rk, mc)}){txt}", c["between"] < 0 and rank_passes(rk, n) and ok_runs, source,
               statistic="between-group mean weight", value=c["between"]),
     ]
 
@@ -138,7 +166,7 @@ def kick_weight_claims(kick_results: list[dict]) -> list[dict]:
         c = k.get("kick_contrast")
         rows += _contrast_rows("kick_groups_self_excite", "kick_groups_inhibit_each_other", "kick neurons",
                                k["model"], c, None if c else "a kick group was not found (two_kick_groups fails)",
-                               "E.8")
+                               "E.8", k.get("run_contrasts"), "kick_contrast")
     return rows
 
 
@@ -151,7 +179,7 @@ def population_claims(kick_results: list[dict]) -> list[dict]:
         rows += _contrast_rows("populations_self_excite", "populations_inhibit_each_other",
                                "noise-integrating populations", k["model"], c,
                                None if c else "no populations: a kick group was not found (two_kick_groups fails)",
-                               "E.8")
+                               "E.8", k.get("run_contrasts"), "population_contrast")
     return rows
 
 
