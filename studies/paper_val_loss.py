@@ -1,5 +1,5 @@
 """The HMM's own validation loss, computed exactly as the paper computes its models' validation loss,
-against the paper's final validation losses (../shared/paper_spec.md C.2, G.2; docs/loss_bias.md).
+against the paper's final validation losses (docs/paper.md C.2, G.2; docs/loss_bias.md).
 
 The paper validates on 10,000 fixed HMM sequences (the second third of its 30,000) in batches of
 4096, 4096 and 1808 in fixed order, each batch of generated sequences against the batch of targets

@@ -111,7 +111,7 @@ def test_every_rule_has_a_valid_conda_forge_env_with_a_lock_file():
     assert len(envs) > 30
     torch_rules = {"train", "model_metrics", "hmm_floor", "dyn_state_space", "dyn_local", "dyn_noise",
                    "dyn_subspaces", "mech_kick", "mech_interventions", "mech_evolution", "mech_readout",
-                   "import_external", "model_likelihood"}
+                   "import_external", "model_likelihood", "null_model"}
     for rule, env in envs.items():
         spec = yaml.safe_load((ROOT / env).read_text())
         assert spec["channels"] == ["conda-forge"], (env, spec["channels"])
