@@ -43,12 +43,13 @@ class RefNet(nn.Module):
 
 
 def reference_config(states, seq_len, hidden, input_, **extra) -> dict:
-    """config.json as the reference writes it (C.6: key order, json.dumps indent 4)."""
+    """config.json as the reference writes it (C.6: key order, json.dumps indent 4; the paper's
+    configs, HMMTwo..HMMFive, train with init false and carry weight_decay, pretrained_model_path)."""
     d = {"states": states, "outputs": 3, "stay_prob": 0.95, "target_prob": 0.05, "transition_method": "target_prob",
          "emission_method": "linear", "custom_transition_matrix": None, "custom_emission_matrix": None,
          "num_seq": 30000, "seq_len": seq_len, "input_size": input_, "hidden_size": hidden, "num_layers": 1,
          "biased": [False, False], "batch_size": 4096, "epochs": 500, "learning_rates": [0.001], "tau": 1.0,
-         "grad_clip": 0.9, "init": True}
+         "grad_clip": 0.9, "init": False, "weight_decay": 0.0, "pretrained_model_path": None}
     d.update(extra)
     return d
 

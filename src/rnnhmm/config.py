@@ -140,10 +140,10 @@ def _external_models(cfg: dict) -> None:
     cfg["models"] = [g for g in cfg.get("models", []) if not g.get("tree")]
     for i, g in enumerate(cfg["models"]):
         if g.get("external"):
-            for key in ("external", "evolution"):
+            for key in ("external", "evolution", "losses"):
                 if g.get(key):
                     g[key] = str(Path(g[key]).expanduser().resolve())
-            external.check_entry(i, g)
+            external.check_entry(i, g, cfg.get("hmms"))
         elif g.get("evolution"):
             raise ConfigError(f"invalid config at config.models[{i}].evolution: only an external model "
                               "(with external:) reads an evolution folder")

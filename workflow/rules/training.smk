@@ -35,11 +35,12 @@ localrules:
 
 rule import_external:
     """A model trained elsewhere (config ``external`` / ``external_tree``; rnnhmm.external): its
-    weights (read with weights_only=True) and evolution snapshots in the files a training job
-    leaves, with no loss history and a plateau verdict from one validation loss measured now.
+    weights (read with weights_only=True), evolution snapshots and loss curve (where it has one) in
+    the files a training job leaves, with a plateau verdict from one validation loss measured now.
     """
     input:
         weights=lambda w: EXTERNAL[spec_of(w).id]["external"],
+        losses=lambda w: EXTERNAL[spec_of(w).id].get("losses") or [],
         data="results/data/{hmm}/s{seed}.npz",
     output:
         directory("results/external/{hmm}/h{hidden}_d{input}/s{seed}"),
