@@ -58,8 +58,9 @@ def table(path: str, learned_path: str | None = None) -> str:
         vol = f"{g['vol_ratio'].mean():.2f} ({g['vol_ratio'].min():.2f}-{g['vol_ratio'].max():.2f})"
         if lv is not None:
             lg = lv[lv["name"] == name].sort_values("seed")
-            verdict = (f"{_true(lg['learned'])} of {len(lg)}", f"{_true(lg['faithful'])} of {len(lg)}",
-                       ", ".join("none" if pd.isna(x) else str(int(x)) for x in lg["plateau_exit"])) if len(lg) else ("-", "-", "-")
+            exits = ", ".join("none" if pd.isna(x) else str(int(x)) for x in lg["plateau_exit"])
+            verdict = ((f"{_true(lg['learned'])} of {len(lg)}", f"{_true(lg['faithful'])} of {len(lg)}", exits)
+                       if len(lg) else ("-", "-", "-"))
             lines.append(f"| {name} | {r['hmm']} | {r['num_seq'] // 3} | {warm} | {r['seq_len']} x {r['epochs']} | "
                          f"{r['batch_size']} | {r['lr']:g} | {extra} | {r['train_s']:.0f} | {verdict[0]} | "
                          f"{verdict[1]} | {verdict[2]} | {vol} | {_failing(g)} |")

@@ -26,8 +26,8 @@ from rnnhmm.analyses.measures import (
 )
 from rnnhmm.claims.core import claim
 from rnnhmm.claims.dynamics import (
-    _LOCAL_CLAIMS,
-    _STATE_SPACE_CLAIMS,
+    LOCAL_CLAIMS,
+    STATE_SPACE_CLAIMS,
     local_claims,
     noise_claims,
     state_space_claims,
@@ -491,7 +491,7 @@ ALL_CASES = {**PERFORMANCE_CASES, **DYNAMICS_CASES, **MECHANISM_CASES}
 def test_every_claim_has_both_cases():
     """Every claim id the code can emit has a must-fail and a must-pass case above."""
     emitted = set(PERFORMANCE_CLAIMS)
-    emitted |= {c for c, *_ in _STATE_SPACE_CLAIMS} | {c for c, *_ in _LOCAL_CLAIMS}
+    emitted |= {c for c, *_ in STATE_SPACE_CLAIMS} | {c for c, *_ in LOCAL_CLAIMS}
     emitted |= {"cluster_more_noise_sensitive"}
     rows = mechanism_claims([{**_kick_record(True), **_contrast_record("kick_contrast")[0],
                                  **_contrast_record("population_contrast")[0]}],

@@ -271,3 +271,35 @@ def test_readme_is_short_starts_with_the_two_commands_and_its_links_resolve():
     assert broken(text) == []
     assert broken("[x](docs/nowhere.md) [y](docs/reproduction.md#no-such-heading)") == [
         "docs/nowhere.md", "docs/reproduction.md#no-such-heading"]
+
+
+def _private_imports(sources: dict[str, str]) -> list[str]:
+    """'file: from MODULE import _name' for every import of an underscore name from another module
+    (dunder names excepted) in ``sources`` (path -> text)."""
+    import ast
+
+    out = []
+    for path, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom):
+                out += [f"{path}: from {'.' * node.level}{node.module or ''} import {a.name}" for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")]
+    return out
+
+
+# underscore imports still to be made public (issue 29): the training modules, pending the likelihood
+# objective's change to the engine
+PRIVATE_IMPORTS_LEFT = {"src/rnnhmm/training/engine.py: from .sinkhorn import _Softmin",
+                        "src/rnnhmm/training/engine.py: from .snapshots import _KEYS",
+                        "tests/test_engine.py: from rnnhmm.training.sinkhorn import _epsilon_schedule"}
+
+
+def test_no_module_imports_another_modules_underscore_name():
+    """Issue 29: helpers shared across modules have public names; no module (package, workflow
+    scripts, studies, benchmarks, tests) imports another's underscore name. Must-fail: a planted
+    private import is found."""
+    assert _private_imports({"x.py": "from .a import _b, c\nfrom . import __version__\n"}) == [
+        "x.py: from .a import _b"]
+    files = [p for d in ("src", "workflow/scripts", "studies", "benchmarks", "tests") for p in (ROOT / d).rglob("*.py")]
+    found = set(_private_imports({str(p.relative_to(ROOT)): p.read_text() for p in files}))
+    assert found - PRIVATE_IMPORTS_LEFT == set(), sorted(found - PRIVATE_IMPORTS_LEFT)

@@ -4,7 +4,7 @@ import pandas as pd
 
 from rnnhmm.claims.core import write_rows
 from rnnhmm.claims.performance import performance_claims
-from rnnhmm.claims.summary import _flag
+from rnnhmm.claims.summary import read_flag
 from rnnhmm.io import job, read_json
 
 sm = snakemake  # noqa: F821
@@ -13,7 +13,7 @@ with job(sm) as log:
     floors = {r["hmm"]: {"floor_mean": r["floor_mean"], "floor_sd": r["floor_sd"],
                          "floor_within_sd": r["floor_within_sd"], "n_seq": r["n_seq"]}
               for _, r in table.drop_duplicates("hmm").iterrows()}
-    learned = {r["model"]: _flag(r["learned"]) for _, r in table.iterrows()}
+    learned = {r["model"]: read_flag(r["learned"]) for _, r in table.iterrows()}
     rows = performance_claims([read_json(p) for p in sm.input.models], floors)
     for r in rows:
         r["learned"] = learned.get(r["model"])

@@ -28,22 +28,27 @@ from rnnhmm.threads import single_intraop_thread
 # helpers
 
 
-def _as_long(idx) -> torch.Tensor:
+def as_long(idx) -> torch.Tensor:
     return torch.as_tensor(idx, dtype=torch.long).reshape(-1)
 
 
-def _flat_indices(groups) -> torch.Tensor:
+def flat_indices(groups) -> torch.Tensor:
     """A flat LongTensor from an index tensor, a list of ints or a list of index groups."""
     if isinstance(groups, torch.Tensor):
         return groups.reshape(-1).long()
-    parts = [_as_long(g) for g in groups] if len(groups) and not isinstance(groups[0], int) else [_as_long(groups)]
+    parts = [as_long(g) for g in groups] if len(groups) and not isinstance(groups[0], int) else [as_long(groups)]
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
-def _generator(generator: torch.Generator | None, seed: int | None) -> torch.Generator:
-    if generator is not None:
+def make_generator(generator=None, seed: int | None = None, device=None) -> torch.Generator:
+    """The analyses' one generator helper: ``generator`` itself when it is a torch.Generator, else a
+    new generator (on ``device``, default the CPU) seeded with ``seed``, or with ``generator`` when
+    that is an int, or with 0."""
+    if isinstance(generator, torch.Generator):
         return generator
-    return torch.Generator().manual_seed(0 if seed is None else int(seed))
+    s = seed if seed is not None else generator
+    g = torch.Generator() if device is None else torch.Generator(device=device)
+    return g.manual_seed(0 if s is None else int(s))
 
 
 def moebius(eigvals: torch.Tensor) -> torch.Tensor:
@@ -56,7 +61,7 @@ def output_change_times(outputs: torch.Tensor) -> torch.Tensor:
     return (torch.nonzero(outputs[1:] != outputs[:-1]).reshape(-1) + 1).long()
 
 
-def _eigvals_chunked(mats: torch.Tensor, chunk: int) -> torch.Tensor:
+def eigvals_chunked(mats: torch.Tensor, chunk: int) -> torch.Tensor:
     """Eigenvalues of a stack (N, H, H) computed in chunks of ``chunk`` matrices; (N, H) complex."""
     if not bool(torch.isfinite(mats).all()):
         raise ValueError("non-finite entries in the matrices passed to eigvals")

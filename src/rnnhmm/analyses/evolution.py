@@ -13,7 +13,7 @@ import torch
 
 from rnnhmm.model import Weights
 
-from .circuit import _eigvals_chunked, _generator, moebius, output_change_times
+from .circuit import eigvals_chunked, make_generator, moebius, output_change_times
 from .measures import DIVERGE_NORM, display_epochs, evaluated_epoch_indices, persistent_onset, plateau_exit
 from .numerics import fit_pca
 
@@ -77,7 +77,7 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
     W_out = torch.stack([w.W_out for w in weights_list])
     E, H, D = W_ih.shape
     dtype = W_hh.dtype
-    gen = _generator(generator, seed)
+    gen = make_generator(generator, seed)
     kw = dict(generator=gen, dtype=dtype)
     h_start = (2 * torch.randn(H, **kw) - 1) * h0_scale
     if h0 is not None:
@@ -105,7 +105,7 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
         rate[e], dwell[e] = _dwell_stats(outputs[e])
         masks, inverse = torch.unique(states[e] > 0, dim=0, return_inverse=True)
         J = masks.to(dtype).unsqueeze(-1) * W_hh[e]                        # (U, H, H)
-        lam = _eigvals_chunked(J, chunk)
+        lam = eigvals_chunked(J, chunk)
         w = moebius(lam)
         n_unst = (lam.abs() > 1).sum(-1)[inverse].double()
         n_cplx = ((w.real.abs() < re_tol) & (w.imag > im_min)).sum(-1)[inverse].double()

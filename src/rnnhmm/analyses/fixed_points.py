@@ -9,7 +9,8 @@ import torch
 
 from rnnhmm.threads import threaded as _threaded
 
-from .numerics import UNSTABLE_TOL, _as_tensor, _generator, jacobian_eigvals, jacobian_spectrum_stats
+from .circuit import make_generator
+from .numerics import UNSTABLE_TOL, as_tensor, jacobian_eigvals, jacobian_spectrum_stats
 
 
 def _q_grad(W: torch.Tensor, h: torch.Tensor):
@@ -141,7 +142,7 @@ def find_fixed_points(W_hh: torch.Tensor, h_init: torch.Tensor, n_iter: int = 20
     (q is homogeneous of degree 2, <grad q, h> = 2q, so there is no local minimum with q > 0.)
     """
     W = W_hh.detach().to(torch.float64)
-    h0 = _as_tensor(h_init, W).reshape(-1, W.shape[0])
+    h0 = as_tensor(h_init, W).reshape(-1, W.shape[0])
     H = W.shape[0]
     n0 = h0.norm(dim=-1)
     lr_row = (lr * n0 / math.sqrt(H)).clamp_min(1e-300)[:, None]
@@ -237,8 +238,8 @@ def slow_points_along(states: torch.Tensor, W_hh: torch.Tensor, n_samples: int =
     Keeps points with speed < speed_threshold.
     """
     W = W_hh.detach().to(torch.float64)
-    X = _as_tensor(states, W).reshape(-1, W.shape[0])
-    gen = _generator(generator, "cpu")
+    X = as_tensor(states, W).reshape(-1, W.shape[0])
+    gen = make_generator(generator, device="cpu")
     idx = torch.randperm(X.shape[0], generator=gen)[:n_samples].to(X.device)
     h0 = X[idx]
     n0 = h0.norm(dim=-1, keepdim=True)

@@ -12,7 +12,7 @@ import torch
 
 from rnnhmm.model import Weights
 
-from .circuit import _as_long, _eigvals_chunked, _flat_indices, moebius, output_change_times
+from .circuit import as_long, eigvals_chunked, flat_indices, moebius, output_change_times
 from .measures import DIVERGE_NORM, mu_grid, mu_index
 from .numerics import fit_pca
 
@@ -67,7 +67,7 @@ def intervention_jacobians(W_hh: torch.Tensor, pre: torch.Tensor, gain_rec: torc
 def presynaptic_union(W_hh: torch.Tensor, neurons, topk: int) -> torch.Tensor:
     """Union over k in ``neurons`` of the ``topk`` largest entries of W_hh[k, :] (strongest
     excitatory inputs onto k); sorted LongTensor."""
-    idx = _as_long(neurons)
+    idx = as_long(neurons)
     if idx.numel() == 0 or topk <= 0:
         return torch.zeros(0, dtype=torch.long)
     top = torch.topk(W_hh[idx], k=min(topk, W_hh.shape[1]), dim=1).indices
@@ -94,13 +94,13 @@ class Condition:
         mus = torch.as_tensor(mus, dtype=torch.float64).reshape(-1)
         base = torch.ones(mus.numel(), self.hidden_size, dtype=torch.float64)
         scaled = base.clone()
-        scaled[:, _as_long(self.targets)] = mus[:, None]
+        scaled[:, as_long(self.targets)] = mus[:, None]
         return (scaled, base) if self.pathway == "recurrent" else (base, scaled)
 
 
 def kick_condition(hidden_size: int, kick_group) -> Condition:
     """Kick condition: gain mu on the recurrent input into the kick neurons of one group."""
-    return Condition(torch.unique(_as_long(kick_group)), "recurrent", hidden_size)
+    return Condition(torch.unique(as_long(kick_group)), "recurrent", hidden_size)
 
 
 def topk_of(value, hidden: int) -> int:
@@ -118,14 +118,14 @@ def noise_projection_condition(W_hh: torch.Tensor, kick_group, kick_all, topk: i
     """Noise-projection condition: gain mu on the noise input into the union of the ``topk``
     presynaptic neurons of ``kick_group``, all kick neurons (``kick_all``) excluded."""
     targets = presynaptic_union(W_hh, kick_group, topk)
-    targets = targets[~torch.isin(targets, _flat_indices(kick_all))]
+    targets = targets[~torch.isin(targets, flat_indices(kick_all))]
     return Condition(targets, "input", W_hh.shape[0])
 
 
 def control_condition(W_hh: torch.Tensor, kick_all, topk: int = 35) -> Condition:
     """Control condition: gain mu on the noise input into every neuron outside the union of the
     ``topk`` presynaptic sets of all kick neurons, kick neurons excluded."""
-    kick = _flat_indices(kick_all)
+    kick = flat_indices(kick_all)
     inside = torch.zeros(W_hh.shape[0], dtype=torch.bool)
     inside[presynaptic_union(W_hh, kick, topk)] = True
     inside[kick] = True
@@ -137,14 +137,14 @@ def critical_eigen_counts(jacobians: torch.Tensor, re_tol: float = 0.1, im_min: 
     """Number of eigenvalues per matrix with |Re w| < re_tol and Im w > im_min (w = Moebius of
     lambda), i.e. complex pairs near the unit circle, each pair counted once. (..., H, H) -> (...)."""
     shape = jacobians.shape[:-2]
-    w = moebius(_eigvals_chunked(jacobians.reshape(-1, *jacobians.shape[-2:]), chunk))
+    w = moebius(eigvals_chunked(jacobians.reshape(-1, *jacobians.shape[-2:]), chunk))
     return ((w.real.abs() < re_tol) & (w.imag > im_min)).sum(-1).reshape(shape)
 
 
 def _window_stats(step_counts: torch.Tensor, change_times: torch.Tensor, window: int) -> dict:
     T = step_counts.shape[0]
     per = []
-    for a in _as_long(change_times).tolist():
+    for a in as_long(change_times).tolist():
         lo, hi = max(0, a - window), min(T, a + window)
         per.append(float(step_counts[lo:hi].sum()))
     per_t = torch.tensor(per, dtype=torch.float64)
@@ -154,7 +154,7 @@ def _window_stats(step_counts: torch.Tensor, change_times: torch.Tensor, window:
 
 
 def _window_steps(T: int, change_times: torch.Tensor, window: int) -> torch.Tensor:
-    steps = [torch.arange(max(0, a - window), min(T, a + window)) for a in _as_long(change_times).tolist()]
+    steps = [torch.arange(max(0, a - window), min(T, a + window)) for a in as_long(change_times).tolist()]
     return torch.unique(torch.cat(steps)) if steps else torch.zeros(0, dtype=torch.long)
 
 
@@ -169,7 +169,7 @@ def critical_pairs(jacobians: torch.Tensor, change_times, window: int = 15, re_t
     and ``counts`` (n_transitions,) float64.
     """
     T = jacobians.shape[0]
-    ct = _as_long(change_times)
+    ct = as_long(change_times)
     steps = _window_steps(T, ct, window)
     step_counts = torch.zeros(T, dtype=torch.float64)
     if steps.numel():
@@ -254,7 +254,7 @@ def intervention_effects(weights: Weights, target_sets: Sequence, pathway: str, 
     N, S, M = len(target_sets), noises.shape[0], mus_t.numel()
     gains = torch.ones(N * M + 1, H, dtype=W_hh.dtype)       # row 0: the reference (no intervention)
     for i, tg in enumerate(target_sets):
-        idx = _as_long(tg)
+        idx = as_long(tg)
         for j in range(M):
             gains[1 + i * M + j, idx] = float(mus_t[j])
     ones = torch.ones_like(gains)

@@ -11,7 +11,7 @@ import torch
 from rnnhmm.config import derive_seed
 from rnnhmm.model import Weights
 
-from .circuit import _as_long, _flat_indices, _generator, preactivations
+from .circuit import as_long, flat_indices, make_generator, preactivations
 from .local import local_dynamics
 from .measures import (
     DIVERGE_NORM,
@@ -107,7 +107,7 @@ def integrating_populations(W_hh: torch.Tensor, kick_groups: Sequence, topk: int
     group 1, excite group 2) and pop2 (the rest). ``exclude_kick`` drops the kick neurons from the
     candidates (the reference keeps them). Returns (pop1, pop2, order) LongTensors; order = pop1++pop2.
     """
-    k1, k2 = _as_long(kick_groups[0]), _as_long(kick_groups[1])
+    k1, k2 = as_long(kick_groups[0]), as_long(kick_groups[1])
     g1 = W_hh[k1].mean(0)
     g2 = W_hh[k2].mean(0)
     cand = torch.arange(W_hh.shape[0])
@@ -127,8 +127,8 @@ def sorted_weight_blocks(W_hh: torch.Tensor, kick, pops) -> tuple[torch.Tensor, 
     kick: kick indices (flat or [group1, group2]); pops: population order (flat or (pop1, pop2)).
     Returns (W[kick, kick] (k,k), W[kick, pops] (k,p), W[pops, pops] (p,p)).
     """
-    k = _flat_indices(kick)
-    p = _flat_indices(pops)
+    k = flat_indices(kick)
+    p = flat_indices(pops)
     return W_hh[k][:, k], W_hh[k][:, p], W_hh[p][:, p]
 
 
@@ -203,7 +203,7 @@ def pick_kick_neurons(scores: torch.Tensor, n_directions: int, max_per_group: in
 
 def mean_block_weight(W: torch.Tensor, post, pre, exclude_diagonal: bool = True) -> float:
     """Mean of W[post, pre] (rows post-synaptic), without self-connections when post and pre overlap."""
-    a, b = _as_long(post), _as_long(pre)
+    a, b = as_long(post), as_long(pre)
     blk = W[a][:, b].double()
     if exclude_diagonal:
         keep = a[:, None] != b[None, :]
@@ -237,9 +237,9 @@ def weight_contrast(W: torch.Tensor, set_a, set_b, n_random: int = 10000, candid
     between-value <= ours, small when ours is unusually inhibitory), and ``sizes``. The random
     pairs are drawn in batches (10^4 by default, so that a rank near the claims' alpha is decided:
     its Monte Carlo SE there is sqrt(alpha (1 - alpha) / n_random))."""
-    gen = _generator(generator, seed)
-    a, b = _as_long(set_a), _as_long(set_b)
-    cand = torch.arange(W.shape[0]) if candidates is None else _as_long(candidates)
+    gen = make_generator(generator, seed)
+    a, b = as_long(set_a), as_long(set_b)
+    cand = torch.arange(W.shape[0]) if candidates is None else as_long(candidates)
     Wd = W.double()
     na, nb = a.numel(), b.numel()
 

@@ -15,25 +15,25 @@ from rnnhmm.model import Weights
 from rnnhmm.threads import n_workers as _n_workers
 from rnnhmm.threads import threaded as _threaded
 
+from .circuit import make_generator
 from .measures import GROUP_CLUSTER, GROUP_KICK, GROUP_NAMES, GROUP_OTHER, GROUP_TRANSITION, group_means
 from .numerics import (
     UNSTABLE_TOL,
-    _as_tensor,
-    _check_weights,
-    _generator,
-    _np,
-    _randn,
-    _transform,
+    as_tensor,
+    check_weights,
     contiguous_runs,
     explained_variance_percent,
     fit_pca,
     jacobian_spectrum_stats,
+    pca_transform,
     probe_divergence,
+    randn_on,
     simulate,
+    to_numpy,
 )
 
 
-def _rollouts(W_ih, W_hh, W_out, h, cls, noise_std, max_steps, gen, noise=None):
+def rollouts(W_ih, W_hh, W_out, h, cls, noise_std, max_steps, gen, noise=None):
     """Noisy rollouts from the rows of h (B, H), each compared with its class cls (B,).
 
     Returns first_change (B,) long (1-based step of the first class change; max_steps if none),
@@ -54,7 +54,7 @@ def _rollouts(W_ih, W_hh, W_out, h, cls, noise_std, max_steps, gen, noise=None):
     for t in range(1, max_steps + 1):
         if act.numel() == 0:
             break
-        x = noise[act, t - 1] if noise is not None else _randn((act.numel(), W_ih.shape[1]), gen, W_ih) * noise_std
+        x = noise[act, t - 1] if noise is not None else randn_on((act.numel(), W_ih.shape[1]), gen, W_ih) * noise_std
         h = torch.addmm(x @ W_ih_T, h, W_hh_T).relu_()
         logits = h @ W_out_T
         changed = logits.argmax(-1) != c
@@ -75,7 +75,7 @@ def _rollouts(W_ih, W_hh, W_out, h, cls, noise_std, max_steps, gen, noise=None):
 def classify_groups(residency, max_prob) -> np.ndarray:
     """Group labels (N,) int: GROUP_TRANSITION (RT < 2), GROUP_KICK (2 <= RT <= 8),
     GROUP_CLUSTER (RT > 8 and max prob > 0.8), GROUP_OTHER (-1) otherwise."""
-    rt, p = _np(residency), _np(max_prob)
+    rt, p = to_numpy(residency), to_numpy(max_prob)
     g = np.full(rt.shape, GROUP_OTHER, dtype=np.int64)
     g[rt < 2] = GROUP_TRANSITION
     g[(rt >= 2) & (rt <= 8)] = GROUP_KICK
@@ -102,9 +102,9 @@ def local_dynamics(weights: Weights, states: torch.Tensor, n_rollouts: int = 20,
       ``n_unstable``  # |lambda| > 1 + unstable_tol of J = diag(1[W_hh h > 0]) W_hh (zero input);
       ``max_prob``    max softmax(W_out h); ``cls`` c*; ``groups`` (see classify_groups).
     """
-    W_ih, W_hh, W_out = _check_weights(weights)
-    gen = _generator(generator, W_hh.device)
-    X = _as_tensor(states, W_hh).reshape(-1, W_hh.shape[0])
+    W_ih, W_hh, W_out = check_weights(weights)
+    gen = make_generator(generator, device=W_hh.device)
+    X = as_tensor(states, W_hh).reshape(-1, W_hh.shape[0])
     N, R = X.shape[0], n_rollouts
     logits0 = X @ W_out.T
     max_prob = torch.softmax(logits0, -1).amax(-1)
@@ -113,7 +113,7 @@ def local_dynamics(weights: Weights, states: torch.Tensor, n_rollouts: int = 20,
     fired = torch.empty(N, R, dtype=torch.bool, device=X.device)
     flips = torch.empty(N, R, dtype=torch.long, device=X.device)
     if noise is not None:
-        noise = _as_tensor(noise, W_ih)
+        noise = as_tensor(noise, W_ih)
         if noise.shape != (N, R, max_steps, W_ih.shape[1]):
             raise ValueError(f"noise must be (N, n_rollouts, max_steps, D) = {(N, R, max_steps, W_ih.shape[1])}, "
                              f"got {tuple(noise.shape)}")
@@ -128,7 +128,7 @@ def local_dynamics(weights: Weights, states: torch.Tensor, n_rollouts: int = 20,
         g = torch.Generator(device=gen.device)
         g.manual_seed(seeds[i])
         nz = None if noise is None else noise[s:e].reshape((e - s) * R, max_steps, -1)
-        f, fi, fl = _rollouts(W_ih, W_hh, W_out, X[s:e].repeat_interleave(R, 0), cls[s:e].repeat_interleave(R),
+        f, fi, fl = rollouts(W_ih, W_hh, W_out, X[s:e].repeat_interleave(R, 0), cls[s:e].repeat_interleave(R),
                               noise_std, max_steps, g, nz)
         first[s:e], fired[s:e], flips[s:e] = f.view(-1, R), fi.view(-1, R), fl.view(-1, R)
 
@@ -142,9 +142,9 @@ def local_dynamics(weights: Weights, states: torch.Tensor, n_rollouts: int = 20,
     stats = jacobian_spectrum_stats(W_hh, X, unstable_tol, eig_chunk, n_workers)
     residency = first.to(torch.float64).mean(1)
     return {
-        "residency": _np(residency), "sign_changes": _np(flips.to(torch.float64).mean(1)),
-        "fire_rate": _np(fired.to(torch.float64).mean(1)), "n_unstable": _np(stats["n_unstable"]),
-        "max_prob": _np(max_prob), "cls": _np(cls), "groups": classify_groups(residency, max_prob),
+        "residency": to_numpy(residency), "sign_changes": to_numpy(flips.to(torch.float64).mean(1)),
+        "fire_rate": to_numpy(fired.to(torch.float64).mean(1)), "n_unstable": to_numpy(stats["n_unstable"]),
+        "max_prob": to_numpy(max_prob), "cls": to_numpy(cls), "groups": classify_groups(residency, max_prob),
     }
 
 
@@ -155,12 +155,12 @@ def residency_analysis(weights: Weights, T: int = 10_000, warmup: int = 20, n_co
     """Spec E.6 protocol: one noisy run from h = 0, ``warmup`` steps dropped, T states; PCA(n_components)
     of those states; ``local_dynamics`` on every state (kwargs passed on).
     Returns the local_dynamics dict plus ``states`` (T, H), ``pca``, ``coords`` (T, n_components)."""
-    gen = _generator(generator, weights.W_hh.device)
+    gen = make_generator(generator, device=weights.W_hh.device)
     hidden, _ = simulate(weights, T, warmup=warmup, generator=gen)
     states = hidden[0]
     pca = fit_pca(states, n_components)
     out = local_dynamics(weights, states, generator=gen, **kwargs)
-    out.update(states=_np(states), pca=pca, coords=_transform(pca, states))
+    out.update(states=to_numpy(states), pca=pca, coords=pca_transform(pca, states))
     return out
 
 
@@ -176,23 +176,23 @@ def local_dynamics_subspace(weights: Weights, pair=(0, 1), n_steps: int = 50_000
     Returns the local_dynamics dict plus ``index`` (n,) time indices, ``states``, ``global_pca``,
     ``sub_pca`` and ``coords`` (n, n_sub). Raises ValueError if no run is long enough."""
     W_out = weights.W_out
-    gen = _generator(generator, weights.W_hh.device)
+    gen = make_generator(generator, device=weights.W_hh.device)
     hidden, _ = simulate(weights, n_steps, warmup=warmup, generator=gen)
     hidden = hidden[0]
-    outputs = _np((hidden @ W_out.T).argmax(-1))
+    outputs = to_numpy((hidden @ W_out.T).argmax(-1))
     runs = contiguous_runs(np.isin(outputs, pair), min_run)
     if len(runs) == 0:
         raise ValueError(f"no run of outputs in {tuple(pair)} longer than {min_run} steps in {n_steps} steps")
     index = np.sort(np.concatenate([np.arange(a, b) for a, b in runs]))
     gpca = fit_pca(hidden, n_global)
-    G = _transform(gpca, hidden[torch.as_tensor(index)])
+    G = pca_transform(gpca, hidden[torch.as_tensor(index)])
     spca = PCA(n_components=n_sub, svd_solver="full").fit(G)
     if max_states is not None and len(index) > max_states:
-        sel = np.sort(_np(torch.randperm(len(index), generator=gen, device=gen.device)[:max_states]))
+        sel = np.sort(to_numpy(torch.randperm(len(index), generator=gen, device=gen.device)[:max_states]))
         index, G = index[sel], G[sel]
     states = hidden[torch.as_tensor(index)]
     out = local_dynamics(weights, states, generator=gen, **kwargs)
-    out.update(index=index, states=_np(states), global_pca=gpca, sub_pca=spca, coords=spca.transform(G))
+    out.update(index=index, states=to_numpy(states), global_pca=gpca, sub_pca=spca, coords=spca.transform(G))
     return out
 
 

@@ -15,18 +15,18 @@ from rnnhmm.config import derive_seed
 from rnnhmm.model import Weights, run_rnn
 from rnnhmm.threads import threaded as _threaded
 
-from .local import _rollouts
+from .circuit import make_generator
+from .local import rollouts
 from .measures import divergence_message, pca_project
 from .numerics import (
-    _as_tensor,
-    _check_weights,
-    _generator,
-    _np,
-    _randn,
+    as_tensor,
+    check_weights,
     explained_variance_percent,
     fit_pca,
     probe_divergence,
+    randn_on,
     simulate,
+    to_numpy,
 )
 
 
@@ -71,13 +71,13 @@ def locate_areas(weights: Weights, generator=None, T: int = 2000, thr: float = 9
     and firing_rate = 1. An attempt succeeds when tk exists and some i > tf has firing_t >= thr and
     firing_rate < 1. After ``max_attempts`` failures raises RuntimeError listing every attempt.
     """
-    W_ih, W_hh, W_out = _check_weights(weights)
-    gen = _generator(generator, W_hh.device)
+    W_ih, W_hh, W_out = check_weights(weights)
+    gen = make_generator(generator, device=W_hh.device)
     dT = int(max(thr, 25))
     H = W_hh.shape[0]
     log = []
     for attempt in range(1, max_attempts + 1):
-        h0 = 0.1 * _randn((H,), gen, W_hh)
+        h0 = 0.1 * randn_on((H,), gen, W_hh)
         hidden, noise = simulate(weights, T, noise_std=noise_std, h0=h0, generator=gen, warmup=warmup)
         hidden, noise = hidden[0], noise[0]
         outputs = (hidden @ W_out.T).argmax(-1)
@@ -99,9 +99,9 @@ def locate_areas(weights: Weights, generator=None, T: int = 2000, thr: float = 9
         S = torch.as_tensor(scan, device=hidden.device)
         h = hidden[S].repeat_interleave(n_trials, 0)
         c = outputs[S].repeat_interleave(n_trials)
-        first, fired, _ = _rollouts(W_ih, W_hh, W_out, h, c, noise_std, dT, gen)
-        firing_t = _np(first.view(-1, n_trials).to(torch.float64).mean(1))
-        firing_rate = _np(fired.view(-1, n_trials).to(torch.float64).mean(1))
+        first, fired, _ = rollouts(W_ih, W_hh, W_out, h, c, noise_std, dT, gen)
+        firing_t = to_numpy(first.view(-1, n_trials).to(torch.float64).mean(1))
+        firing_rate = to_numpy(fired.view(-1, n_trials).to(torch.float64).mean(1))
         fast = (firing_t < fast_steps) & (firing_rate == 1.0)
         i = np.arange(len(scan))
         slow = bool(np.any((i > tf) & (firing_t >= thr) & (firing_rate < 1.0)))
@@ -136,17 +136,17 @@ def noise_sensitivity(weights: Weights, h_track: torch.Tensor, noise: torch.Tens
     ``trace`` (G, T + 1) = trace of the covariance across trajectories (ddof = 1), ``mean_dist`` (G, T + 1)
     = mean Euclidean distance to the mean trajectory, ``gammas`` (G,).
     """
-    W_ih, W_hh, _ = _check_weights(weights)
-    gen = _generator(generator, W_hh.device)
-    h_track = _as_tensor(h_track, W_hh)
-    noise = _as_tensor(noise, W_ih)
+    W_ih, W_hh, _ = check_weights(weights)
+    gen = make_generator(generator, device=W_hh.device)
+    h_track = as_tensor(h_track, W_hh)
+    noise = as_tensor(noise, W_ih)
     if not 0 <= idx or idx + T >= min(h_track.shape[0], noise.shape[0]):
         raise ValueError(f"idx={idx} with T={T} needs idx + T < {min(h_track.shape[0], noise.shape[0])}")
     if n_traj < 2:
         raise ValueError("n_traj must be >= 2 for a covariance")
-    g = _as_tensor(list(gammas), W_ih)[:, None, None, None]
+    g = as_tensor(list(gammas), W_ih)[:, None, None, None]
     nominal_in = noise[idx + 1: idx + T + 1]  # (T, D)
-    fresh = _randn((n_traj, T, W_ih.shape[1]), gen, W_ih) * noise_std
+    fresh = randn_on((n_traj, T, W_ih.shape[1]), gen, W_ih) * noise_std
     inp = (1 - g) * nominal_in + g * fresh  # (G, n_traj, T, D)
     G = g.shape[0]
     start = h_track[idx].expand(G, n_traj, -1).contiguous()
@@ -154,8 +154,8 @@ def noise_sensitivity(weights: Weights, h_track: torch.Tensor, noise: torch.Tens
     mean = traj.mean(1, keepdim=True)
     trace = traj.var(dim=1, correction=1).sum(-1)
     mean_dist = (traj - mean).norm(dim=-1).mean(1)
-    return {"trajectories": _np(traj), "nominal": _np(h_track[idx: idx + T + 1]), "trace": _np(trace),
-            "mean_dist": _np(mean_dist), "gammas": np.asarray(list(gammas), dtype=float)}
+    return {"trajectories": to_numpy(traj), "nominal": to_numpy(h_track[idx: idx + T + 1]), "trace": to_numpy(trace),
+            "mean_dist": to_numpy(mean_dist), "gammas": np.asarray(list(gammas), dtype=float)}
 
 
 def run(weights: Weights, settings: dict, seed: int, model: str = "", log=print) -> tuple[dict, dict]:

@@ -35,35 +35,28 @@ from rnnhmm.model import Weights, run_rnn
 from rnnhmm.threads import n_workers as _n_workers
 from rnnhmm.threads import threaded as _threaded
 
+from .circuit import make_generator
 from .measures import divergence_message
 
 UNSTABLE_TOL = 1e-6  # an eigenvalue is unstable when |lambda| > 1 + UNSTABLE_TOL
 
 # ----------------------------------------------------------------------------- helpers
 
-def _generator(generator, device) -> torch.Generator:
-    if isinstance(generator, torch.Generator):
-        return generator
-    g = torch.Generator(device=device)
-    g.manual_seed(0 if generator is None else int(generator))
-    return g
-
-
-def _randn(shape, gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+def randn_on(shape, gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
     """Standard normal draws with ``gen``, returned on ``like``'s device and dtype."""
     x = torch.randn(tuple(shape), generator=gen, device=gen.device, dtype=like.dtype)
     return x.to(like.device)
 
 
-def _as_tensor(x, like: torch.Tensor) -> torch.Tensor:
+def as_tensor(x, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(x).to(device=like.device, dtype=like.dtype)
 
 
-def _np(x) -> np.ndarray:
+def to_numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def _check_weights(weights: Weights) -> Weights:
+def check_weights(weights: Weights) -> Weights:
     W_ih, W_hh, W_out = weights
     if W_hh.dim() != 2:
         raise ValueError(f"dynamics analyses take one model; got W_hh of shape {tuple(W_hh.shape)}")
@@ -83,11 +76,11 @@ def simulate(weights: Weights, n_steps: int, noise_std: float = 1.0, n_traj: int
     Returns ``hidden`` (n_traj, n_steps, H) and the inputs ``noise`` (n_traj, n_steps, D) that produced
     them (``hidden[:, t] = ReLU(W_ih noise[:, t] + W_hh hidden[:, t-1])``); noise ~ N(0, noise_std^2).
     """
-    W_ih, W_hh, _ = _check_weights(weights)
-    gen = _generator(generator, W_hh.device)
-    noise = _randn((n_traj, warmup + n_steps, W_ih.shape[1]), gen, W_ih) * noise_std
+    W_ih, W_hh, _ = check_weights(weights)
+    gen = make_generator(generator, device=W_hh.device)
+    noise = randn_on((n_traj, warmup + n_steps, W_ih.shape[1]), gen, W_ih) * noise_std
     if h0 is not None:
-        h0 = _as_tensor(h0, W_hh).expand(n_traj, W_hh.shape[0]).contiguous()
+        h0 = as_tensor(h0, W_hh).expand(n_traj, W_hh.shape[0]).contiguous()
     hidden = run_rnn(W_ih, W_hh, noise, h0)
     return hidden[:, warmup:], noise[:, warmup:]
 
@@ -99,7 +92,7 @@ def simulate_no_input(W_hh: torch.Tensor, h0: torch.Tensor, n_steps: int) -> tor
 
     Returns (N, n_steps + 1, H); index 0 is h0 itself.
     """
-    h = _as_tensor(h0, W_hh)
+    h = as_tensor(h0, W_hh)
     out = [h]
     for _ in range(n_steps):
         h = torch.relu(h @ W_hh.T)
@@ -110,7 +103,7 @@ def simulate_no_input(W_hh: torch.Tensor, h0: torch.Tensor, n_steps: int) -> tor
 def contiguous_runs(mask, min_len: int = 0) -> np.ndarray:
     """Runs of True in a 1-D mask longer than ``min_len`` (strictly), as int (n_runs, 2) [start, stop),
     sorted by decreasing length (ties: earlier first)."""
-    m = _np(mask).astype(bool).ravel()
+    m = to_numpy(mask).astype(bool).ravel()
     d = np.diff(np.concatenate([[0], m.astype(np.int8), [0]]))
     starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
     lengths = stops - starts
@@ -124,7 +117,7 @@ def contiguous_runs(mask, min_len: int = 0) -> np.ndarray:
 
 def fit_pca(states, n_components: int) -> PCA:
     """sklearn PCA (full SVD, deterministic) fitted on states (..., H), flattened to (N, H)."""
-    X = _np(states).astype(np.float64)
+    X = to_numpy(states).astype(np.float64)
     X = X.reshape(-1, X.shape[-1])
     return PCA(n_components=n_components, svd_solver="full").fit(X)
 
@@ -134,8 +127,8 @@ def explained_variance_percent(pca: PCA) -> np.ndarray:
     return 100.0 * np.asarray(pca.explained_variance_ratio_)
 
 
-def _transform(pca: PCA, states) -> np.ndarray:
-    X = _np(states).astype(np.float64)
+def pca_transform(pca: PCA, states) -> np.ndarray:
+    X = to_numpy(states).astype(np.float64)
     return pca.transform(X.reshape(-1, X.shape[-1])).reshape(*X.shape[:-1], -1)
 
 
@@ -188,7 +181,7 @@ def jacobian_eigvals(W_hh: torch.Tensor, states: torch.Tensor, chunk: int = 256)
 
     Returns complex (N, H), sorted by decreasing modulus (the H - k structural zeros last).
     """
-    states = _as_tensor(states, W_hh)
+    states = as_tensor(states, W_hh)
     N, H = states.shape
     ctype = torch.complex128 if W_hh.dtype == torch.float64 else torch.complex64
     out = torch.zeros(N, H, dtype=ctype, device=W_hh.device)
@@ -210,7 +203,7 @@ def jacobian_spectrum_stats(W_hh: torch.Tensor, states: torch.Tensor, tol: float
     reference's Moebius count Re((l-1)/(l+1)) > 0), ``n_complex_pairs``, ``spectral_radius``, ``n_active``.
     Eigenproblems are batched per active-set size and split over ``n_workers`` threads.
     """
-    states = _as_tensor(states, W_hh)
+    states = as_tensor(states, W_hh)
     N = states.shape[0]
     n_unst = torch.zeros(N, dtype=torch.long, device=W_hh.device)
     n_cplx = torch.zeros_like(n_unst)

@@ -11,7 +11,7 @@ import torch
 from rnnhmm.config import ModelSpec, derive_seed
 from rnnhmm.model import Weights, run_rnn
 
-from .circuit import _generator
+from .circuit import make_generator
 
 
 def readout_alignment(weights: Weights, n_steps: int = 5000, generator: torch.Generator | None = None,
@@ -26,7 +26,7 @@ def readout_alignment(weights: Weights, n_steps: int = 5000, generator: torch.Ge
     """
     W_ih, W_hh, W_out = weights
     H, D = W_hh.shape[0], W_ih.shape[1]
-    gen = _generator(generator, seed)
+    gen = make_generator(generator, seed)
     h0 = torch.randn(1, H, generator=gen, dtype=W_hh.dtype)
     noise = torch.randn(1, n_steps, D, generator=gen, dtype=W_hh.dtype) * sigma
     X = run_rnn(W_ih, W_hh, noise, h0)[0].double()

@@ -12,19 +12,19 @@ from sklearn.decomposition import PCA
 from rnnhmm.model import Weights, gumbel_noise, run_rnn
 from rnnhmm.threads import threaded as _threaded
 
+from .circuit import make_generator
 from .fixed_points import find_fixed_points, slow_points_along
 from .measures import divergence_message, pca_project, switch_rate
 from .numerics import (
-    _as_tensor,
-    _check_weights,
-    _generator,
-    _np,
-    _randn,
-    _transform,
+    as_tensor,
+    check_weights,
     explained_variance_percent,
     fit_pca,
+    pca_transform,
+    randn_on,
     simulate,
     simulate_no_input,
+    to_numpy,
 )
 
 
@@ -40,19 +40,19 @@ def orbit_spread(weights: Weights, noise_stds=(0.1, 1.0, 2.0, 3.0, 4.0), n_steps
     Returns numpy: ``noise_stds`` (S,), ``projections`` (S, n_steps, 2) for KDE contours,
     ``centroid`` (S, 2), ``radius`` (S,) = mean distance to the centroid in the PC1-PC2 plane.
     """
-    W_ih, W_hh, _ = _check_weights(weights)
-    gen = _generator(generator, W_hh.device)
-    stds = _as_tensor(list(noise_stds), W_ih)
+    W_ih, W_hh, _ = check_weights(weights)
+    gen = make_generator(generator, device=W_hh.device)
+    stds = as_tensor(list(noise_stds), W_ih)
     S = stds.shape[0]
-    base = _randn((1 if common_noise else S, n_steps, W_ih.shape[1]), gen, W_ih)
+    base = randn_on((1 if common_noise else S, n_steps, W_ih.shape[1]), gen, W_ih)
     hidden = run_rnn(W_ih, W_hh, base * stds[:, None, None])  # (S, n_steps, H)
     if pca is None:
         ref = int(torch.argmin((stds - 1.0).abs()))
         pca = fit_pca(hidden[ref], 2)
-    proj = _transform(pca, hidden)[..., :2]
+    proj = pca_transform(pca, hidden)[..., :2]
     centroid = proj.mean(axis=1)
     radius = np.linalg.norm(proj - centroid[:, None], axis=-1).mean(axis=1)
-    return {"noise_stds": _np(stds), "projections": proj, "centroid": centroid, "radius": radius, "pca": pca}
+    return {"noise_stds": to_numpy(stds), "projections": proj, "centroid": centroid, "radius": radius, "pca": pca}
 
 
 class Diverged(RuntimeError):

@@ -13,18 +13,18 @@ from rnnhmm.config import derive_seed
 from rnnhmm.model import Weights
 from rnnhmm.threads import threaded as _threaded
 
+from .circuit import make_generator
 from .local import local_dynamics_subspace
 from .numerics import (
-    _check_weights,
-    _generator,
-    _np,
-    _randn,
-    _transform,
+    check_weights,
     contiguous_runs,
     explained_variance_percent,
     fit_pca,
+    pca_transform,
     probe_divergence,
+    randn_on,
     simulate,
+    to_numpy,
 )
 
 
@@ -42,14 +42,14 @@ def output_pair_subspaces(weights: Weights, n_steps: int = 100_000, pairs=((0, 1
     "pairs": {pair: {"mask" (T,), "pca" (None if < n_sub + 1 steps), "coords" (n_mask, n_sub),
     "explained_percent" (n_sub,), "runs" (n_runs, 2) [start, stop), "run_coords" [(len, n_sub) ...]}}}.
     """
-    W_ih, W_hh, W_out = _check_weights(weights)
-    gen = _generator(generator, W_hh.device)
-    h0 = _randn((W_hh.shape[0],), gen, W_hh)
+    W_ih, W_hh, W_out = check_weights(weights)
+    gen = make_generator(generator, device=W_hh.device)
+    h0 = randn_on((W_hh.shape[0],), gen, W_hh)
     hidden, _ = simulate(weights, n_steps, noise_std=noise_std, h0=h0, generator=gen)
     hidden = hidden[0]
-    outputs = _np((hidden @ W_out.T).argmax(-1))
+    outputs = to_numpy((hidden @ W_out.T).argmax(-1))
     gpca = fit_pca(hidden, n_global)
-    G = _transform(gpca, hidden)
+    G = pca_transform(gpca, hidden)
     res = {"outputs": outputs, "global_pca": gpca, "global_coords": G,
            "global_explained_percent": explained_variance_percent(gpca), "pairs": {}}
     for pair in pairs:

@@ -85,11 +85,11 @@ def state_space_claims(model: str, a: dict, reference: dict, tol: dict) -> list[
     """Paper G.1 / E.2-E.4 / G.3 on one state-space analysis ``a`` (workflow/scripts/dyn_state_space.py).
     ``reference``: the HMM's switch-rate spread (``switch_reference``)."""
     if a.get("failed"):
-        rows = [claim(c, d, model, e, _failure(a), False, src) for c, d, e, src in _STATE_SPACE_CLAIMS[:-1]]
+        rows = [claim(c, d, model, e, _failure(a), False, src) for c, d, e, src in STATE_SPACE_CLAIMS[:-1]]
         pca = pca_claims(model, {"explained_percent": [np.nan, np.nan]})[0]
         if pca["outcome"] != "n/a":   # on the paper's architecture a diverged model fails it
-            pca = claim(*_STATE_SPACE_CLAIMS[-1][:2], model, _STATE_SPACE_CLAIMS[-1][2], _failure(a), False,
-                        _STATE_SPACE_CLAIMS[-1][3])
+            pca = claim(*STATE_SPACE_CLAIMS[-1][:2], model, STATE_SPACE_CLAIMS[-1][2], _failure(a), False,
+                        STATE_SPACE_CLAIMS[-1][3])
         return rows + [pca]
     rows = []
     n_stable = int(np.sum(a["fp_stable"]))
@@ -169,7 +169,7 @@ def model_id(label: str) -> str:
     return str(label).split(" ")[0]
 
 
-_STATE_SPACE_CLAIMS = [
+STATE_SPACE_CLAIMS = [
     ("single_stable_fixed_point", "without input every trajectory collapses to one stable fixed point",
      "1 stable fixed point; all input-free trajectories converge to it", "E.2, G.1"),
     ("orbit_output_regions", "with input: the orbit runs through >= 2 output regions", "bounded orbit", "E.3"),
@@ -187,21 +187,21 @@ def local_claims(model: str, a: dict, tol: dict, label: str = "") -> list[dict]:
     short-residency states have ~0 flips by construction (a property, tested in tests/)."""
     name = model + (f" [{label}]" if label else "")
     if a.get("failed"):
-        return [claim(c, d, name, e, _failure(a), False, src) for c, d, e, src in _LOCAL_CLAIMS]
+        return [claim(c, d, name, e, _failure(a), False, src) for c, d, e, src in LOCAL_CLAIMS]
     k = tol["min_group_states"]
     groups = np.asarray(a["groups"])
     counts = {n: int(np.sum(groups == c)) for c, n in GROUP_NAMES.items()}
     unst = group_means(groups, a["n_unstable"], k)
     rows = []
     present = all(counts[n] >= k for n in GROUP_NAMES.values())
-    rows.append(claim(*_LOCAL_CLAIMS[0][:2], name, f"every group has >= {k} states",
-                      _fmt3(counts, "d") + f" of {len(groups)} states", present, _LOCAL_CLAIMS[0][3],
+    rows.append(claim(*LOCAL_CLAIMS[0][:2], name, f"every group has >= {k} states",
+                      _fmt3(counts, "d") + f" of {len(groups)} states", present, LOCAL_CLAIMS[0][3],
                       statistic="states in the smallest group", value=min(counts.values())))
     c = unst["cluster"]
     others = [unst["transition"], unst["kick"]]
     if not (np.isfinite(c) and all(np.isfinite(others))):
-        rows.append(claim(*_LOCAL_CLAIMS[1][:2], name, _LOCAL_CLAIMS[1][2], "mean unstable " + _fmt3(unst) +
-                          f" (a group has < {k} states)", False, _LOCAL_CLAIMS[1][3],
+        rows.append(claim(*LOCAL_CLAIMS[1][:2], name, LOCAL_CLAIMS[1][2], "mean unstable " + _fmt3(unst) +
+                          f" (a group has < {k} states)", False, LOCAL_CLAIMS[1][3],
                           statistic="min(other groups) - cluster, unstable eigenvalues"))
     else:
         vals = np.asarray(a["n_unstable"], float)
@@ -210,15 +210,15 @@ def local_claims(model: str, a: dict, tol: dict, label: str = "") -> list[dict]:
         se = float(np.hypot(bootstrap_mean_sd(vals[groups == 2], seed=1),
                             bootstrap_mean_sd(vals[groups == other_code], seed=2)))
         gap = float(others[j] - c)
-        rows.append(claim(*_LOCAL_CLAIMS[1][:2], name,
+        rows.append(claim(*LOCAL_CLAIMS[1][:2], name,
                           f"min(transition, kick) - cluster > {ONE_SIDED_Z} bootstrap SE (paper: cluster 0.12-0.21, "
                           "fewest of the three)", "mean unstable " + _fmt3(unst) + f"; gap {gap:.3g}, SE {se:.2g}",
-                          gap > ONE_SIDED_Z * se, _LOCAL_CLAIMS[1][3],
+                          gap > ONE_SIDED_Z * se, LOCAL_CLAIMS[1][3],
                           statistic="min(other groups) - cluster, unstable eigenvalues", value=gap))
     return rows
 
 
-_LOCAL_CLAIMS = [
+LOCAL_CLAIMS = [
     ("three_regions", "states split into transitions (RT < 2), kick-zones (2-8) and clusters (RT > 8, p > 0.8)",
      "every group present", "E.6, G.1"),
     ("cluster_fewest_unstable", "clusters have the fewest unstable Jacobian eigenvalues",

@@ -113,7 +113,7 @@ def learned_conditions(m: dict, floor: dict) -> dict[str, tuple[bool | None, str
     :func:`rnnhmm.claims.performance.floor_for_claims` fields): {condition: (passed, why)}, passed
     None where the record lacks what the condition reads, "n/a" conditions left out (distance for
     d < 10)."""
-    from .performance import _distance_bound
+    from .performance import distance_bound
 
     out: dict[str, tuple[bool | None, str]] = {}
     pl = m.get("plateau")
@@ -141,7 +141,7 @@ def learned_conditions(m: dict, floor: dict) -> dict[str, tuple[bool | None, str
             out["distance"] = (None, "no matched distances in the metrics file")
         else:
             fl = _claims_floor(floor)
-            bound, se = _distance_bound(m, fl)
+            bound, se = distance_bound(m, fl)
             d, r = float(m["distance_mean"]), float(m["reverse_distance_mean"])
             ok = d <= bound and r <= bound
             out["distance"] = (bool(ok), f"matched distance {d:.4g} / reverse {r:.4g} "

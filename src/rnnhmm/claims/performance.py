@@ -16,7 +16,7 @@ PERFORMANCE_CLAIMS = ("distance_at_floor", "reverse_distance_at_floor", "change_
                       "transition_matrix_matches", "rare_symbol_matches")
 
 
-def _distance_bound(m: dict, floor: dict) -> tuple[float, float]:
+def distance_bound(m: dict, floor: dict) -> tuple[float, float]:
     """Floor + Z_SPREAD x the standard error of (RNN mean distance - floor mean): each mean's SE is
     the larger of its within-sample SD / sqrt(n) and (floor only) the SD across floor repeats."""
     n = m["n_seq"]
@@ -52,7 +52,7 @@ def performance_claims(models: list[dict], floors: dict[str, dict]) -> list[dict
                 rows.append(claim(cid, "performance", mid, "-", "no performance statistics in the metrics file",
                                   False, "G.2"))
             continue
-        bound, se = _distance_bound(m, fl)
+        bound, se = distance_bound(m, fl)
         for cid, key, what in (("distance_at_floor", "distance_mean", "match(HMM, RNN): each RNN sample to its "
                                 "best HMM sample (the paper's metric, many-to-one)"),
                                ("reverse_distance_at_floor", "reverse_distance_mean", "match(RNN, HMM): each HMM "

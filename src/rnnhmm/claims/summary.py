@@ -12,7 +12,7 @@ from .performance import PERFORMANCE_CLAIMS, model_faithful
 # ----------------------------------------------------------------------------- collection
 
 
-def _flag(x) -> bool | None:
+def read_flag(x) -> bool | None:
     """A learned / faithful cell as read back from a CSV (bool, 'true' / 'false', empty) -> bool | None."""
     if isinstance(x, bool):
         return x
@@ -56,7 +56,7 @@ def collect_with_nulls(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.Dat
     faithful = {mid: model_faithful(recs, mid) for mid in models}
     learned: dict[str, bool | None] = {}
     for r in recs:
-        v = _flag(r["learned"])
+        v = read_flag(r["learned"])
         if v is not None and r["claim"] in PERFORMANCE_CLAIMS:
             mid = model_of(r["model"])
             learned[mid] = v if learned.get(mid, v) == v else None  # disagreeing rows: unknown
@@ -113,7 +113,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         if perf:
             g, left = g0, 0
         else:
-            on = g0["learned"].map(_flag).map(lambda x: x is True)
+            on = g0["learned"].map(read_flag).map(lambda x: x is True)
             g, left = g0[on], int((~on).sum())
         app = g[g["outcome"] != "n/a"]
         vals = pd.to_numeric(app["value"], errors="coerce").dropna()

@@ -68,7 +68,7 @@ def read_figure_provenance(path) -> dict | None:
     return json.loads(text) if text else None
 
 
-def _symbol_cmap():
+def symbol_cmap():
     from matplotlib.colors import ListedColormap
 
     return ListedColormap(OUTPUT_COLORS)

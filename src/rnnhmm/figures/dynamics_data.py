@@ -31,7 +31,7 @@ def _r(x, nd: int = 4):
     return np.round(np.asarray(x, dtype=float), nd).tolist()
 
 
-def _even(n: int, k: int) -> np.ndarray:
+def even(n: int, k: int) -> np.ndarray:
     """k (or n) evenly spaced indices of range(n)."""
     return np.unique(np.linspace(0, n - 1, min(n, k)).astype(int)) if n else np.zeros(0, int)
 
@@ -60,7 +60,7 @@ def state_space_entry(mid: str, a: dict, change_probability: float | None = None
     noin = np.asarray(a["noin_coords"])[:n_traj, :, :2]
     L = _converged_length(noin)
     proj = np.asarray(a["spread_proj"])
-    keep = _even(proj.shape[1], n_points or proj.shape[1])
+    keep = even(proj.shape[1], n_points or proj.shape[1])
     slow = np.asarray(a["slow_coords"]).reshape(-1, 3)[:n_slow, :2]
     stable = np.asarray(a["fp_stable"], bool)
     return {
@@ -133,7 +133,7 @@ def _noise_entry(mid: str, a: dict, n_background: int = 2000) -> dict:
         out["message"] = _first_lines(a["meta"].get("error", "locate_areas failed"))
         return out
     hc = np.asarray(a["hidden_coords"])
-    keep = _even(len(hc), n_background)
+    keep = even(len(hc), n_background)
     out.update(explained=_r(np.asarray(a["explained_percent"])[:2], 2), background=_r(hc[keep], 3),
                background_outputs=np.asarray(a["outputs"])[keep].tolist(), gammas=_r(a["gammas"]),
                attempts=int(a["attempts"]))
@@ -189,7 +189,7 @@ def fig8_data(state_space: dict, subspaces: dict, performance: dict, n_points: i
             contours = []
             for j in range(len(stds)):
                 c = np.asarray(sub.get(f"p{lab}_contour{j}", np.zeros((0, 3)))).reshape(-1, 3)
-                contours.append(_r(c[_even(len(c), n_points)][:, [0, 2]], 3))
+                contours.append(_r(c[even(len(c), n_points)][:, [0, 2]], 3))
             pairs.append({"pair": lab, "explained": _r(sub[f"p{lab}_explained_percent"], 2),
                           "n_states": int(sub[f"p{lab}_n_states"]), "n_runs": int(sub[f"p{lab}_n_runs"]),
                           "runs": runs, "contours": contours})

@@ -13,10 +13,10 @@ from matplotlib.lines import Line2D
 from rnnhmm.analyses.measures import GROUP_NAMES
 
 from .common import OUTPUT_COLORS
-from .dynamics_data import GROUP_COLORS, KDE_GRIDSIZE, KDE_MAX_POINTS, NOISE_CMAP, RT_COLORS, UNSTABLE_COLORS, _even
+from .dynamics_data import GROUP_COLORS, KDE_GRIDSIZE, KDE_MAX_POINTS, NOISE_CMAP, RT_COLORS, UNSTABLE_COLORS, even
 
 
-def _pc_labels(ax, explained, pcs=(1, 2)):
+def pc_labels(ax, explained, pcs=(1, 2)):
     if explained is None:
         ax.set_xlabel(f"PC{pcs[0]}")
         ax.set_ylabel(f"PC{pcs[1]}")
@@ -25,13 +25,13 @@ def _pc_labels(ax, explained, pcs=(1, 2)):
     ax.set_ylabel(f"PC{pcs[1]} ({explained[1]:.1f}%)")
 
 
-def _style(ax, title=None):
+def style(ax, title=None):
     ax.tick_params(labelsize=6)
     if title:
         ax.set_title(title, fontsize=8)
 
 
-def _colored_path(ax, coords, outputs, lw=0.8, alpha=0.9, arrows=False):
+def colored_path(ax, coords, outputs, lw=0.8, alpha=0.9, arrows=False):
     """A 2-D path with each segment coloured by the output of its end state."""
     c = np.asarray(coords, float)
     o = np.asarray(outputs, int)
@@ -49,12 +49,12 @@ def _colored_path(ax, coords, outputs, lw=0.8, alpha=0.9, arrows=False):
     ax.autoscale_view()
 
 
-def _output_legend(ax, n=3, loc="best"):
+def output_legend(ax, n=3, loc="best"):
     h = [Line2D([0], [0], color=OUTPUT_COLORS[k], lw=1.5, label=f"output {k}") for k in range(n)]
     ax.legend(handles=h, fontsize=5.5, loc=loc, frameon=False, handlelength=1.2)
 
 
-def _kde_contours(ax, level_points, stds, min_points: int = 10, legend=True, gridsize=KDE_GRIDSIZE,
+def kde_contours(ax, level_points, stds, min_points: int = 10, legend=True, gridsize=KDE_GRIDSIZE,
                   max_points: int = KDE_MAX_POINTS):
     """Spec E.4: per noise std a filled KDE band between the 99% and 80% contours (levels 0.01 and 0.2,
     alpha 0.2) and a 95% contour line (level 0.05), seaborn kdeplot with bw_adjust = 3; colours
@@ -66,7 +66,7 @@ def _kde_contours(ax, level_points, stds, min_points: int = 10, legend=True, gri
     for pts, s, col in zip(level_points, stds, colors):
         p = np.asarray(pts, float).reshape(-1, 2)
         label = f"σ = {s:g}"
-        p = p[_even(len(p), max_points)]  # the KDE is O(points x grid); bw_adjust=3 is smooth anyway
+        p = p[even(len(p), max_points)]  # the KDE is O(points x grid); bw_adjust=3 is smooth anyway
         if len(p) < min_points or np.any(np.ptp(p, axis=0) <= 1e-12):
             handles.append(Line2D([0], [0], color=col, lw=1, ls=":", label=f"{label} (skipped: {len(p)} pts)"))
             continue
@@ -83,10 +83,10 @@ def _kde_contours(ax, level_points, stds, min_points: int = 10, legend=True, gri
                   loc="best", frameon=False, handlelength=1.2)
 
 
-def _no_input_panel(ax, e, explained=True):
+def no_input_panel(ax, e, explained=True):
     n = e["noin"]
     for c, o in zip(n["coords"], n["outputs"]):
-        _colored_path(ax, c, o, lw=0.6, alpha=0.6)
+        colored_path(ax, c, o, lw=0.6, alpha=0.6)
         ax.plot(*np.asarray(c)[0], "o", ms=1.5, color="0.5", alpha=0.6)
     fm = n["final_mean"]
     ax.plot(fm[0], fm[1], "x", color="k", ms=8, mew=2, label="fixed point (mean final state)")
@@ -97,13 +97,13 @@ def _no_input_panel(ax, e, explained=True):
     n_st = sum(fp["stable"])
     ax.text(0.02, 0.02, f"{n_st} stable fixed point{'s' if n_st != 1 else ''}; "
             f"{n['converged_frac']:.0%} converged", transform=ax.transAxes, fontsize=5.5, va="bottom")
-    _pc_labels(ax, e["explained"] if explained else None)
+    pc_labels(ax, e["explained"] if explained else None)
 
 
-def _with_input_panel(ax, e, slow=True, annotate=True):
+def with_input_panel(ax, e, slow=True, annotate=True):
     wi = e["with_input"]
     for c, o in zip(wi["coords"], wi["outputs"]):
-        _colored_path(ax, c, o, lw=0.8, arrows=True)
+        colored_path(ax, c, o, lw=0.8, arrows=True)
     if slow and e["slow"]["coords"]:
         s = np.asarray(e["slow"]["coords"])
         ax.scatter(s[:, 0], s[:, 1], s=4, c="k", marker=".", alpha=0.5, label="slow points", zorder=3)
@@ -111,22 +111,22 @@ def _with_input_panel(ax, e, slow=True, annotate=True):
     ax.plot(fm[0], fm[1], "x", color="k", ms=6, mew=1.5)
     sw = e["switch"]
     if not annotate:
-        _pc_labels(ax, e["explained"])
+        pc_labels(ax, e["explained"])
         return
     txt = f"switch rate: argmax {sw['argmax']:.3f}, sampled {sw['sampled']:.3f}"
     if sw["hmm"] is not None:
         txt += f", HMM {sw['hmm']:.3f}"
     ax.text(0.02, 0.02, txt, transform=ax.transAxes, fontsize=5.2, va="bottom")
-    _pc_labels(ax, e["explained"])
+    pc_labels(ax, e["explained"])
 
 
-def _contour_panel(ax, e, legend=True, min_points=10):
+def contour_panel(ax, e, legend=True, min_points=10):
     sp = e["spread"]
-    _kde_contours(ax, sp["proj"], sp["stds"], min_points=min_points, legend=legend)
-    _pc_labels(ax, e["explained"])
+    kde_contours(ax, sp["proj"], sp["stds"], min_points=min_points, legend=legend)
+    pc_labels(ax, e["explained"])
 
 
-def _radius_panel(ax, e):
+def radius_panel(ax, e):
     sp = e["spread"]
     s, r, fit = np.asarray(sp["stds"]), np.asarray(sp["radius"]), sp["fit"]
     ax.plot(s, r, "o", color="k", ms=4, label="mean distance to centroid")
@@ -140,13 +140,13 @@ def _radius_panel(ax, e):
     ax.set_ylim(0, None)
 
 
-def _wrap(text: str, width: int = 60) -> str:
+def wrap(text: str, width: int = 60) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(str(text), width))
 
 
-def _message(ax, text):
+def message(ax, text):
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=6, wrap=True)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -160,7 +160,7 @@ def _rt_cmap(max_rt):
     return ListedColormap(RT_COLORS), BoundaryNorm(bounds, 4)
 
 
-def _local_row(axes, e, pcs=(1, 2)):
+def local_row(axes, e, pcs=(1, 2)):
     """Spec E.6 1x4 panel: RT map, sign-change histogram coloured by RT, unstable count per group,
     PC map of the unstable count."""
     c = np.asarray(e["coords"], float).reshape(-1, 2)
@@ -171,8 +171,8 @@ def _local_row(axes, e, pcs=(1, 2)):
     cb = plt.colorbar(sc, ax=ax, fraction=0.046, pad=0.02)
     cb.set_label("residency time (steps)", fontsize=6)
     cb.ax.tick_params(labelsize=5)
-    _pc_labels(ax, e["explained"], pcs)
-    _style(ax, f"{e['title']}\nresidency time ({e['n_states']} states)")
+    pc_labels(ax, e["explained"], pcs)
+    style(ax, f"{e['title']}\nresidency time ({e['n_states']} states)")
     ax = axes[1]
     h = e["hist"]
     edges = np.asarray(h["edges"])
@@ -180,11 +180,11 @@ def _local_row(axes, e, pcs=(1, 2)):
     ax.bar(edges[:-1], h["counts"], width=np.diff(edges), align="edge", color=cols, edgecolor="k", linewidth=0.3)
     ax.set_xlabel("mean logit-gradient sign changes")
     ax.set_ylabel("states")
-    _style(ax, "sign changes (colour: mean RT of bin)")
+    style(ax, "sign changes (colour: mean RT of bin)")
     ax = axes[2]
     _unstable_bars(ax, e["unstable_by_group"], ["transition\nRT<2", "kick\n2-8", "cluster\nRT>8"],
                    lambda k, ub: f"n={ub['n_' + k]}", fontsize=5.5)
-    _style(ax, "unstable eigenvalues per group")
+    style(ax, "unstable eigenvalues per group")
     ax = axes[3]
     u = np.minimum(np.asarray(e["n_unstable"]), 2)
     sc = ax.scatter(c[:, 0], c[:, 1], c=u, cmap=ListedColormap(UNSTABLE_COLORS),
@@ -193,14 +193,14 @@ def _local_row(axes, e, pcs=(1, 2)):
     cb = plt.colorbar(sc, ax=ax, ticks=[0, 1, 2], fraction=0.046, pad=0.02)
     cb.ax.set_yticklabels(["0", "1", "≥2"], fontsize=5)
     cb.set_label("# unstable eigenvalues", fontsize=6)
-    _pc_labels(ax, e["explained"], pcs)
-    _style(ax, "unstable eigenvalues along the orbit")
+    pc_labels(ax, e["explained"], pcs)
+    style(ax, "unstable eigenvalues along the orbit")
 
 
 
-def _performance_panels(ax_d, ax_t, perf):
+def performance_panels(ax_d, ax_t, perf):
     if perf is None:
-        _message(ax_d, "no performance metrics")
+        message(ax_d, "no performance metrics")
         ax_t.axis("off")
         return
     ax_d.bar([0, 1], [perf["floor_mean"], perf["rnn_mean"]], yerr=[perf["floor_sd"], perf["rnn_sd"]],
@@ -209,7 +209,7 @@ def _performance_panels(ax_d, ax_t, perf):
     ax_d.set_xticks([0, 1], ["HMM-HMM", "HMM-RNN"], fontsize=7)
     ax_d.set_ylabel("matched Euclidean distance")
     ax_d.legend(fontsize=5.5, frameon=False)
-    _style(ax_d, f"performance ({len(perf['seeds'])} seeds)")
+    style(ax_d, f"performance ({len(perf['seeds'])} seeds)")
     M = np.asarray(perf["sq_diff"], float)
     vmax = max(0.02, float(M.max()))
     im = ax_t.imshow(M, cmap="Reds", vmin=0, vmax=vmax)
@@ -220,7 +220,7 @@ def _performance_panels(ax_d, ax_t, perf):
     ax_t.set_xlabel("next output")
     ax_t.set_ylabel("output")
     plt.colorbar(im, ax=ax_t, fraction=0.046, pad=0.02).ax.tick_params(labelsize=5)
-    _style(ax_t, "(T_HMM - T_RNN)², mean over seeds")
+    style(ax_t, "(T_HMM - T_RNN)², mean over seeds")
 
 
 
@@ -236,7 +236,7 @@ def _unstable_bars(ax, ub: dict, ticks: list[str], note, fontsize: float) -> Non
     ax.set_ylabel("mean # unstable eigenvalues")
 
 
-def _residency_pair(axes, r):
+def residency_pair(axes, r):
     """Subspace residency: RT map (PC1 vs PC3) and unstable eigenvalues per group."""
     c = np.asarray(r["coords"], float).reshape(-1, 2)
     cmap, norm = _rt_cmap(r["max_rt"])
@@ -246,10 +246,10 @@ def _residency_pair(axes, r):
     cb = plt.colorbar(sc, ax=ax, fraction=0.046, pad=0.02)
     cb.set_label("residency time", fontsize=6)
     cb.ax.tick_params(labelsize=5)
-    _pc_labels(ax, r["explained"], (1, 3))
-    _style(ax, f"subspace residency {r['pair']} ({r['n_states']} states)")
+    pc_labels(ax, r["explained"], (1, 3))
+    style(ax, f"subspace residency {r['pair']} ({r['n_states']} states)")
     ax = axes[1]
     sb = r["sign_changes_by_group"]
     _unstable_bars(ax, r["unstable_by_group"], ["transition", "kick", "cluster"],
                    lambda k, ub: f"n={ub['n_' + k]}\nsc={sb[k]:.2g}", fontsize=5)
-    _style(ax, f"unstable per group ({r['pair']}; sc = sign changes)")
+    style(ax, f"unstable per group ({r['pair']}; sc = sign changes)")

@@ -10,20 +10,20 @@ import numpy as np
 from rnnhmm.config import ModelSpec
 
 from .dynamics_panels import (
-    _colored_path,
-    _contour_panel,
-    _kde_contours,
-    _local_row,
-    _message,
-    _no_input_panel,
-    _output_legend,
-    _pc_labels,
-    _performance_panels,
-    _radius_panel,
-    _residency_pair,
-    _style,
-    _with_input_panel,
-    _wrap,
+    colored_path,
+    contour_panel,
+    kde_contours,
+    local_row,
+    message,
+    no_input_panel,
+    output_legend,
+    pc_labels,
+    performance_panels,
+    radius_panel,
+    residency_pair,
+    style,
+    with_input_panel,
+    wrap,
 )
 
 
@@ -35,22 +35,22 @@ def plot_fig2(data: dict):
     fig, axes = plt.subplots(4, n, figsize=(3.4 * n, 12), squeeze=False)
     for j, e in enumerate(ms):
         if e.get("failed"):
-            _message(axes[0, j], f"{e['title']}\n{_wrap(e['message'], 45)}")
+            message(axes[0, j], f"{e['title']}\n{wrap(e['message'], 45)}")
             for i in range(1, 4):
                 axes[i, j].axis("off")
             continue
-        _no_input_panel(axes[0, j], e)
-        _style(axes[0, j], f"{e['title']}\nno input")
-        _with_input_panel(axes[1, j], e)
-        _style(axes[1, j], "with input (σ = 1)")
-        _contour_panel(axes[2, j], e, legend=True)
-        _style(axes[2, j], "orbit vs noise std σ")
-        _radius_panel(axes[3, j], e)
-        _style(axes[3, j], "orbit radius vs σ")
+        no_input_panel(axes[0, j], e)
+        style(axes[0, j], f"{e['title']}\nno input")
+        with_input_panel(axes[1, j], e)
+        style(axes[1, j], "with input (σ = 1)")
+        contour_panel(axes[2, j], e, legend=True)
+        style(axes[2, j], "orbit vs noise std σ")
+        radius_panel(axes[3, j], e)
+        style(axes[3, j], "orbit radius vs σ")
     ok = [j for j, e in enumerate(ms) if not e.get("failed")]
     if ok:
         axes[0, ok[0]].legend(fontsize=5.5, frameon=False, loc="best")
-        _output_legend(axes[1, ok[0]])
+        output_legend(axes[1, ok[0]])
     fig.suptitle("Figure 2: global dynamics — single fixed point without input, noise-sustained orbits")
     fig.tight_layout()
     return fig
@@ -63,11 +63,11 @@ def plot_fig3(data: dict):
     fig, axes = plt.subplots(max(1, len(ms)), 4, figsize=(15, 3.2 * max(1, len(ms))), squeeze=False)
     for i, e in enumerate(ms):
         if e.get("failed"):
-            _message(axes[i, 0], f"{e['title']}\nnot analysed: {_wrap(e['message'])}")
+            message(axes[i, 0], f"{e['title']}\nnot analysed: {wrap(e['message'])}")
             for ax in axes[i, 1:]:
                 ax.axis("off")
             continue
-        _local_row(axes[i], e)
+        local_row(axes[i], e)
     fig.suptitle("Figure 3: local dynamics — transitions (RT<2), kick-zones (2-8), clusters (RT>8)")
     fig.tight_layout()
     return fig
@@ -85,7 +85,7 @@ def plot_fig4(data: dict):
         if not e["found"]:
             for ax in row:
                 ax.axis("off")
-            row[0].text(0, 0.5, f"{e['title']}: cluster/transition pair not found\n{_wrap(e['message'], 120)}",
+            row[0].text(0, 0.5, f"{e['title']}: cluster/transition pair not found\n{wrap(e['message'], 120)}",
                         transform=row[0].transAxes, fontsize=8, va="center")
             continue
         bg = np.asarray(e["background"])
@@ -100,8 +100,8 @@ def plot_fig4(data: dict):
                     t = np.asarray(tr)
                     ax.plot(t[:, 0], t[:, 1], color="darkblue", lw=0.6, alpha=0.6)
                 ax.plot(*d["start"], "*", color="gold", mec="k", ms=9, zorder=5)
-                _pc_labels(ax, e["explained"])
-                _style(ax, (f"{e['title']}\n" if k == 0 and gi == 0 else "") + f"{name} start (t={d['idx']}), γ={g:g}")
+                pc_labels(ax, e["explained"])
+                style(ax, (f"{e['title']}\n" if k == 0 and gi == 0 else "") + f"{name} start (t={d['idx']}), γ={g:g}")
         t = np.arange(len(e["cluster"]["trace"][0]))
         for j, (key, lab) in enumerate((("trace", "trace of covariance"), ("mean_dist", "mean distance to mean"))):
             ax = row[2 * n_g + j]
@@ -114,7 +114,7 @@ def plot_fig4(data: dict):
             ax.set_xlabel("t (steps)")
             ax.set_ylabel(lab)
             ax.legend(fontsize=5.5, frameon=False)
-            _style(ax, lab)
+            style(ax, lab)
     fig.suptitle("Figure 4: noise sensitivity — trajectories from cluster vs transition states under "
                  "partially fresh noise (γ = fraction of fresh noise)")
     fig.tight_layout()
@@ -133,19 +133,19 @@ def plot_fig8(data: dict):
         A, B, C = axes[3 * i], axes[3 * i + 1], axes[3 * i + 2]
         ss = e["state_space"]
         if ss.get("failed"):
-            _message(A[0], f"{ss['title']}\n{_wrap(ss['message'])}")
+            message(A[0], f"{ss['title']}\n{wrap(ss['message'])}")
             A[1].axis("off")
         else:
-            _no_input_panel(A[0], ss)
-            _style(A[0], f"{ss['title']}\nno input")
-            _with_input_panel(A[1], ss)
-            _style(A[1], "with input (σ = 1)")
-            _output_legend(A[1])
+            no_input_panel(A[0], ss)
+            style(A[0], f"{ss['title']}\nno input")
+            with_input_panel(A[1], ss)
+            style(A[1], "with input (σ = 1)")
+            output_legend(A[1])
         if e.get("failed"):
-            _message(A[2], f"subspaces not analysed:\n{_wrap(e['message'], 45)}")
+            message(A[2], f"subspaces not analysed:\n{wrap(e['message'], 45)}")
             for ax in [*A[3:], *B[:3], *C]:
                 ax.axis("off")
-            _performance_panels(B[3], B[4], e["performance"])
+            performance_panels(B[3], B[4], e["performance"])
             continue
         pairs = e["pairs"][:3]
         for k in range(3):
@@ -155,13 +155,13 @@ def plot_fig8(data: dict):
                 continue
             p = pairs[k]
             if not p["runs"]:
-                _message(ax, f"outputs {p['pair']}: no run longer than min_run\n({p['n_states']} states)")
-                _style(ax, f"subspace {p['pair']}")
+                message(ax, f"outputs {p['pair']}: no run longer than min_run\n({p['n_states']} states)")
+                style(ax, f"subspace {p['pair']}")
                 continue
             for run in p["runs"]:
-                _colored_path(ax, run["coords"], run["outputs"], lw=0.6, arrows=True)
-            _pc_labels(ax, [p["explained"][0], p["explained"][2]], (1, 3))
-            _style(ax, f"subspace {p['pair']}: longest run ({p['n_runs']} runs)")
+                colored_path(ax, run["coords"], run["outputs"], lw=0.6, arrows=True)
+            pc_labels(ax, [p["explained"][0], p["explained"][2]], (1, 3))
+            style(ax, f"subspace {p['pair']}: longest run ({p['n_runs']} runs)")
         for k in range(3):
             ax = B[k]
             if k >= len(pairs):
@@ -169,12 +169,12 @@ def plot_fig8(data: dict):
                 continue
             p = pairs[k]
             if p["n_states"] == 0 or not any(len(c) for c in p["contours"]):
-                _message(ax, f"outputs {p['pair']}: no states")
+                message(ax, f"outputs {p['pair']}: no states")
             else:
-                _kde_contours(ax, p["contours"], e["noise_stds"], legend=(k == 0))
-                _pc_labels(ax, [p["explained"][0], p["explained"][2]], (1, 3))
-            _style(ax, f"subspace {p['pair']} vs noise std σ")
-        _performance_panels(B[3], B[4], e["performance"])
+                kde_contours(ax, p["contours"], e["noise_stds"], legend=(k == 0))
+                pc_labels(ax, [p["explained"][0], p["explained"][2]], (1, 3))
+            style(ax, f"subspace {p['pair']} vs noise std σ")
+        performance_panels(B[3], B[4], e["performance"])
         res = e["residency"][:2]
         for k in range(2):
             sub = C[2 * k: 2 * k + 2]
@@ -184,10 +184,10 @@ def plot_fig8(data: dict):
                 continue
             r = res[k]
             if r["failed"]:
-                _message(sub[0], f"subspace residency {r['pair']}: not found\n{r['message'][:120]}")
+                message(sub[0], f"subspace residency {r['pair']}: not found\n{r['message'][:120]}")
                 sub[1].axis("off")
                 continue
-            _residency_pair(sub, r)
+            residency_pair(sub, r)
         C[4].axis("off")
     fig.suptitle("Figure 8: fully connected and cyclic HMMs — orbits, output-pair subspaces, "
                  "subspace contours and residency, performance")
@@ -213,16 +213,16 @@ def plot_figS2(data: dict):
         for k in range(3):
             axes[i, j + k].axis("on")
         if e.get("failed"):
-            _message(axes[i, j], f"{s.hmm} |h|={s.hidden} d={s.input}\n{_wrap(e['message'], 40)}")
+            message(axes[i, j], f"{s.hmm} |h|={s.hidden} d={s.input}\n{wrap(e['message'], 40)}")
             axes[i, j + 1].axis("off")
             axes[i, j + 2].axis("off")
             continue
-        _no_input_panel(axes[i, j], e)
-        _style(axes[i, j], f"{s.hmm} |h|={s.hidden} d={s.input}: no input")
-        _with_input_panel(axes[i, j + 1], e, slow=False, annotate=False)
-        _style(axes[i, j + 1], "with input (σ=1)")
-        _contour_panel(axes[i, j + 2], e, legend=e is first_ok)
-        _style(axes[i, j + 2], "contours vs noise std σ")
+        no_input_panel(axes[i, j], e)
+        style(axes[i, j], f"{s.hmm} |h|={s.hidden} d={s.input}: no input")
+        with_input_panel(axes[i, j + 1], e, slow=False, annotate=False)
+        style(axes[i, j + 1], "with input (σ=1)")
+        contour_panel(axes[i, j + 2], e, legend=e is first_ok)
+        style(axes[i, j + 2], "contours vs noise std σ")
     fig.suptitle(f"Figure S2: latent trajectories and orbit contours over {len(ms)} configurations "
                  f"(seed {specs[0].seed if specs else '-'})", fontsize=11)
     fig.tight_layout()

@@ -12,7 +12,7 @@ import pandas as pd
 from rnnhmm.claims.learned import model_flags
 from rnnhmm.io import read_json
 
-from .common import HMM_COLOR, RNN_COLOR, _symbol_cmap
+from .common import HMM_COLOR, RNN_COLOR, symbol_cmap
 
 
 def build(name: str, inputs, params) -> dict:
@@ -157,7 +157,7 @@ def _draw_pipeline(ax, example):
     ax.annotate("", (0.545, 0.93), (0.515, 0.93), xycoords="axes fraction", arrowprops=arrow)
     ax.annotate("", (0.87, 0.5), (0.8, 0.62), xycoords="axes fraction", arrowprops=arrow)
     ax.annotate("", (0.87, 0.4), (0.8, 0.2), xycoords="axes fraction", arrowprops=arrow)
-    cmap = _symbol_cmap()
+    cmap = symbol_cmap()
     for (y0, key) in ((0.5, "rnn"), (0.06, "hmm")):
         seqs = np.asarray(example["examples"][key])[:8]
         inset = ax.inset_axes([0.14, y0, 0.64, 0.3])
