@@ -93,6 +93,9 @@ def fivo_bound(W_ih: torch.Tensor, W_hh: torch.Tensor, W_out: torch.Tensor, y: t
     log_p = math.log(P)
     with record_function("fivo projection"):
         drive = project_inputs(W_ih, draws.noise)  # (S, L, B*P, H), time-major
+        # one view per step: unbind's backward stacks the L gradients once (indexing drive[:, t]
+        # per step would make every step's backward fill and add a full-size zero tensor)
+        drives = drive.unbind(1)
     W_hh_T = W_hh.transpose(1, 2)
     y_rows = y.repeat_interleave(P, dim=1).transpose(1, 2).unsqueeze(2)  # (S, L, 1, B*P)
     u = draws.u.double()
@@ -108,7 +111,7 @@ def fivo_bound(W_ih: torch.Tensor, W_hh: torch.Tensor, W_out: torch.Tensor, y: t
     ess_sum = torch.zeros(S, dtype=torch.float64, device=dev)
     for t in range(L):
         with record_function("fivo move"):
-            h = torch.relu(torch.baddbmm(drive[:, t], h, W_hh_T))
+            h = torch.relu(torch.baddbmm(drives[t], h, W_hh_T))
             with torch.no_grad():
                 norm = torch.linalg.vector_norm(h.detach(), dim=-1).view(S, B, P)
                 bad = alive & ~(norm <= diverge_norm)  # also NaN / inf
