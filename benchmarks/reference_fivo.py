@@ -18,17 +18,17 @@ from rnnhmm.training.fivo import DEAD_LOG_INCREMENT, Draws
 
 
 def reference_bound_one(W_ih, W_hh, W_out, y, noise, h0, u, ess_threshold=0.5, diverge_norm=DIVERGE_NORM):
-    """One model: weights (H, D), (H, H), (K, H); y (B, L); noise (B*P, L, D); h0 (B*P, H) or None;
+    """One model: weights (H, D), (H, H), (K, H); y (B, L); noise (L, B*P, D); h0 (B*P, H) or None;
     u (L, B). Returns the bound (B,)."""
     B, L = y.shape
-    BP, H = noise.shape[0], W_hh.shape[0]
+    BP, H = noise.shape[1], W_hh.shape[0]
     P = BP // B
     h = h0 if h0 is not None else noise.new_zeros(BP, H)
     logw = noise.new_full((B, P), -math.log(P))
     alive = torch.ones(B, P, dtype=torch.bool)
     bound = noise.new_zeros(B)
     for t in range(L):
-        h = torch.relu(noise[:, t] @ W_ih.T + h @ W_hh.T)
+        h = torch.relu(noise[t] @ W_ih.T + h @ W_hh.T)
         with torch.no_grad():
             bad = alive & ~(h.norm(dim=1).view(B, P) <= diverge_norm)
         alive = alive & ~bad
@@ -54,8 +54,8 @@ def reference_bound_one(W_ih, W_hh, W_out, y, noise, h0, u, ess_threshold=0.5, d
     return bound
 
 
-def reference_bound(weights, y, draws: Draws, ess_threshold=0.5):
+def reference_bound(weights, y, draws: Draws, ess_threshold=0.5, diverge_norm=DIVERGE_NORM):
     """S models one after the other: weights [(W_ih, W_hh, W_out)] * S, y (S, B, L) -> [bound (B,)] * S."""
     return [reference_bound_one(*w, y[s], draws.noise[s], None if draws.h0 is None else draws.h0[s], draws.u[s],
-                                ess_threshold)
+                                ess_threshold, diverge_norm)
             for s, w in enumerate(weights)]

@@ -33,24 +33,35 @@ def _weights(S, H, D, K=3, seed=0, scale=1.0):
             torch.randn(S, K, H, generator=g) * 2.0]
 
 
-@pytest.mark.parametrize("random_h0,ess", [(True, 0.5), (False, 1.0), (True, 0.0)])
-def test_bound_matches_plain_per_model_filter(random_h0, ess):
-    """Same random numbers -> the batched bound and its gradient equal the plain per-model loop."""
+@pytest.mark.parametrize("random_h0,ess,grow,limit", [(True, 0.5, 0.0, 1e6), (False, 1.0, 0.0, 1e6),
+                                                      (True, 0.0, 0.0, 1e6), (True, 0.5, 3.0, 1e6),
+                                                      (False, 0.5, 0.0, 1.5)])
+def test_bound_matches_plain_per_model_filter(random_h0, ess, grow, limit):
+    """Same random numbers -> the batched bound and its gradient (hand-written backward) equal the plain
+    per-model loop under autograd. ``grow``: a self-excitation that makes whole sequences diverge
+    (3.0); ``limit``: a divergence bound low enough (1.5) that some particles of living sequences
+    die."""
     S, B, P, L, H, D = 2, 5, 8, 12, 6, 3
-    ws = [w.requires_grad_() for w in _weights(S, H, D)]
+    ws = _weights(S, H, D)
+    ws[1] = ws[1] + grow * torch.eye(H)
+    ws = [w.requires_grad_() for w in ws]
     y = torch.randint(0, 3, (S, B, L), generator=torch.Generator().manual_seed(1))
     gens = [torch.Generator().manual_seed(s) for s in range(S)]
     dr = draw(gens, B, P, L, D, H, random_h0, "cpu")
-    bound, stats = fivo_bound(*ws, y, dr, ess)
+    bound, stats = fivo_bound(*ws, y, dr, ess, diverge_norm=limit)
     bound.sum().backward()
     grads = [w.grad.clone() for w in ws]
     refw = [[w.detach()[s].clone().requires_grad_() for w in ws] for s in range(S)]
-    ref = reference_bound(refw, y, dr, ess)
+    ref = reference_bound(refw, y, dr, ess, diverge_norm=limit)
     for s in range(S):
         ref[s].sum().backward()
         assert torch.allclose(bound[s], ref[s], rtol=1e-5, atol=1e-4), (bound[s], ref[s])
         for g, r in zip(grads, refw[s]):
             assert torch.allclose(g[s], r.grad, rtol=1e-4, atol=1e-4)
+    if grow:
+        assert 0 < int(stats["dead"].sum()) < S * B
+    if limit < 10:
+        assert int(stats["n_diverged"].sum()) > 0 and int(stats["dead"].sum()) < S * B
     if ess == 0.0:
         assert int(stats["resampled"].sum()) == 0
     elif ess == 1.0:

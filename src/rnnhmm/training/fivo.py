@@ -37,7 +37,7 @@ import torch
 from torch.profiler import record_function
 
 from rnnhmm.analyses.measures import DIVERGE_NORM
-from rnnhmm.model import project_inputs
+from rnnhmm.model import _addmm_
 
 __all__ = ["DEAD_LOG_INCREMENT", "Draws", "draw", "systematic", "fivo_bound", "likelihood_loss", "validation_bound"]
 
@@ -45,8 +45,8 @@ DEAD_LOG_INCREMENT = math.log(1e-30)  # per step of a sequence whose particles h
 
 
 class Draws(NamedTuple):
-    """The random numbers of one bound evaluation, per model: input noise (S, B*P, L, D), h_0
-    (S, B*P, H) or None (h_0 = 0), resampling uniforms (S, L, B)."""
+    """The random numbers of one bound evaluation, per model: input noise (S, L, B*P, D), time-major,
+    h_0 (S, B*P, H) or None (h_0 = 0), resampling uniforms (S, L, B)."""
 
     noise: torch.Tensor
     h0: torch.Tensor | None
@@ -55,15 +55,19 @@ class Draws(NamedTuple):
 
 def draw(gens: Sequence[torch.Generator], B: int, P: int, L: int, D: int, H: int, random_h0: bool,
          device) -> Draws:
-    """Draw from each model's generator, in this order: noise (B*P, L, D), h_0 (B*P, H) when
-    ``random_h0``, resampling uniforms (L, B)."""
-    noise, h0, u = [], [], []
-    for g in gens:
-        noise.append(torch.randn(B * P, L, D, generator=g, device=device))
+    """Draw from each model's generator, in this order: noise (L, B*P, D) (time-major: the input
+    projection needs no transposed copy), h_0 (B*P, H) when ``random_h0``, resampling uniforms (L, B).
+    Written in place into the stacked tensors (no stacking copy)."""
+    S = len(gens)
+    noise = torch.empty(S, L, B * P, D, device=device)
+    h0 = torch.empty(S, B * P, H, device=device) if random_h0 else None
+    u = torch.empty(S, L, B, device=device)
+    for s, g in enumerate(gens):
+        noise[s].normal_(generator=g)
         if random_h0:
-            h0.append(torch.randn(B * P, H, generator=g, device=device))
-        u.append(torch.rand(L, B, generator=g, device=device))
-    return Draws(torch.stack(noise), torch.stack(h0) if random_h0 else None, torch.stack(u))
+            h0[s].normal_(generator=g)
+        u[s].uniform_(generator=g)
+    return Draws(noise, h0, u)
 
 
 def systematic(w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -76,82 +80,165 @@ def systematic(w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(c, pos).clamp_(max=P - 1)
 
 
+class _FivoBound(torch.autograd.Function):
+    """The bound of S models x B sequences with its gradient written down (no autograd graph).
+
+    Forward, per step: the states overwrite the input projection in place (a_t = drive_t + W_hh
+    h_{t-1}, ReLU, diverged particles zeroed), the readout in an outputs-major layout, the weights,
+    the increment and, where needed, the resampling (the resampled states are a gathered copy; the
+    buffer keeps the states before resampling). Saved per step: the states (the buffer), the
+    normalised weights after weighting wbar_t (S, B, P), which sequences were resampled or dead, and
+    the ancestor rows.
+
+    Backward: with lw_t = logw_{t-1} + log g_t and bound = sum_t log sum_p exp(lw_t), the gradient
+    of the bound w.r.t. lw_t is G_t = wbar_t + [not resampled at t] (G_{t+1} - wbar_t sum_p G_{t+1})
+    (0 for a dead sequence; resampling resets the weights to constants), i.e. the normalised weights
+    at the end of the current resampling block. Then d log g / d logits = onehot(y) - softmax, through
+    the readout, the ReLU mask and the recurrence; a resampling's gradient is scattered back to the
+    ancestors (D_t = sum over the children, so dh_{t-1} = D_t W_hh, dW_hh += D_t^T h_{t-1}); the input
+    weights' gradient is one matmul over all steps.
+    """
+
+    @staticmethod
+    def forward(ctx, W_ih, W_hh, W_out, y, noise, h0, u, ess_threshold, diverge_norm, stats):
+        S, B, L = y.shape
+        BP, D = noise.shape[2], noise.shape[-1]
+        P, H = BP // B, W_hh.shape[-1]
+        dev, dt = W_hh.device, W_hh.dtype
+        log_p = math.log(P)
+        with record_function("fivo projection"):
+            x = noise.reshape(S, L * BP, D)  # time-major (a view), kept for dW_ih
+            states = torch.bmm(x, W_ih.transpose(1, 2)).view(S, L, BP, H)
+        W_hh_T = W_hh.transpose(1, 2)
+        y_rows = y.repeat_interleave(P, dim=1).transpose(1, 2).unsqueeze(2).contiguous()  # (S, L, 1, B*P)
+        u = u.double()
+        h = h0 if h0 is not None else states.new_zeros(S, BP, H)
+        logw = torch.full((S, B, P), -log_p, device=dev, dtype=dt)  # normalised log-weights
+        alive = torch.ones(S, B, P, dtype=torch.bool, device=dev)
+        dead = torch.zeros(S, B, dtype=torch.bool, device=dev)
+        any_dead = False  # changes only where particles diverge: one device sync fewer per step
+        offsets = (torch.arange(B, device=dev) * P).view(1, B, 1)
+        identity = torch.arange(P, device=dev).expand(S, B, P)
+        bound = states.new_zeros(S, B)
+        wbar_hist = states.new_empty(S, L, B, P)
+        keep = torch.zeros(S, L, B, dtype=torch.bool, device=dev)  # not resampled at t (weights carried on)
+        dead_hist = torch.zeros(S, L, B, dtype=torch.bool, device=dev)
+        rows_hist: list = [None] * L  # ancestor rows (S, B*P) of the steps that resampled
+        n_div = torch.zeros(S, dtype=torch.long, device=dev)
+        n_rs = torch.zeros(S, dtype=torch.long, device=dev)
+        ess_sum = torch.zeros(S, dtype=torch.float64, device=dev)
+        n_ess = torch.zeros(S, dtype=torch.long, device=dev)  # live sequence-steps
+        for t in range(L):
+            with record_function("fivo move"):
+                h_t = states[:, t]
+                _addmm_(h_t, h, W_hh_T)
+                h_t.relu_()
+                norm = torch.linalg.vector_norm(h_t, dim=-1).view(S, B, P)
+                bad = alive & ~(norm <= diverge_norm)  # also NaN / inf
+                if bool(bad.any()):
+                    n_div += bad.sum(dim=(1, 2))
+                    alive &= ~bad
+                    h_t.masked_fill_(~alive.view(S, BP, 1), 0.0)
+                    dead = ~alive.any(dim=-1)
+                    any_dead = bool(dead.any())
+            with record_function("fivo weight"):
+                logits = torch.bmm(W_out, h_t.transpose(1, 2))  # (S, K, B*P): outputs-major
+                logg = logits.gather(1, y_rows[:, t]).squeeze(1) - torch.logsumexp(logits, dim=1)
+                lw = logw + logg.view(S, B, P).masked_fill_(~alive, -math.inf)
+                if any_dead:
+                    lw.masked_fill_(dead.unsqueeze(-1), 0.0)
+                step = torch.logsumexp(lw, dim=-1)  # log sum_p wbar_p g_p
+                if any_dead:
+                    step = torch.where(dead, DEAD_LOG_INCREMENT, step)
+                bound += step
+                logw = lw.sub_(step.unsqueeze(-1))
+                if any_dead:
+                    logw.masked_fill_(dead.unsqueeze(-1), -log_p)
+                    dead_hist[:, t] = dead
+            with record_function("fivo resample"):
+                wbar = logw.double().exp()
+                ess = 1.0 / (wbar * wbar).sum(dim=-1)  # (S, B)
+                ess_sum += torch.where(dead, 0.0, ess / P).sum(dim=1)
+                n_ess += (~dead).sum(dim=1)
+                rs = (ess < ess_threshold * P) & ~dead
+                wbar_hist[:, t] = wbar.masked_fill_(dead.unsqueeze(-1), 0.0)
+                keep[:, t] = ~rs
+                h = h_t
+                if bool(rs.any()):
+                    anc = torch.where(rs.unsqueeze(-1), systematic(wbar, u[:, t]), identity)  # (S, B, P)
+                    rows = (anc + offsets).view(S, BP)
+                    rows_hist[t] = rows
+                    n_rs += rs.sum(dim=1)
+                    h = h_t.gather(1, rows.unsqueeze(-1).expand(S, BP, H))
+                    alive = alive.gather(-1, anc)
+                    logw = logw.masked_fill_(rs.unsqueeze(-1), -log_p)
+        ctx.save_for_backward(W_ih, W_hh, W_out, x, h0, states, y_rows, wbar_hist, keep, dead_hist)
+        ctx.rows_hist = rows_hist
+        stats.update(n_diverged=n_div, dead=dead.sum(dim=1), resampled=n_rs, ess=ess_sum / n_ess.clamp_min(1))
+        return bound
+
+    @staticmethod
+    @record_function("fivo backward")
+    def backward(ctx, grad_bound):
+        W_ih, W_hh, W_out, x, h0, states, y_rows, wbar_hist, keep, dead_hist = ctx.saved_tensors
+        rows_hist = ctx.rows_hist
+        S, L, BP, H = states.shape
+        gb = grad_bound.unsqueeze(-1)
+        dA = torch.empty_like(states)
+        dW_hh = torch.zeros_like(W_hh)
+        dW_out = torch.zeros_like(W_out)
+        G = None
+        carry = None  # gradient w.r.t. h_t coming from step t + 1 (scattered back to the ancestors)
+        for t in range(L - 1, -1, -1):
+            w_t = wbar_hist[:, t]
+            if G is None:
+                G = w_t.clone()
+            else:
+                k = keep[:, t].unsqueeze(-1).to(G.dtype)
+                G = w_t * (1.0 - k * G.sum(dim=-1, keepdim=True)) + k * G
+                G.masked_fill_(dead_hist[:, t].unsqueeze(-1), 0.0)
+            gl = (G * gb).view(S, 1, BP)  # d(out) / d log g_t
+            h_t = states[:, t]
+            logits = torch.bmm(W_out, h_t.transpose(1, 2))
+            dlogits = torch.softmax(logits, dim=1).mul_(-gl)
+            dlogits.scatter_add_(1, y_rows[:, t], gl)
+            dW_out.baddbmm_(dlogits, h_t)
+            d_t = dA[:, t]
+            if d_t.is_contiguous():  # S = 1
+                torch.bmm(dlogits.transpose(1, 2), W_out, out=d_t)
+            else:
+                d_t.copy_(torch.bmm(dlogits.transpose(1, 2), W_out))
+            if carry is not None:
+                d_t.add_(carry)
+            d_t.mul_(torch.sign(h_t))  # ReLU (and diverged particles, zeroed)
+            prev = h0 if t == 0 else states[:, t - 1]
+            rows = rows_hist[t - 1] if t > 0 else None
+            if rows is not None:  # h^res_{t-1} = h_{t-1}[rows]: scatter to the ancestors
+                Dt = torch.zeros_like(d_t).scatter_add_(1, rows.unsqueeze(-1).expand(S, BP, H), d_t)
+            else:
+                Dt = d_t
+            if prev is not None:
+                dW_hh.baddbmm_(Dt.transpose(1, 2), prev)
+            if t > 0:
+                carry = torch.bmm(Dt, W_hh)
+        dW_ih = torch.bmm(dA.view(S, L * BP, H).transpose(1, 2), x)
+        return dW_ih, dW_hh, dW_out, None, None, None, None, None, None, None
+
+
 def fivo_bound(W_ih: torch.Tensor, W_hh: torch.Tensor, W_out: torch.Tensor, y: torch.Tensor, draws: Draws,
                ess_threshold: float = 0.5, diverge_norm: float = DIVERGE_NORM) -> tuple[torch.Tensor, dict]:
     """The FIVO bound of every sequence under every model: weights (S, H, D), (S, H, H), (S, K, H),
     y (S, B, L) integer symbols, ``draws`` (:func:`draw`, P = rows / B). Returns the bound (S, B),
-    differentiable w.r.t. the weights when grad is enabled, and statistics (tensors, no device sync):
-    ``n_diverged`` (S,), ``dead`` (S,) sequences whose particles all diverged, ``resampled`` (S,)
-    sequence-steps resampled, ``ess`` (S,) mean ESS / P after weighting."""
+    differentiable w.r.t. the weights (hand-written backward, :class:`_FivoBound`), and statistics
+    (tensors, no device sync): ``n_diverged`` (S,), ``dead`` (S,) sequences whose particles all
+    diverged, ``resampled`` (S,) sequence-steps resampled, ``ess`` (S,) mean ESS / P after weighting."""
     S, B, L = y.shape
-    H = W_hh.shape[-1]
-    BP = draws.noise.shape[1]
-    P = BP // B
-    if P * B != BP or draws.noise.shape[2] != L:
+    BP = draws.noise.shape[2]
+    if BP % B or draws.noise.shape[1] != L:
         raise ValueError(f"fivo_bound: draws {tuple(draws.noise.shape)} do not fit {B} sequences of {L} steps")
-    dev = W_hh.device
-    log_p = math.log(P)
-    with record_function("fivo projection"):
-        drive = project_inputs(W_ih, draws.noise)  # (S, L, B*P, H), time-major
-        # one view per step: unbind's backward stacks the L gradients once (indexing drive[:, t]
-        # per step would make every step's backward fill and add a full-size zero tensor)
-        drives = drive.unbind(1)
-    W_hh_T = W_hh.transpose(1, 2)
-    y_rows = y.repeat_interleave(P, dim=1).transpose(1, 2).unsqueeze(2)  # (S, L, 1, B*P)
-    u = draws.u.double()
-    h = draws.h0 if draws.h0 is not None else drive.new_zeros(S, BP, H)
-    logw = torch.full((S, B, P), -log_p, device=dev, dtype=drive.dtype)  # normalised log-weights
-    alive = torch.ones(S, B, P, dtype=torch.bool, device=dev)
-    dead = torch.zeros(S, B, dtype=torch.bool, device=dev)
-    offsets = (torch.arange(B, device=dev) * P).view(1, B, 1)
-    identity = torch.arange(P, device=dev).expand(S, B, P)
-    bound = drive.new_zeros(S, B)
-    n_div = torch.zeros(S, dtype=torch.long, device=dev)
-    n_rs = torch.zeros(S, dtype=torch.long, device=dev)
-    ess_sum = torch.zeros(S, dtype=torch.float64, device=dev)
-    for t in range(L):
-        with record_function("fivo move"):
-            h = torch.relu(torch.baddbmm(drives[t], h, W_hh_T))
-            with torch.no_grad():
-                norm = torch.linalg.vector_norm(h.detach(), dim=-1).view(S, B, P)
-                bad = alive & ~(norm <= diverge_norm)  # also NaN / inf
-            if bool(bad.any()):
-                n_div += bad.sum(dim=(1, 2))
-                alive = alive & ~bad
-                h = torch.where(alive.view(S, BP, 1), h, 0.0)
-                dead = ~alive.any(dim=-1)
-        with record_function("fivo weight"):
-            logits = torch.bmm(W_out, h.transpose(1, 2))  # (S, K, B*P): outputs-major
-            logg = logits.gather(1, y_rows[:, t]).squeeze(1) - torch.logsumexp(logits, dim=1)
-            logg = logg.view(S, B, P).masked_fill(~alive, -math.inf)
-            lw = logw + logg
-            any_dead = bool(dead.any())
-            if any_dead:
-                lw = lw.masked_fill(dead.unsqueeze(-1), 0.0)
-            step = torch.logsumexp(lw, dim=-1)  # log sum_p wbar_p g_p
-            if any_dead:
-                step = torch.where(dead, DEAD_LOG_INCREMENT, step)
-            bound = bound + step
-            logw = lw - step.unsqueeze(-1)
-            if any_dead:
-                logw = logw.masked_fill(dead.unsqueeze(-1), -log_p)
-        with record_function("fivo resample"), torch.no_grad():
-            wbar = logw.detach().double().exp()
-            ess = 1.0 / (wbar * wbar).sum(dim=-1)  # (S, B)
-            ess_sum += torch.where(dead, 0.0, ess / P).sum(dim=1)
-            rs = (ess < ess_threshold * P) & ~dead
-        if bool(rs.any()):
-            with record_function("fivo resample"):
-                with torch.no_grad():
-                    anc = torch.where(rs.unsqueeze(-1), systematic(wbar, u[:, t]), identity)  # (S, B, P)
-                    rows = (anc + offsets).view(S, BP, 1).expand(S, BP, H)
-                    n_rs += rs.sum(dim=1)
-                h = h.gather(1, rows)  # ancestors' states (gradient flows to them; indices detached)
-                alive = alive.gather(-1, anc)
-                logw = torch.where(rs.unsqueeze(-1), torch.full_like(logw, -log_p), logw)
-    n_live = (B - dead.sum(dim=1)).clamp_min(1)
-    stats = {"n_diverged": n_div, "dead": dead.sum(dim=1), "resampled": n_rs,
-             "ess": ess_sum / (L * n_live).double()}
+    stats: dict = {}
+    bound = _FivoBound.apply(W_ih, W_hh, W_out, y, draws.noise, draws.h0, draws.u, float(ess_threshold),
+                             float(diverge_norm), stats)
     return bound, stats
 
 
