@@ -22,9 +22,17 @@ replaces it. A sequence whose particles have all diverged is *dead*: each of its
 adds the constant :data:`DEAD_LOG_INCREMENT` (no gradient) and it is counted in the statistics.
 
 Shapes: S models (leading axis of the weights), B sequences, P particles; the particle rows of
-model s are b * P + p, one tensor (S, B*P, H). The input projection of all steps is one batched
-matmul (:func:`rnnhmm.model.project_inputs`); the readout runs in an outputs-major (S, K, B*P)
-layout (reductions over K = 3 along a long axis).
+model s are b * P + p, one tensor (S, B*P, H). The noise of all steps is drawn first, time-major
+(S, L, B*P, D), and projected in one batched matmul; the states overwrite that projection in place;
+the readout runs in an outputs-major (S, K, B*P) layout (reductions over K = 3 along a long axis);
+the gradient is written down (:class:`_FivoBound`), no autograd graph per step. The same bound
+written plainly with autograd, one model at a time, is ``benchmarks/reference_fivo.py``;
+``tests/test_likelihood_training.py`` checks that both give the same bound and gradient.
+
+Cost: the RNN of B*P sequences, forward and backward, per training batch. Memory: the states,
+their gradient and the time-major noise are kept for the whole sequence, (2 H + D) * L * B * P * S
+floats (B x P = 64 x 64, L = 50, H = 150, D = 100: 0.33 GB per model). Use a small ``batch_size``
+(e.g. 64) with this objective.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ is that loop with one model): this module imports nothing from it.
 
 Loss: debiased Sinkhorn divergence (geomloss, p=2, blur 0.2, eps-scaling 0.5) between the set of
 RNN output sequences and the set of HMM sequences, each sequence flattened to a point in R^{L*K}.
+Or, with ``objective: likelihood``, minus the FIVO bound of a particle filter
+(:mod:`rnnhmm.training.fivo`, docs/training.md "Training by likelihood").
 Optimiser: Adam (lr 1e-3, betas (0.9, 0.9)), batches of 4096 in fixed order, fresh input noise
 every epoch, gradient-norm clipping.
 
