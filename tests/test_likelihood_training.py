@@ -104,7 +104,9 @@ def test_bound_is_a_lower_bound_that_tightens_with_particles():
 
 
 def test_divergent_particles_get_weight_zero_and_the_arithmetic_stays_finite():
-    S, B, P, L, H, D = 1, 3, 4, 6, 5, 2
+    """Every particle diverges; dead particles keep moving and would reach inf (float32) within the
+    30 steps if they were not zeroed: the bound and the gradient stay finite."""
+    S, B, P, L, H, D = 1, 3, 4, 30, 5, 2
     W_ih, _, W_out = (w.requires_grad_() for w in _weights(S, H, D))
     W_hh = (1e3 * torch.eye(H)).unsqueeze(0).requires_grad_()  # every particle blows up within a few steps
     y = torch.zeros(S, B, L, dtype=torch.long)

@@ -142,10 +142,12 @@ class _FivoBound(torch.autograd.Function):
                 _addmm_(h_t, h, W_hh_T)
                 h_t.relu_()
                 norm = torch.linalg.vector_norm(h_t, dim=-1).view(S, B, P)
-                bad = alive & ~(norm <= diverge_norm)  # also NaN / inf
-                if bool(bad.any()):
-                    n_div += bad.sum(dim=(1, 2))
-                    alive &= ~bad
+                # past the bound (or NaN / inf): any particle, a dead one too (it keeps moving, from
+                # 0, and would reach inf, whose NaN times a zero gradient is NaN)
+                over = ~(norm <= diverge_norm)
+                if bool(over.any()):
+                    n_div += (alive & over).sum(dim=(1, 2))
+                    alive &= ~over
                     h_t.masked_fill_(~alive.view(S, BP, 1), 0.0)
                     dead = ~alive.any(dim=-1)
                     any_dead = bool(dead.any())
