@@ -229,3 +229,42 @@ def test_schema_accepts_the_likelihood_objective_and_rejects_an_unknown_one():
     assert "\n" not in msg and "config.training.objective: 'maximum_likelihood' is not one of" in msg, msg
     with pytest.raises(ValueError, match="objective"):
         TrainConfig(hidden=4, input_dim=2, objective="maximum_likelihood")
+
+
+def test_sinkhorn_stays_the_default_and_records_no_bound():
+    cfg = TrainConfig(hidden=4, input_dim=2, epochs=1, batch_size=32, device="cpu", log_every=100)
+    assert (cfg.objective, cfg.particles, cfg.ess_threshold, cfg.init_from) == ("sinkhorn", 64, 0.5, None)
+    _, tr, va = _data(S=1, n=64)
+    res = train_many([cfg], tr, va, log=lambda m: None)[0]
+    assert res.val_bound == [] and len(res.val_loss) == 1
+
+
+def test_group_job_writes_the_validation_bound(tmp_path):
+    """The pipeline's group job (rnnhmm.training.group.run) under objective likelihood: model.pt and
+    losses.tsv carry the validation bound beside the Sinkhorn losses, and the plateau verdict is made."""
+    import pandas as pd
+
+    from rnnhmm.plan import training_groups
+    from rnnhmm.training import group
+
+    cfg = validate_config({
+        "hmms": {"lin2": {"kind": "linear_chain", "states": 2, "seq_len": 10}},
+        "models": [{"name": "g", "hmms": ["lin2"], "hidden": [4], "input": [2], "seeds": [0, 1]}],
+        "training": {"epochs": 2, "batch_size": 16, "device": "cpu", "objective": "likelihood", "particles": 4},
+    })
+    grp = training_groups(cfg)[0]  # (seed 0 keeps evolution snapshots by default: a group of its own)
+    hmm = linear_chain(2)
+    files = []
+    for s in grp.seeds:
+        obs = hmm.sample(64, 10, seed=s)
+        f = tmp_path / f"s{s}.npz"
+        np.savez(f, train=obs[:32], val=obs[32:], transition=hmm.transition, emission=hmm.emission, start=hmm.start)
+        files.append(f)
+    out = tmp_path / "out"
+    group.run(cfg, grp.id, grp.params, grp.seeds, files, tmp_path / "ckpt.pt", out, lambda p, s, d: {},
+              log=lambda m: None)
+    for s in grp.seeds:
+        blob = torch.load(out / f"s{s}" / "model.pt", weights_only=False)
+        assert len(blob["val_bound"]) == len(blob["val_loss"]) == 2 and "message" in blob["plateau"]
+        tsv = pd.read_csv(out / f"s{s}" / "losses.tsv", sep="\t")
+        assert list(tsv.columns) == ["epoch", "train", "val", "val_bound"]
