@@ -268,3 +268,28 @@ def test_group_job_writes_the_validation_bound(tmp_path):
         assert len(blob["val_bound"]) == len(blob["val_loss"]) == 2 and "message" in blob["plateau"]
         tsv = pd.read_csv(out / f"s{s}" / "losses.tsv", sep="\t")
         assert list(tsv.columns) == ["epoch", "train", "val", "val_bound"]
+
+
+def test_checkpoint_written_before_the_objective_existed_is_resumed(tmp_path):
+    """A Sinkhorn checkpoint whose key lacks the settings added with the objective (as one written
+    by the code before) is resumed, not restarted; a likelihood run does not take it over."""
+    from dataclasses import asdict
+
+    from rnnhmm.training.engine import _LATER_KEYS
+
+    assert _LATER_KEYS == {k: getattr(TrainConfig(hidden=1, input_dim=1), k) for k in _LATER_KEYS}
+    _, tr, va = _data(S=1, n=64)
+    cfgs = _cfgs([1], epochs=3, objective="sinkhorn", particles=64)
+    ckpt = tmp_path / "c.pt"
+    with pytest.raises(TrainingInterrupted):
+        train_many(cfgs, tr, va, checkpoint_path=ckpt, log=lambda m: None, stop_after=1)
+    blob = torch.load(ckpt, weights_only=False)
+    old = [{k: v for k, v in asdict(c).items() if k not in ("device", "log_every", "checkpoint_every")
+            and k not in _LATER_KEYS} for c in cfgs]
+    assert blob["resume_key"] == old
+    msgs = []
+    train_many(cfgs, tr, va, checkpoint_path=ckpt, log=msgs.append)
+    assert any("resumed from" in m for m in msgs)
+    msgs = []
+    train_many(_cfgs([1], epochs=3), tr, va, checkpoint_path=ckpt, log=msgs.append)
+    assert any("other settings" in m for m in msgs)

@@ -228,8 +228,15 @@ def _check_configs(cfgs: Sequence[TrainConfig]) -> TrainConfig:
 _NOT_RESUME_KEYS = ("device", "log_every", "checkpoint_every")
 
 
+# Settings added after checkpoints were first written: left out of the key where they hold these
+# defaults, so that a checkpoint written before they existed (the same training) is still resumed.
+_LATER_KEYS = {"objective": "sinkhorn", "particles": 64, "ess_threshold": 0.5, "init_from": None,
+               "init_weights": "last"}
+
+
 def _resume_key(cfgs: Sequence[TrainConfig]) -> list[dict]:
-    return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS} for c in cfgs]
+    return [{k: v for k, v in asdict(c).items()
+             if k not in _NOT_RESUME_KEYS and not (k in _LATER_KEYS and v == _LATER_KEYS[k])} for c in cfgs]
 
 
 def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
