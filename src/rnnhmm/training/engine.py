@@ -173,7 +173,7 @@ class BatchedModels:
     def load_initial(self, path_pattern: str, kind: str, log: Callable[[str], None]) -> None:
         """Replace the random initial weights by the ``kind`` ('last' or 'best') weights of pipeline
         model files, one per model: ``path_pattern`` with ``{seed}`` replaced by the model's seed
-        (the random initial weights are drawn all the same, so the generators stay in step)."""
+        (the random initial weights are still drawn, so the generators stay in step with a fresh run)."""
         with torch.no_grad():
             for s, seed in enumerate(self.seeds):
                 path = path_pattern.replace("{seed}", str(seed))
@@ -320,7 +320,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             opt.load_state_dict(blob["optimizer"])
             train_hist, val_hist = blob["train_loss"], blob["val_loss"]
             best_val, best_epoch, best_state = blob["best_val"], blob["best_epoch"], blob["best"]
-            bound_hist, best_score = blob.get("val_bound", bound_hist), blob.get("best_score", best_val)
+            bound_hist, best_score = blob.get("val_bound", bound_hist), blob.get("best_score", list(best_val))
             snaps.reset(blob["n_snapshots"])
             elapsed_before, start_epoch = blob["elapsed_s"], blob["epoch"]
             was = blob.get("device", {})
