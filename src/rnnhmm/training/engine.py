@@ -53,6 +53,16 @@ appended to ``<checkpoint>.evo`` (the checkpoint records their count), so a chec
 not grow with the number of snapshots. A resume on the same kind and model of device is identical
 to an uninterrupted run; on another it says so in the log and in the result (``resume_identical``).
 
+Objectives (``TrainConfig.objective``): ``sinkhorn`` (the paper's, above) or ``likelihood``: each
+training batch of B sequences is scored by the FIVO bound of a particle filter with P particles per
+sequence and model (:mod:`rnnhmm.training.fivo`, one (S, B*P, H) tensor; loss -bound / (L * B) per
+model, summed over the models for the backward pass, so each model gets its own exact gradient),
+drawing its random numbers from the same per-model generators. The rest of the loop is shared: epochs,
+batches, learning-rate schedule, warm-up curriculum, per-model clipping, checkpoints, snapshots,
+and the Sinkhorn validation pass (unchanged, so the plateau verdict applies); the bound on the
+validation data is recorded as well (``TrainResult.val_bound``). ``init_from`` starts from a
+pipeline model's weights (a fine-tune) under either objective.
+
 Restrictions: the S configs must be equal except for ``seed`` (same shape, epochs, batch size,
 hyper-parameters), and all data arrays must have the same shape. Group models accordingly (e.g. the
 seeds of one grid cell). ``evolution_every`` snapshots are supported per model.
@@ -71,8 +81,9 @@ import torch
 from torch.profiler import record_function
 
 from rnnhmm.io import atomic_save
-from rnnhmm.model import project_inputs, recurrence
+from rnnhmm.model import load_weights, project_inputs, recurrence
 
+from .fivo import likelihood_loss, validation_bound
 from .settings import (
     TrainConfig,
     TrainResult,
@@ -159,6 +170,21 @@ class BatchedModels:
             hard = hard.permute(0, 3, 2, 1).contiguous()
         return out, hard
 
+    def load_initial(self, path_pattern: str, kind: str, log: Callable[[str], None]) -> None:
+        """Replace the random initial weights by the ``kind`` ('last' or 'best') weights of pipeline
+        model files, one per model: ``path_pattern`` with ``{seed}`` replaced by the model's seed
+        (the random initial weights are still drawn, so the generators stay in step with a fresh run)."""
+        with torch.no_grad():
+            for s, seed in enumerate(self.seeds):
+                path = path_pattern.replace("{seed}", str(seed))
+                w = load_weights(path, kind)
+                for k, v in zip(_KEYS, w):
+                    if tuple(v.shape) != tuple(self.params[k].shape[1:]):
+                        raise ValueError(f"init_from {path}: {k} has shape {tuple(v.shape)}, the model "
+                                         f"{tuple(self.params[k].shape[1:])}")
+                    self.params[k][s].copy_(v.to(self.params[k].dtype))
+                log(f"s{seed}: initial weights from {path} ({kind})")
+
     def clip_per_model(self, max_norm: float) -> torch.Tensor:
         """clip_grad_norm_ applied to each model separately; returns the S total norms."""
         grads = [p.grad for p in self.parameters()]
@@ -202,8 +228,15 @@ def _check_configs(cfgs: Sequence[TrainConfig]) -> TrainConfig:
 _NOT_RESUME_KEYS = ("device", "log_every", "checkpoint_every")
 
 
+# Settings added after checkpoints were first written: left out of the key where they hold these
+# defaults, so that a checkpoint written before they existed (the same training) is still resumed.
+_LATER_KEYS = {"objective": "sinkhorn", "particles": 64, "ess_threshold": 0.5, "init_from": None,
+               "init_weights": "last"}
+
+
 def _resume_key(cfgs: Sequence[TrainConfig]) -> list[dict]:
-    return [{k: v for k, v in asdict(c).items() if k not in _NOT_RESUME_KEYS} for c in cfgs]
+    return [{k: v for k, v in asdict(c).items()
+             if k not in _NOT_RESUME_KEYS and not (k in _LATER_KEYS and v == _LATER_KEYS[k])} for c in cfgs]
 
 
 def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
@@ -221,9 +254,11 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     ``train_obs[s]``, ``val_obs[s]`` (int symbols (N, L), same shapes for all s).
 
     Returns one :class:`rnnhmm.training.settings.TrainResult` per model (losses, last and best weights,
-    best-epoch bookkeeping, evolution snapshots). ``checkpoint_path``: one resumable checkpoint for
-    the whole batch, written every ``checkpoint_every`` epochs and resumed from when present
-    (configs must match up to device and cadence); the evolution snapshots go to
+    best-epoch bookkeeping, evolution snapshots; under ``objective: likelihood`` the training loss is
+    minus the FIVO bound per step and the validation bound is recorded too, see TrainResult).
+    ``checkpoint_path``: one resumable checkpoint for the whole batch, written every
+    ``checkpoint_every`` epochs and resumed from when present (configs must match up to device and
+    cadence); the evolution snapshots go to
     ``<checkpoint_path>.evo``, appended. ``stop_after`` (testing only): raise TrainingInterrupted
     after that many epochs of this call.
     """
@@ -242,6 +277,10 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     y_train_w = y_train[:, :, :Lw].reshape(S, -1, Lw * n_outputs)
     y_val_w = y_val[:, :, :Lw].reshape(S, -1, Lw * n_outputs)
     y_train, y_val = y_train.reshape(S, -1, F), y_val.reshape(S, -1, F)
+    likelihood = cfg.objective == "likelihood"
+    if likelihood:  # integer symbols (S, N, L) for the bound
+        yi_train = torch.as_tensor(np.stack(train_obs), dtype=torch.long, device=device)
+        yi_val = torch.as_tensor(np.stack(val_obs), dtype=torch.long, device=device)
 
     def phase(epoch: int):
         """(sequence length, train targets, validation targets) of this epoch."""
@@ -250,10 +289,14 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         return L, y_train, y_val
 
     models = BatchedModels([c.seed for c in cfgs], cfg.hidden, cfg.input_dim, n_outputs, cfg.random_h0, device)
+    if cfg.init_from:
+        models.load_initial(cfg.init_from, cfg.init_weights, log)
     opt = torch.optim.Adam(models.parameters(), lr=lr_at(cfg, 1), betas=cfg.betas)
     train_hist: list[list[float]] = [[] for _ in range(S)]
     val_hist: list[list[float]] = [[] for _ in range(S)]
+    bound_hist: list[list[float]] = [[] for _ in range(S)]  # likelihood: validation bound per epoch
     best_val = [math.inf] * S
+    best_score = [math.inf] * S  # what the best epoch minimises: val loss, or minus the val bound
     best_epoch = [0] * S
     best_state = [models.state(s) for s in range(S)]
     shapes = {k: tuple(models.params[k].shape[1:]) for k in _KEYS}
@@ -277,6 +320,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             opt.load_state_dict(blob["optimizer"])
             train_hist, val_hist = blob["train_loss"], blob["val_loss"]
             best_val, best_epoch, best_state = blob["best_val"], blob["best_epoch"], blob["best"]
+            bound_hist, best_score = blob.get("val_bound", bound_hist), blob.get("best_score", list(best_val))
             snaps.reset(blob["n_snapshots"])
             elapsed_before, start_epoch = blob["elapsed_s"], blob["epoch"]
             was = blob.get("device", {})
@@ -301,6 +345,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             "params": {k: models.params[k].detach().cpu().clone() for k in _KEYS},
             "optimizer": opt.state_dict(), "train_loss": train_hist, "val_loss": val_hist,
             "best_val": best_val, "best_epoch": best_epoch, "best": best_state,
+            "val_bound": bound_hist, "best_score": best_score,
             "n_snapshots": snaps.count, "elapsed_s": elapsed, "rng": models.rng_states(),
         }, ckpt)
 
@@ -323,11 +368,20 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         losses = []
         L_ep, yt, yv = phase(epoch)
         for i, (s0, e0) in enumerate(train_batches):
-            out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
-            loss, grad = loss_of(out, hard, yt[:, s0:e0], "train", i, True)
-            with record_function("backward"):
-                opt.zero_grad(set_to_none=True)
-                out.backward(grad.view_as(out))
+            if likelihood:
+                with record_function("fivo"):
+                    loss, _ = likelihood_loss(models.params, models.noise_gens, yi_train[:, s0:e0, :L_ep],
+                                              cfg.particles, cfg.ess_threshold, cfg.random_h0)
+                with record_function("backward"):
+                    opt.zero_grad(set_to_none=True)
+                    loss.sum().backward()  # the models are independent: each gets its own gradient
+                loss = loss.detach()
+            else:
+                out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
+                loss, grad = loss_of(out, hard, yt[:, s0:e0], "train", i, True)
+                with record_function("backward"):
+                    opt.zero_grad(set_to_none=True)
+                    out.backward(grad.view_as(out))
             with record_function("optimiser"):
                 models.clip_per_model(cfg.grad_clip)
                 opt.step()
@@ -337,15 +391,24 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             for i, (s0, e0) in enumerate(val_batches):
                 out, hard = models.forward(e0 - s0, L_ep, cfg.tau)
                 vl.append(loss_of(out, hard, yv[:, s0:e0], "val", i, False)[0])
+        if likelihood:
+            with record_function("fivo validation"):
+                vb = validation_bound(models.params, models.seeds, yi_val[:, :, :L_ep], val_batches,
+                                      cfg.particles, cfg.ess_threshold, cfg.random_h0).tolist()
         # one device -> host transfer per epoch; the mean over batches as float64, as np.mean
         tl = torch.stack(losses).double().mean(0).tolist()
         vv = torch.stack(vl).double().mean(0).tolist()
         for s in range(S):
             train_hist[s].append(float(tl[s]))
             val_hist[s].append(float(vv[s]))
+            score = val_hist[s][-1]
+            if likelihood:
+                bound_hist[s].append(float(vb[s]))
+                score = -bound_hist[s][-1]
             # the best weights are chosen on the full length only (warm-up losses are on shorter sequences)
-            if L_ep == L and val_hist[s][-1] < best_val[s]:
-                best_val[s], best_epoch[s], best_state[s] = val_hist[s][-1], epoch, models.state(s)
+            if L_ep == L and score < best_score[s]:
+                best_score[s], best_val[s], best_epoch[s], best_state[s] = score, val_hist[s][-1], epoch, \
+                    models.state(s)
         if wants_snapshot(cfg, epoch):
             snaps.append(epoch, models.params)
         elapsed = elapsed_before + time.perf_counter() - t0
@@ -353,6 +416,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
         if wants_log(cfg, epoch):
             per = (time.perf_counter() - t0) / done
             vals = "  ".join(f"s{m.seed}: {train_hist[s][-1]:.4f}/{val_hist[s][-1]:.4f}"
+                             + (f" bound {bound_hist[s][-1]:.4f}" if likelihood else "")
                              for s, m in enumerate(cfgs))
             log(f"epoch {epoch}/{cfg.epochs}  train/val {vals}  {per:.2f} s/epoch for {S} models  "
                 f"ETA {per * (cfg.epochs - epoch) / 60:.1f} min")
@@ -368,7 +432,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             last=models.state(s), best=best_state[s], best_epoch=best_epoch[s], best_val=best_val[s],
             train_loss=list(train_hist[s]), val_loss=list(val_hist[s]), evolution_epochs=list(evo_epochs),
             evolution=evolution, wall_time_s=wall, device=str(device), resumed_from_epoch=start_epoch,
-            device_name=fingerprint["name"], resume_identical=identical,
+            device_name=fingerprint["name"], resume_identical=identical, val_bound=list(bound_hist[s]),
         ))
     return results
 

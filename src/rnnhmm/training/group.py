@@ -64,9 +64,12 @@ def run(config: dict, gid: str, params: dict, seeds, data_files, checkpoint, out
             "hmm": {"name": hmm, "transition": d["transition"], "emission": d["emission"], "start": d["start"]},
             "provenance": prov,
         }
+        losses = {"epoch": np.arange(1, len(res.train_loss) + 1), "train": res.train_loss, "val": res.val_loss}
+        if res.val_bound:  # objective likelihood: train is minus the FIVO bound, val_bound the validation bound
+            blob["val_bound"] = res.val_bound
+            losses["val_bound"] = res.val_bound
         torch.save(blob, folder / "model.pt")
-        pd.DataFrame({"epoch": np.arange(1, len(res.train_loss) + 1), "train": res.train_loss,
-                      "val": res.val_loss}).to_csv(folder / "losses.tsv", sep="\t", index=False)
+        pd.DataFrame(losses).to_csv(folder / "losses.tsv", sep="\t", index=False)
         torch.save(res.evolution or {"epochs": []}, folder / "evolution.pt")
         log(f"s{seed}: last val {res.val_loss[-1]:.4f}, best {res.best_val:.4f} at epoch {res.best_epoch}")
     ckpt = Path(checkpoint)

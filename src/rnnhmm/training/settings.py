@@ -6,6 +6,8 @@ is that loop with one model): this module imports nothing from it.
 
 Loss: debiased Sinkhorn divergence (geomloss, p=2, blur 0.2, eps-scaling 0.5) between the set of
 RNN output sequences and the set of HMM sequences, each sequence flattened to a point in R^{L*K}.
+Or, with ``objective: likelihood``, minus the FIVO bound of a particle filter
+(:mod:`rnnhmm.training.fivo`, docs/training.md "Training by likelihood").
 Optimiser: Adam (lr 1e-3, betas (0.9, 0.9)), batches of 4096 in fixed order, fresh input noise
 every epoch, gradient-norm clipping.
 
@@ -63,6 +65,15 @@ class TrainConfig:
     # the first warmup_seq_len steps of every sequence, the rest on the full length; 0 = off
     warmup_epochs: int = 0
     warmup_seq_len: int = 0
+    # objective (docs/training.md, "Training by likelihood"): "sinkhorn" (the paper's) or
+    # "likelihood" (maximise the FIVO bound of a particle filter, rnnhmm.training.fivo)
+    objective: str = "sinkhorn"
+    particles: int = 64  # likelihood: particles per training sequence
+    ess_threshold: float = 0.5  # likelihood: resample a sequence when its ESS < ess_threshold * particles
+    # fine-tune: a pipeline model.pt whose init_weights ('last' or 'best') start the run instead of the
+    # random initialisation; "{seed}" in the path is replaced by each model's seed
+    init_from: str | None = None
+    init_weights: str = "last"
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -72,13 +83,32 @@ class TrainConfig:
             raise ValueError("training: warmup_epochs and warmup_seq_len must be >= 0")
         if bool(self.warmup_epochs) != bool(self.warmup_seq_len):
             raise ValueError("training: warmup_epochs and warmup_seq_len go together (both 0 or both >= 1)")
-        for key in ("hidden", "input_dim", "epochs", "batch_size"):
+        if self.objective not in ("sinkhorn", "likelihood"):
+            raise ValueError(f"training: objective must be 'sinkhorn' or 'likelihood', got {self.objective!r}")
+        if self.init_weights not in ("last", "best"):
+            raise ValueError(f"training: init_weights must be 'last' or 'best', got {self.init_weights!r}")
+        if not 0.0 <= self.ess_threshold <= 1.0:
+            raise ValueError(f"training: ess_threshold must lie in [0, 1], got {self.ess_threshold}")
+        for key in ("hidden", "input_dim", "epochs", "batch_size", "particles"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"training: {key} must be >= 1, got {getattr(self, key)}")
 
 
 @dataclass
 class TrainResult:
+    """What :func:`rnnhmm.training.engine.train_many` returns per model.
+
+    ``train_loss``: per epoch, the mean over the training batches of the loss that was minimised:
+    the Sinkhorn divergence (objective ``sinkhorn``), or minus the FIVO bound in nats per step and
+    sequence, -bound / (L * B) (objective ``likelihood``). ``val_loss``: per epoch, the Sinkhorn
+    divergence on the validation data, under either objective (the plateau verdict reads it).
+    ``val_bound``: per epoch, the FIVO bound on the validation data in nats per step and sequence
+    (an estimate of a lower bound of (1/L) log p_RNN(y)); empty under ``sinkhorn``. ``best``,
+    ``best_epoch``: the epoch of the lowest validation loss (``sinkhorn``) or of the highest
+    validation bound (``likelihood``), full-length epochs only; ``best_val`` is that epoch's
+    (Sinkhorn) validation loss under both.
+    """
+
     last: dict
     best: dict
     best_epoch: int
@@ -92,6 +122,7 @@ class TrainResult:
     resumed_from_epoch: int = 0
     device_name: str = "cpu"  # the resolved device's model (GPU name), as recorded in checkpoints
     resume_identical: bool = True  # False: resumed from a checkpoint written on another device kind
+    val_bound: list = field(default_factory=list)
 
 
 def pick_device(name: str = "auto") -> torch.device:
