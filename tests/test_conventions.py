@@ -287,13 +287,6 @@ def _private_imports(sources: dict[str, str]) -> list[str]:
     return out
 
 
-# underscore imports still to be made public (issue 29): the training modules, pending the likelihood
-# objective's change to the engine
-PRIVATE_IMPORTS_LEFT = {"src/rnnhmm/training/engine.py: from .sinkhorn import _Softmin",
-                        "src/rnnhmm/training/engine.py: from .snapshots import _KEYS",
-                        "tests/test_engine.py: from rnnhmm.training.sinkhorn import _epsilon_schedule"}
-
-
 def test_no_module_imports_another_modules_underscore_name():
     """Issue 29: helpers shared across modules have public names; no module (package, workflow
     scripts, studies, benchmarks, tests) imports another's underscore name. Must-fail: a planted
@@ -302,4 +295,4 @@ def test_no_module_imports_another_modules_underscore_name():
         "x.py: from .a import _b"]
     files = [p for d in ("src", "workflow/scripts", "studies", "benchmarks", "tests") for p in (ROOT / d).rglob("*.py")]
     found = set(_private_imports({str(p.relative_to(ROOT)): p.read_text() for p in files}))
-    assert found - PRIVATE_IMPORTS_LEFT == set(), sorted(found - PRIVATE_IMPORTS_LEFT)
+    assert found == set(), sorted(found)

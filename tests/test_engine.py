@@ -201,8 +201,8 @@ def test_epsilon_schedule_equals_geomloss():
     """The engine restates geomloss's eps-scaling schedule instead of importing a private module."""
     import pytest
 
-    from rnnhmm.training.sinkhorn import _epsilon_schedule
+    from rnnhmm.training.sinkhorn import epsilon_schedule
 
     legacy = pytest.importorskip("geomloss._legacy.sinkhorn_divergence")
     for d in (1.0, 7.3, 24.5):
-        assert _epsilon_schedule(2, d, 0.2, 0.5) == legacy.epsilon_schedule(2, d, 0.2, 0.5)
+        assert epsilon_schedule(2, d, 0.2, 0.5) == legacy.epsilon_schedule(2, d, 0.2, 0.5)

@@ -275,9 +275,9 @@ def test_checkpoint_written_before_the_objective_existed_is_resumed(tmp_path):
     by the code before) is resumed, not restarted; a likelihood run does not take it over."""
     from dataclasses import asdict
 
-    from rnnhmm.training.engine import _LATER_KEYS
+    from rnnhmm.training.engine import LATER_KEYS
 
-    assert _LATER_KEYS == {k: getattr(TrainConfig(hidden=1, input_dim=1), k) for k in _LATER_KEYS}
+    assert LATER_KEYS == {k: getattr(TrainConfig(hidden=1, input_dim=1), k) for k in LATER_KEYS}
     _, tr, va = _data(S=1, n=64)
     cfgs = _cfgs([1], epochs=3, objective="sinkhorn", particles=64)
     ckpt = tmp_path / "c.pt"
@@ -285,7 +285,7 @@ def test_checkpoint_written_before_the_objective_existed_is_resumed(tmp_path):
         train_many(cfgs, tr, va, checkpoint_path=ckpt, log=lambda m: None, stop_after=1)
     blob = torch.load(ckpt, weights_only=False)
     old = [{k: v for k, v in asdict(c).items() if k not in ("device", "log_every", "checkpoint_every")
-            and k not in _LATER_KEYS} for c in cfgs]
+            and k not in LATER_KEYS} for c in cfgs]
     assert blob["resume_key"] == old
     msgs = []
     train_many(cfgs, tr, va, checkpoint_path=ckpt, log=msgs.append)

@@ -116,7 +116,9 @@ def test_own_hmm_config_uses_its_one_model_everywhere(configs):
     cfg = configs["own_hmm"]
     dyn, mech = dynamics_models(cfg), mechanism_models(cfg)
     one = "ring3/h50_d10/s0"
-    assert all(dyn[k] == [one] for k in dyn)
+    assert all(dyn[k] == [one] for k in dyn if not k.startswith("null_"))
+    # and its null networks (plateau needs the snapshots this config keeps for its one model)
+    assert all(dyn[k] == [f"{one}-null-plateau", f"{one}-null-shuffle"] for k in dyn if k.startswith("null_"))
     assert mech["single"] == one and mech["kick"] == [one] and mech["kick_others"] == []
     assert mech["evolution"] == [one] and mech["readout"] == [one] and mech["claims"] == [one]
 

@@ -50,7 +50,7 @@ class Weights(NamedTuple):
 _CPU_PER_MODEL = True  # tests switch it off to run the accelerators' branch on the CPU
 
 
-def _addmm_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+def addmm_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
     """out[s] += a[s] @ b[s] for every model s, in place; ``out`` a (S, B, H) view whose
     per-model blocks are contiguous. On the CPU one in-place addmm per model (a batched matmul
     into a strided output would go through a temporary and a copy); elsewhere one batched matmul."""
@@ -80,7 +80,7 @@ class _Recurrence(torch.autograd.Function):
         h = h0
         for t in range(drive.shape[1]):
             h_t = states[:, t]
-            _addmm_(h_t, h, W_T)
+            addmm_(h_t, h, W_T)
             h_t.relu_()
             h = h_t
         ctx.save_for_backward(W_hh, h0, states)
@@ -97,7 +97,7 @@ class _Recurrence(torch.autograd.Function):
         for t in range(L - 1, -1, -1):
             d_t = dA[:, t]
             if nxt is not None:
-                _addmm_(d_t, nxt, W_hh)
+                addmm_(d_t, nxt, W_hh)
             d_t.mul_(mask[:, t])
             nxt = d_t
         # dW_hh = sum_t dA_t^T h_{t-1}: one matmul over steps 1..L-1 plus the h0 term

@@ -94,8 +94,8 @@ from .settings import (
     wants_log,
     wants_snapshot,
 )
-from .sinkhorn import _Softmin, onehot_sinkhorn
-from .snapshots import _KEYS, SnapshotStore
+from .sinkhorn import Softmin, onehot_sinkhorn
+from .snapshots import WEIGHT_KEYS, SnapshotStore
 
 
 class BatchedModels:
@@ -118,25 +118,25 @@ class BatchedModels:
             self.noise_gens = [torch.Generator(device=device).manual_seed(s) for s in self.seeds]
         bound = 1.0 / math.sqrt(hidden)
         shapes = {"weight_ih": (hidden, input_dim), "weight_hh": (hidden, hidden), "readout": (n_outputs, hidden)}
-        per_model = [{k: torch.empty(*shapes[k]).uniform_(-bound, bound, generator=g) for k in _KEYS}
+        per_model = [{k: torch.empty(*shapes[k]).uniform_(-bound, bound, generator=g) for k in WEIGHT_KEYS}
                      for g in self.init_gens]
-        self.params = {k: torch.nn.Parameter(torch.stack([m[k] for m in per_model]).to(device)) for k in _KEYS}
+        self.params = {k: torch.nn.Parameter(torch.stack([m[k] for m in per_model]).to(device)) for k in WEIGHT_KEYS}
 
     @property
     def S(self) -> int:
         return len(self.seeds)
 
     def parameters(self) -> list[torch.nn.Parameter]:
-        return [self.params[k] for k in _KEYS]
+        return [self.params[k] for k in WEIGHT_KEYS]
 
     def state(self, s: int) -> dict:
         """Model ``s``'s weights as a NoiseRNN state dict (CPU copies)."""
-        return {k: self.params[k].detach()[s].cpu().clone() for k in _KEYS}
+        return {k: self.params[k].detach()[s].cpu().clone() for k in WEIGHT_KEYS}
 
     def forward(self, n: int, seq_len: int, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample n sequences from every model: (straight-through outputs, exact one-hot), both
         (S, n, seq_len, K). Draws per model: input noise, h_0 (if random), Gumbel uniforms."""
-        W_ih, W_hh, W_out = (self.params[k] for k in _KEYS)
+        W_ih, W_hh, W_out = (self.params[k] for k in WEIGHT_KEYS)
         D, H, K = W_ih.shape[-1], W_hh.shape[-1], W_out.shape[-2]
         S = self.S
         with record_function("noise"):
@@ -178,7 +178,7 @@ class BatchedModels:
             for s, seed in enumerate(self.seeds):
                 path = path_pattern.replace("{seed}", str(seed))
                 w = load_weights(path, kind)
-                for k, v in zip(_KEYS, w):
+                for k, v in zip(WEIGHT_KEYS, w):
                     if tuple(v.shape) != tuple(self.params[k].shape[1:]):
                         raise ValueError(f"init_from {path}: {k} has shape {tuple(v.shape)}, the model "
                                          f"{tuple(self.params[k].shape[1:])}")
@@ -230,13 +230,13 @@ _NOT_RESUME_KEYS = ("device", "log_every", "checkpoint_every")
 
 # Settings added after checkpoints were first written: left out of the key where they hold these
 # defaults, so that a checkpoint written before they existed (the same training) is still resumed.
-_LATER_KEYS = {"objective": "sinkhorn", "particles": 64, "ess_threshold": 0.5, "init_from": None,
+LATER_KEYS = {"objective": "sinkhorn", "particles": 64, "ess_threshold": 0.5, "init_from": None,
                "init_weights": "last"}
 
 
 def _resume_key(cfgs: Sequence[TrainConfig]) -> list[dict]:
     return [{k: v for k, v in asdict(c).items()
-             if k not in _NOT_RESUME_KEYS and not (k in _LATER_KEYS and v == _LATER_KEYS[k])} for c in cfgs]
+             if k not in _NOT_RESUME_KEYS and not (k in LATER_KEYS and v == LATER_KEYS[k])} for c in cfgs]
 
 
 def _onehot(obs: Sequence[np.ndarray], K: int, device) -> torch.Tensor:
@@ -299,12 +299,12 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
     best_score = [math.inf] * S  # what the best epoch minimises: val loss, or minus the val bound
     best_epoch = [0] * S
     best_state = [models.state(s) for s in range(S)]
-    shapes = {k: tuple(models.params[k].shape[1:]) for k in _KEYS}
+    shapes = {k: tuple(models.params[k].shape[1:]) for k in WEIGHT_KEYS}
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     snaps = SnapshotStore(None if ckpt is None else ckpt.with_name(ckpt.name + ".evo"), shapes, S)
     elapsed_before, start_epoch = 0.0, 0
     bb_cache: dict = {}  # target-target Sinkhorn terms, per batch and schedule
-    softmin = _Softmin()
+    softmin = Softmin()
     key = _resume_key(cfgs)
     identical = True
 
@@ -315,7 +315,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             log(f"checkpoint {ckpt} was written with other settings; starting afresh")
         else:
             with torch.no_grad():
-                for k in _KEYS:
+                for k in WEIGHT_KEYS:
                     models.params[k].copy_(blob["params"][k].to(device))
             opt.load_state_dict(blob["optimizer"])
             train_hist, val_hist = blob["train_loss"], blob["val_loss"]
@@ -342,7 +342,7 @@ def train_many(cfgs: Sequence[TrainConfig], train_obs: Sequence[np.ndarray], val
             return
         atomic_save({
             "resume_key": key, "configs": [asdict(c) for c in cfgs], "epoch": epoch, "device": fingerprint,
-            "params": {k: models.params[k].detach().cpu().clone() for k in _KEYS},
+            "params": {k: models.params[k].detach().cpu().clone() for k in WEIGHT_KEYS},
             "optimizer": opt.state_dict(), "train_loss": train_hist, "val_loss": val_hist,
             "best_val": best_val, "best_epoch": best_epoch, "best": best_state,
             "val_bound": bound_hist, "best_score": best_score,

@@ -45,7 +45,7 @@ import torch
 from torch.profiler import record_function
 
 from rnnhmm.analyses.measures import DIVERGE_NORM
-from rnnhmm.model import _addmm_
+from rnnhmm.model import addmm_
 
 __all__ = ["DEAD_LOG_INCREMENT", "Draws", "draw", "systematic", "fivo_bound", "likelihood_loss", "validation_bound"]
 
@@ -139,7 +139,7 @@ class _FivoBound(torch.autograd.Function):
         for t in range(L):
             with record_function("fivo move"):
                 h_t = states[:, t]
-                _addmm_(h_t, h, W_hh_T)
+                addmm_(h_t, h, W_hh_T)
                 h_t.relu_()
                 norm = torch.linalg.vector_norm(h_t, dim=-1).view(S, B, P)
                 # past the bound (or NaN / inf): any particle, a dead one too (it keeps moving, from

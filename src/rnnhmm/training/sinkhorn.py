@@ -19,11 +19,11 @@ def sinkhorn_schedule(diameter: float, blur: float, scaling: float) -> list[floa
     if key not in _SCHEDULES:
         if len(_SCHEDULES) > 10000:
             _SCHEDULES.clear()
-        _SCHEDULES[key] = [float(e) for e in _epsilon_schedule(2, diameter, blur, scaling)]
+        _SCHEDULES[key] = [float(e) for e in epsilon_schedule(2, diameter, blur, scaling)]
     return _SCHEDULES[key]
 
 
-def _epsilon_schedule(p: float, diameter: float, blur: float, scaling: float) -> list:
+def epsilon_schedule(p: float, diameter: float, blur: float, scaling: float) -> list:
     """geomloss's ``epsilon_schedule`` (0.3.x), restated here so that no private module of
     geomloss is imported: diameter^p, then exponential cooling by scaling^p down to blur^p.
     ``tests/test_engine.py`` checks it against geomloss's own where that is importable."""
@@ -54,7 +54,7 @@ def _lse_(Z: torch.Tensor, dim: int) -> torch.Tensor:
     return s.log_().add_(m.squeeze(dim))
 
 
-class _Softmin:
+class Softmin:
     """-eps * logsumexp_j (h_j - C_ij / eps) for S models, eps (S,), C (S,N,M), h (S,M) -> (S,N).
 
     One fused pass (addcdiv) builds h_j - C_ij / eps into a reused work buffer (fresh multi-MB
@@ -74,13 +74,13 @@ class _Softmin:
 
 
 def _run_group(eps_rows: torch.Tensor, C_xy, C_xx, C_yy, a_log, b_log, x, y, a, b, need_grad,
-               softmin: _Softmin | None = None):
+               softmin: Softmin | None = None):
     """geomloss's sinkhorn_loop (balanced, debiased) for models sharing the schedule length.
 
     eps_rows (T, S). C_yy None: the b<->b problem is skipped (its term is supplied by the caller).
     Returns loss without the <b, g_bb> term (S,), <b, g_bb> (S,) or None, grad (S,N,F) or None.
     """
-    _softmin_rows = softmin or _Softmin()
+    _softmin_rows = softmin or Softmin()
     C_yx = C_xy.transpose(1, 2).contiguous()
     eps = eps_rows[0]
     g_ab = _softmin_rows(eps, C_yx, a_log)
@@ -211,7 +211,7 @@ def _absorbed_group(eps_rows: torch.Tensor, C_xy, C_xx, C_yy, xh, y, need_grad, 
 
 def onehot_sinkhorn(x: torch.Tensor, y: torch.Tensor, blur: float = 0.2, scaling: float = 0.5,
                     need_grad: bool = True, bb_cache: dict | None = None, cache_key=None,
-                    x_hard: torch.Tensor | None = None, softmin: _Softmin | None = None):
+                    x_hard: torch.Tensor | None = None, softmin: Softmin | None = None):
     """Debiased Sinkhorn divergence (geomloss, p = 2, tensorized) of S pairs of one-hot clouds.
 
     x (S, N, F): model outputs (one-hot up to rounding, e.g. straight-through samples; the

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-_KEYS = ("weight_ih", "weight_hh", "readout")  # NoiseRNN's parameter names, in its order
+WEIGHT_KEYS = ("weight_ih", "weight_hh", "readout")  # NoiseRNN's parameter names, in its order
 
 
 class SnapshotStore:
@@ -42,7 +42,7 @@ class SnapshotStore:
         self.count = count
 
     def append(self, epoch: int, params: dict[str, torch.Tensor]) -> None:
-        flat = torch.cat([params[k].detach().reshape(self.S, -1) for k in _KEYS], dim=1).float().cpu()
+        flat = torch.cat([params[k].detach().reshape(self.S, -1) for k in WEIGHT_KEYS], dim=1).float().cpu()
         rec = np.int64(epoch).tobytes() + flat.numpy().tobytes()
         if self.path is None:
             self.mem.append(rec)
@@ -59,7 +59,7 @@ class SnapshotStore:
         w = torch.from_numpy(buf[:, 8:].copy().view(np.float32).reshape(self.count, self.S, -1))
         out = [{} for _ in range(self.S)]
         off = 0
-        for k in _KEYS:
+        for k in WEIGHT_KEYS:
             n = self.sizes[k]
             for s in range(self.S):
                 out[s][k] = w[:, s, off:off + n].reshape(self.count, *self.shapes[k]).clone()
