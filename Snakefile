@@ -30,29 +30,6 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 
 
-# Figures that cannot apply to this config (e.g. a trend over numbers of states with one HMM) are
-# left out of the targets, with one line each in the log and in the report.
-from snakemake.logging import logger
-from rnnhmm.config import skipped_figures
-from rnnhmm.figure_registry import targets
-
-config["skipped_figures"] = skipped_figures(config)
-for _fig, _why in config["skipped_figures"].items():
-    logger.info(f"rnnhmm: skipping {_fig} (does not apply to this config): {_why}")
-
-
-# Cheap jobs (figure data, plots, tables, claims: seconds each) run where Snakemake runs, never
-# through a cluster queue (profiles/slurm). Torch jobs (training, metrics, analyses) are submitted.
-# (The figure and figure-data rules are marked localrule where figures.smk generates them.)
-localrules:
-    metrics_table,
-    model_diagnostics,
-    performance_claims,
-    dynamics_claims,
-    mechanism_claims,
-    claims,
-
-
 rule all:
     default_target: True
     input:

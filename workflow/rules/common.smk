@@ -1,6 +1,4 @@
 # Helpers shared by all rules. Kept cheap: it runs in every job, so no torch here.
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from rnnhmm.config import (  # noqa: E402
     validate_config,
 )
 from rnnhmm.external import check_external_files, external_entries  # noqa: E402
-from rnnhmm.figure_registry import FIGURES  # noqa: E402
+from rnnhmm.figure_registry import FIGURES, targets  # noqa: E402
 from rnnhmm.plan import (  # noqa: E402
     check_dynamics_config,
     check_mechanism_config,
@@ -142,18 +140,17 @@ def model_source(wildcards):
     return f"results/train_groups/{GROUP_OF[mid].id}"
 
 
-def link_model_files(src, outputs, log=None):
-    """Hard-link (copy where links are impossible) a model's files from its group folder, then
-    mark them as new (Snakemake compares them with the group folder's timestamp)."""
-    for out in outputs:
-        source = Path(src) / Path(out).name
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).unlink(missing_ok=True)
-        try:
-            os.link(source, out)
-        except OSError:
-            shutil.copyfile(source, out)
-        os.utime(out)
-    if log:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(f"linked {len(outputs)} files from {src}\n")
+def model_folder(wildcards):
+    """Inside :func:`model_source`, the folder that holds this model's own files."""
+    src = model_source(wildcards)
+    return src if spec_of(wildcards).id in EXTERNAL else f"{src}/s{wildcards.seed}"
+
+
+# Figures that cannot apply to this config (e.g. a trend over numbers of states with one HMM) are
+# left out of the targets, with one line each in the log and in the report.
+from snakemake.logging import logger  # noqa: E402
+from rnnhmm.config import skipped_figures  # noqa: E402
+
+config["skipped_figures"] = skipped_figures(config)
+for _fig, _why in config["skipped_figures"].items():
+    logger.info(f"rnnhmm: skipping {_fig} (does not apply to this config): {_why}")

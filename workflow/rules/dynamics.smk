@@ -1,4 +1,4 @@
-# Dynamics analyses (issue 3): state space, fixed points, local dynamics, noise sensitivity.
+# Dynamics analyses: state space, fixed points, local dynamics, noise sensitivity.
 # One cached analysis per model and analysis (results/analysis/<analysis>/{model}.npz), then a
 # small figure-data JSON per figure, then the plot. Settings: config.dynamics (schema:
 # workflow/schemas/dynamics.section.schema.yaml).
@@ -94,6 +94,7 @@ rule dynamics_claims:
     """Paper claims about the dynamics (docs/claims.md), one row per claim and model (every seed of
     the listed models' cells with dynamics.every_seed), and the same rows on their null networks
     (rules/nulls.smk)."""
+    localrule: True
     input:
         state_space=[
             f"results/analysis/state_space/{m}.npz"

@@ -1,4 +1,4 @@
-# Mechanism analyses (issue 4): kick neurons, interventions, training evolution, readout alignment.
+# Mechanism analyses: kick neurons, interventions, training evolution, readout alignment.
 #
 #   mech_kick (all kick models) ──> fig5_data ──> fig5      figS4_data ──> figS4
 #        └──> mech_interventions ──> fig6_data ──> fig6
@@ -101,6 +101,7 @@ rule mechanism_claims:
     """Paper claims about the mechanism (docs/mechanism.md, docs/claims.md), one row per claim and model
     (every seed of the listed models' cells with mechanism.every_seed), and the same rows on their
     null networks (rules/nulls.smk)."""
+    localrule: True
     input:
         kick=[f"results/analysis/kick/{m}.json" for m in KICK_MODELS],
         interventions=[

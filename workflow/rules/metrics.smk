@@ -53,6 +53,7 @@ rule model_likelihood:
 
 rule metrics_table:
     """One tidy table over every model of the config (one row per model)."""
+    localrule: True
     input:
         models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
         floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
@@ -74,6 +75,7 @@ rule metrics_table:
 
 rule model_diagnostics:
     """Per-model diagnostic pages (loss curves, HMM-vs-RNN statistics), all in one cheap job."""
+    localrule: True
     input:
         losses=expand("results/models/{model}/losses.tsv", model=MODEL_IDS),
         metrics=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
@@ -98,6 +100,7 @@ rule model_diagnostics:
 
 rule performance_claims:
     """Paper claims about performance (docs/claims.md), checked on every model of the config."""
+    localrule: True
     input:
         table="results/metrics/summary.tsv",
         models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),

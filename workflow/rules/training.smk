@@ -29,10 +29,6 @@ rule train:
         "../scripts/train_group.py"
 
 
-localrules:
-    model_files,
-
-
 rule import_external:
     """A model trained elsewhere (config ``external`` / ``external_tree``; rnnhmm.external): its
     weights (read with weights_only=True), evolution snapshots and loss curve (where it has one) in
@@ -60,6 +56,7 @@ rule import_external:
 
 rule model_files:
     """A model's files at their per-model paths (hard links into its group's or import's folder)."""
+    localrule: True
     input:
         model_source,
     output:
@@ -70,14 +67,9 @@ rule model_files:
         "logs/model_files/{hmm}/h{hidden}_d{input}/s{seed}.log",
     wildcard_constraints:
         seed="[0-9]+",
-    run:
-        src = Path(input[0])
-        link_model_files(
-            (
-                src
-                if spec_of(wildcards).id in EXTERNAL
-                else src / f"s{wildcards.seed}"
-            ),
-            output,
-            log[0],
-        )
+    conda:
+        ENV_PLOTS
+    params:
+        folder=model_folder,
+    script:
+        "../scripts/model_files.py"

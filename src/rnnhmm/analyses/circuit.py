@@ -14,7 +14,7 @@ an explicit ``torch.Generator`` (or a seed that builds one). Conventions (docs/d
 * Moebius transform ``w = (lambda - 1) / (lambda + 1)`` maps the unit circle onto the imaginary
   axis: ``Re w > 0  <=>  |lambda| > 1``; a complex pair near the unit circle has ``|Re w|`` small
   and is counted once, by its member with ``Im w > 0``;
-* local-dynamics regions use the integer codes of :mod:`rnnhmm.analyses.numerics`:
+* local-dynamics regions use the integer codes of :mod:`rnnhmm.analyses.measures`:
   GROUP_TRANSITION=0, GROUP_KICK=1, GROUP_CLUSTER=2, GROUP_OTHER=-1.
 """
 

@@ -1,5 +1,4 @@
-"""Paper claims about the mechanism (docs/mechanism.md E.8-E.11, G.4), plus the small pure helpers that the
-mechanism workflow scripts share with them (kick-group completion, epoch choices, mu grid).
+"""Paper claims about the mechanism (docs/mechanism.md E.8-E.11, G.4).
 
 Inputs are the analysis JSON dicts written by ``workflow/scripts/mech_*.py``:
 
@@ -34,10 +33,6 @@ FRACTION_TOL = 0.02
 # an effect counts against a random baseline when at most this fraction of random sets (same size,
 # same noise seeds) is at least as extreme
 RANK_ALPHA = 0.05
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers shared with the workflow scripts
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
-"""Training: the loop API and its configuration (:mod:`.loop`), the batched engine (:mod:`.engine`)
-and its Sinkhorn loss (:mod:`.sinkhorn`), the plateau verdict (:mod:`.convergence`) and the training
-of one group of seeds (:mod:`.group`)."""
+"""Training: the batched engine (:mod:`.engine`: ``train_many``, and ``train`` for one model) and its
+settings (:mod:`.settings`: ``TrainConfig``), its objectives (:mod:`.sinkhorn`, the paper's; :mod:`.fivo`,
+the particle-filter likelihood bound), the plateau verdict (:mod:`.convergence`) and the training of
+one group of seeds (:mod:`.group`)."""

@@ -1,4 +1,4 @@
-"""Issue 22 item 4: each audit finding of the claims, with a case where only the audited condition
+"""Each condition of the claims audited in issues 22 and 27, with a case where only the audited condition
 is false (the claim reports ``fail``) and one where it holds (``pass``); docs/claims.md
 "Audit (issue 22)" maps each finding to these tests. Unit-level and synthetic: seconds.
 """
