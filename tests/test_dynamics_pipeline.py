@@ -170,7 +170,7 @@ def test_failed_analyses_give_failing_rows_that_say_why():
     rows = state_space_claims("m", _failed(), REF, TOL) + local_claims("m", _failed(), TOL)
     rows += noise_claims("m", _failed())
     rows = [r for r in rows if r["claim"] != "pca_explained_variance"]   # n/a off the paper's architecture
-    assert len(rows) == 3 + 2 + 1 and all(r["outcome"] == "fail" for r in rows)
+    assert len(rows) == 4 + 2 + 1 and all(r["outcome"] == "fail" for r in rows)
     assert all(r["ours"].startswith("not analysed: diverged") for r in rows)
     assert noise_claims("m", fake_noise(found=False))[0]["ours"].startswith("not found: locate_areas")
 
@@ -179,7 +179,7 @@ def test_dynamics_claims_collects_every_analysis():
     rows = dynamics_claims({"lin2/h8_d4/s0": fake_state_space()}, {"lin2/h8_d4/s0": fake_local()},
                            {"lin2/h8_d4/s0": fake_noise()}, {"cyclic/h8_d4/s0": fake_subspaces()},
                            {"lin2": REF, "cyclic": REF}, TOL)
-    assert len(rows) == 4 + 2 + 1 + 2 * 2
+    assert len(rows) == 5 + 2 + 1 + 2 * 2
     assert {r["claim"] for r in rows}.isdisjoint({"orbit_radius_linear", "sign_changes_ordered"})  # identities
     sub12 = [r for r in rows if r["model"] == "cyclic/h8_d4/s0 [subspace 12]"]
     assert len(sub12) == 2 and all(r["outcome"] == "fail" and r["ours"].startswith("not found") for r in sub12)
@@ -321,9 +321,15 @@ def test_paper_config_plans_the_dynamics_analyses(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     n = job_counts(out.stdout + out.stderr)
     # the seed-0 grid (fig2's models included) + fully + cyclic, and (dynamics.every_seed) seeds 1
-    # and 2 of the listed models' cells for the claims: 4 chains + fully + cyclic, x 2
-    assert n["dyn_state_space"] == 48 + 2 + 2 * 6
-    assert n["dyn_local"] == 4 * 3 and n["dyn_noise"] == 4 * 3 and n["dyn_subspaces"] == 2 * 3
+    # and 2 of the listed models' cells for the claims: 4 chains + fully + cyclic, x 2; and the null
+    # networks of each (rnnhmm.plan.null_ids: the shuffle of every one, the plateau snapshot of
+    # those that keep per-epoch weights)
+    sets = dynamics_models(load_config(ROOT / "config/config.yaml"))
+    assert len(sets["claims_state_space"]) == 48 + 2 + 2 * 6
+    assert n["dyn_state_space"] == 48 + 2 + 2 * 6 + len(sets["null_state_space"])
+    assert len(sets["null_models"]) >= len(sets["claims_models"]) == 4 * 3
+    assert n["dyn_local"] == n["dyn_noise"] == 4 * 3 + len(sets["null_models"])
+    assert n["dyn_subspaces"] == 2 * 3 + len(sets["null_fig8"])
     assert all(n[f] == 1 for f in ("fig2", "fig3", "fig4", "fig8", "figS2", "dynamics_claims"))
 
 

@@ -7,7 +7,6 @@ rule claims:
     """One row per paper claim and model (outcome pass / fail / n/a, and on how many of the model's
     null networks the claim passes too), k of n models passing per (claim, HMM family), and the
     null networks' own rows."""
-    localrule: True
     input:
         "results/claims/performance.csv",
         "results/claims/dynamics.csv",
@@ -28,6 +27,7 @@ rule claims:
         nulls="results/claims_null.csv",
     log:
         "logs/claims/all.log",
+    localrule: True
     conda:
         ENV_PLOTS
     script:

@@ -94,7 +94,6 @@ rule dynamics_claims:
     """Paper claims about the dynamics (docs/claims.md), one row per claim and model (every seed of
     the listed models' cells with dynamics.every_seed), and the same rows on their null networks
     (rules/nulls.smk)."""
-    localrule: True
     input:
         state_space=[
             f"results/analysis/state_space/{m}.npz"
@@ -116,6 +115,7 @@ rule dynamics_claims:
         "results/claims/dynamics.csv",
     log:
         "logs/claims/dynamics.log",
+    localrule: True
     conda:
         ENV_PLOTS
     params:

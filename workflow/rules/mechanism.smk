@@ -101,7 +101,6 @@ rule mechanism_claims:
     """Paper claims about the mechanism (docs/mechanism.md, docs/claims.md), one row per claim and model
     (every seed of the listed models' cells with mechanism.every_seed), and the same rows on their
     null networks (rules/nulls.smk)."""
-    localrule: True
     input:
         kick=[f"results/analysis/kick/{m}.json" for m in KICK_MODELS],
         interventions=[
@@ -118,6 +117,7 @@ rule mechanism_claims:
         "results/claims/mechanism.csv",
     log:
         "logs/claims/mechanism.log",
+    localrule: True
     conda:
         ENV_PLOTS
     params:

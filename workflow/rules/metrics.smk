@@ -53,7 +53,6 @@ rule model_likelihood:
 
 rule metrics_table:
     """One tidy table over every model of the config (one row per model)."""
-    localrule: True
     input:
         models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
         floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
@@ -67,6 +66,7 @@ rule metrics_table:
         ),
     log:
         "logs/metrics/summary.log",
+    localrule: True
     conda:
         ENV_PLOTS
     script:
@@ -75,7 +75,6 @@ rule metrics_table:
 
 rule model_diagnostics:
     """Per-model diagnostic pages (loss curves, HMM-vs-RNN statistics), all in one cheap job."""
-    localrule: True
     input:
         losses=expand("results/models/{model}/losses.tsv", model=MODEL_IDS),
         metrics=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
@@ -92,6 +91,7 @@ rule model_diagnostics:
         ],
     log:
         "logs/diagnostics.log",
+    localrule: True
     conda:
         ENV_PLOTS
     script:
@@ -100,7 +100,6 @@ rule model_diagnostics:
 
 rule performance_claims:
     """Paper claims about performance (docs/claims.md), checked on every model of the config."""
-    localrule: True
     input:
         table="results/metrics/summary.tsv",
         models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
@@ -108,6 +107,7 @@ rule performance_claims:
         "results/claims/performance.csv",
     log:
         "logs/claims/performance.log",
+    localrule: True
     conda:
         ENV_PLOTS
     script:

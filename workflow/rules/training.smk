@@ -56,7 +56,6 @@ rule import_external:
 
 rule model_files:
     """A model's files at their per-model paths (hard links into its group's or import's folder)."""
-    localrule: True
     input:
         model_source,
     output:
@@ -67,6 +66,7 @@ rule model_files:
         "logs/model_files/{hmm}/h{hidden}_d{input}/s{seed}.log",
     wildcard_constraints:
         seed="[0-9]+",
+    localrule: True
     conda:
         ENV_PLOTS
     params:
