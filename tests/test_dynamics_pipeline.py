@@ -360,7 +360,11 @@ def test_quick_dynamics_figures_end_to_end(quick_run):
         for ext in ("pdf", "png"):
             assert (tmp_path / f"results/figures/{fig}.{ext}").stat().st_size > 10_000
         assert (tmp_path / f"results/figure_data/{fig}.json").exists()
-    assert len(list((tmp_path / "results/analysis/state_space").glob("*/*/*.npz"))) == 10
+    files = list((tmp_path / "results/analysis/state_space").glob("*/*/*.npz"))
+    assert len([f for f in files if "-null-" not in f.name]) == 10
+    nulls = dynamics_models(load_config(ROOT / "config/quick.yaml"))["null_state_space"]
+    found = sorted(f"{f.parent.parent.name}/{f.parent.name}/{f.stem}" for f in files if "-null-" in f.name)
+    assert found == sorted(nulls) and nulls
     claims = pd.read_csv(tmp_path / "results/claims/dynamics.csv", keep_default_na=False)
     assert len(claims) > 0 and set(claims.columns) >= {"claim", "model", "expected", "ours", "outcome"}
     expected = {"single_stable_fixed_point", "orbit_single_rotation", "cluster_more_noise_sensitive"}
