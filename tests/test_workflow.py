@@ -137,7 +137,11 @@ def test_quick_config_end_to_end(quick_run, tmp_path):
     for fig in ("fig1", "figS1"):
         for ext in ("pdf", "png"):
             assert (shared / f"results/figures/{fig}.{ext}").stat().st_size > 10_000
-    assert len(list((shared / "results/models").glob("*/*/*/model.pt"))) == n_models
+    models = list((shared / "results/models").glob("*/*/*/model.pt"))
+    assert len([m for m in models if "-null-" not in m.parent.name]) == n_models
+    # and the null networks of the claims' models (rules/nulls.smk), in the same layout
+    assert any(m.parent.name.endswith("-null-shuffle") for m in models)
+    assert any(m.parent.name.endswith("-null-plateau") for m in models)
     assert len(list((shared / "results/diagnostics").glob("*/*/*.png"))) == n_models
     import pandas as pd
 
