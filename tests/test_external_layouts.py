@@ -415,3 +415,51 @@ def test_external_entry_in_a_run_folder_gets_its_loss_curve(experiments, tmp_pat
     named = single_config(lone, losses=str(run / "training_results.json"))
     assert external_entries(full_check(named))["lin2/h16_d8/s0"]["losses"].endswith("training_results.json")
     assert "no such file" in refusal(single_config(lone, losses=str(tmp_path / "absent.json")))
+
+
+@pytest.mark.workflow
+def test_untouched_experiments_folder_runs_every_figure_and_claim(experiments, tmp_path):
+    """Issue 26: the folder the reference's run_experiment (seeds 0, 1: loss curves) and
+    run_training_evo (seed 2: per-epoch weights, no curve) write, untouched, through one
+    ``external_tree`` entry at quick-config analysis sizes: no training, every figure that applies,
+    claims on every model, the curves in losses.tsv; the training-history claims run on the model
+    with snapshots and say why the loss-curve ones cannot (its folder holds no curve)."""
+    import re
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    quick = yaml.safe_load((root / "config/quick.yaml").read_text())
+    cfg = tree_config(experiments)
+    cfg.update(data=quick["data"], metrics=quick["metrics"], training={"device": "cpu", "batch_size": 128})
+    mech = copy.deepcopy(quick["mechanism"])
+    del mech["single_model"]
+    for k in ("kick", "evolution", "readout"):
+        mech[k].pop("models", None)
+    mech["evolution"]["models"] = [f"lin2/h{H}_d{D}/s2"]   # the run_training_evo model: the one with snapshots
+    cfg.update(mechanism=mech, dynamics={k: v for k, v in quick["dynamics"].items()
+                                         if k not in ("models", "fig8_models", "grid")})
+    path = tmp_path / "experiments.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    base = [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--configfile", str(path), "--cores", "2",
+            "--directory", str(tmp_path)]
+    dry = subprocess.run([*base, "-n"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    block = (dry.stdout + dry.stderr)[(dry.stdout + dry.stderr).index("Job stats:"):]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+    assert "train" not in counts and counts["import_external"] == 3, counts
+    out = subprocess.run(base, cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stderr[-5000:]
+    assert not (tmp_path / "results" / "train_groups").exists()
+    assert len(list((tmp_path / "results/figures").glob("*.png"))) >= 8
+    claims = pd.read_csv(tmp_path / "results/claims.csv", keep_default_na=False)
+    models = set(claims["model"].map(lambda m: m.split(" ")[0]))
+    assert {f"lin2/h{H}_d{D}/s{s}" for s in range(3)} <= models, models
+    losses = pd.read_csv(tmp_path / f"results/models/lin2/h{H}_d{D}/s0/losses.tsv", sep="\t")
+    assert len(losses) == 12 and losses["val"].notna().all()
+    evo = claims[(claims["model"] == f"lin2/h{H}_d{D}/s2") & (claims["claim"] == "complex_pairs_emerge")]
+    assert len(evo) == 1 and evo["outcome"].iloc[0] in ("pass", "fail")
+    drop = claims[(claims["model"] == f"lin2/h{H}_d{D}/s2") & (claims["claim"] == "loss_drop_at_bifurcation")]
+    assert len(drop) == 1 and drop["outcome"].iloc[0] == "n/a" and "loss" in drop["reason"].iloc[0]
