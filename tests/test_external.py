@@ -17,16 +17,15 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from external_support import HMMS, ROOT, D, H, full_check, refusal, single_config, with_quick_analyses
 from torch import nn
 
 from rnnhmm.config import ConfigError, expand_models, validate_config
-from rnnhmm.external import check_external_files, external_entries, no_history_claims
+from rnnhmm.external import external_entries, no_history_claims
 from rnnhmm.hmm import cyclic
 from rnnhmm.plan import training_groups
 
-ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-H, D = 16, 8
 
 
 class RefNet(nn.Module):
@@ -99,34 +98,9 @@ def tree(tmp_path_factory):
     return make_tree(tmp_path_factory.mktemp("ref") / "TrainedModels")
 
 
-HMMS = {"lin2": {"kind": "linear_chain", "states": 2, "seq_len": 20, "eval_seq_len": 20},
-        "cyclic": {"kind": "cyclic", "seq_len": 15}}
-
-
 def tree_config(tree: Path) -> dict:
     return {"hmms": copy.deepcopy(HMMS),
             "external_tree": {"path": str(tree), "hmms": {"Two": "lin2", "Cyclic": "cyclic"}}}
-
-
-def single_config(path, hmm="lin2", hidden=H, input_=D, **extra) -> dict:
-    return {"hmms": copy.deepcopy(HMMS),
-            "models": [{"name": "theirs", "hmms": [hmm], "hidden": [hidden], "input": [input_], "seeds": [0],
-                        "external": str(path), **extra}]}
-
-
-def full_check(cfg: dict) -> dict:
-    """What the Snakefile does when it is parsed: validate, then read and check the files."""
-    cfg = validate_config(cfg)
-    check_external_files(cfg)
-    return cfg
-
-
-def refusal(cfg: dict) -> str:
-    with pytest.raises(ConfigError) as e:
-        full_check(cfg)
-    msg = str(e.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 # ----------------------------------------------------------------------------- the tree
@@ -286,16 +260,7 @@ def test_no_history_claims_become_na(tmp_path):
 
 def e2e_config(tree: Path) -> dict:
     """The tree at quick-config analysis sizes (config/quick.yaml's sections, models by default)."""
-    quick = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
-    cfg = tree_config(tree)
-    cfg.update(data=quick["data"], metrics=quick["metrics"], training={"device": "cpu", "batch_size": 128})
-    mech = copy.deepcopy(quick["mechanism"])
-    del mech["single_model"]
-    for k in ("kick", "evolution", "readout"):
-        mech[k].pop("models", None)
-    dyn = {k: v for k, v in quick["dynamics"].items() if k not in ("models", "fig8_models", "grid")}
-    cfg.update(mechanism=mech, dynamics=dyn)
-    return cfg
+    return with_quick_analyses(tree_config(tree))
 
 
 def job_counts(text):

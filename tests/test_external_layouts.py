@@ -18,18 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from external_support import HMMS, ROOT, D, H, full_check, refusal, single_config, with_quick_analyses
 from torch import nn
 
-from rnnhmm.config import ConfigError, expand_models, validate_config
-from rnnhmm.external import check_external_files, external_entries, import_model, no_history_claims
+from rnnhmm.config import expand_models, validate_config
+from rnnhmm.external import external_entries, import_model, no_history_claims
 from rnnhmm.hmm import linear_chain
 
-H, D = 16, 8
 TS = "20250801_120000"
 LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
                "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 95871\n")
-HMMS = {"lin2": {"kind": "linear_chain", "states": 2, "seq_len": 20, "eval_seq_len": 20},
-        "cyclic": {"kind": "cyclic", "seq_len": 15}}
 
 
 class TheirRNN(nn.Module):
@@ -124,27 +122,6 @@ def experiments(tmp_path) -> Path:
 def tree_config(path, hmms=None, **extra) -> dict:
     return {"hmms": copy.deepcopy(HMMS), "external_tree": {"path": str(path), "hmms": hmms or {"HMMTwo": "lin2"},
                                                            **extra}}
-
-
-def single_config(path, hmm="lin2", hidden=H, input_=D, **extra) -> dict:
-    return {"hmms": copy.deepcopy(HMMS),
-            "models": [{"name": "theirs", "hmms": [hmm], "hidden": [hidden], "input": [input_], "seeds": [0],
-                        "external": str(path), **extra}]}
-
-
-def full_check(cfg: dict) -> dict:
-    """What the Snakefile does when it is parsed: validate, then read and check the files."""
-    cfg = validate_config(cfg)
-    check_external_files(cfg)
-    return cfg
-
-
-def refusal(cfg: dict) -> str:
-    with pytest.raises(ConfigError) as e:
-        full_check(cfg)
-    msg = str(e.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 # ----------------------------------------------------------------------------- Experiments/<ts>: must pass
@@ -430,20 +407,11 @@ def test_untouched_experiments_folder_runs_every_figure_and_claim(experiments, t
 
     import yaml
 
-    root = Path(__file__).resolve().parents[1]
-    quick = yaml.safe_load((root / "config/quick.yaml").read_text())
-    cfg = tree_config(experiments)
-    cfg.update(data=quick["data"], metrics=quick["metrics"], training={"device": "cpu", "batch_size": 128})
-    mech = copy.deepcopy(quick["mechanism"])
-    del mech["single_model"]
-    for k in ("kick", "evolution", "readout"):
-        mech[k].pop("models", None)
-    mech["evolution"]["models"] = [f"lin2/h{H}_d{D}/s2"]   # the run_training_evo model: the one with snapshots
-    cfg.update(mechanism=mech, dynamics={k: v for k, v in quick["dynamics"].items()
-                                         if k not in ("models", "fig8_models", "grid")})
+    cfg = with_quick_analyses(tree_config(experiments))
+    cfg["mechanism"]["evolution"]["models"] = [f"lin2/h{H}_d{D}/s2"]   # run_training_evo's: the one with snapshots
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    base = [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--configfile", str(path), "--cores", "2",
+    base = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", str(path), "--cores", "2",
             "--directory", str(tmp_path)]
     dry = subprocess.run([*base, "-n"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert dry.returncode == 0, dry.stderr[-3000:]
