@@ -289,13 +289,24 @@ def _diverged_record(out: dict, msg: str) -> dict:
     return out
 
 
+def populations_and_contrast(W_hh: torch.Tensor, kick: Sequence, population_size: int, contrast_seed: int,
+                             n_random: int = 10000) -> tuple:
+    """The integrating populations of two kick groups (:func:`integrating_populations`, at most
+    ``population_size`` neurons, never more than the non-kick ones) and their weight contrast against
+    random pairs of non-kick sets (:func:`weight_contrast`): (pop1, pop2, order, contrast)."""
+    H = W_hh.shape[0]
+    pop1, pop2, order = integrating_populations(W_hh, kick, topk=min(population_size, H - len(kick[0]) - len(kick[1])))
+    non_kick = [i for i in range(H) if i not in set(kick[0]) | set(kick[1])]
+    return pop1, pop2, order, weight_contrast(W_hh, pop1, pop2, candidates=non_kick, n_random=n_random,
+                                              seed=contrast_seed)
+
+
 def run_contrasts(W_hh: torch.Tensor, run_scores: torch.Tensor, n_directions: int, p: dict, seed: int,
                   n_random: int = 2000) -> list[dict]:
     """Per noise run r: the kick groups picked from that run's scores alone (``run_scores[r]``,
     the criterion and cut of :func:`pick_kick_neurons`), their weight contrast and that of their
     integrating populations (:func:`weight_contrast`, ``n_random`` random pairs each); a run whose
     selection leaves a group empty gets ``groups`` and no contrasts."""
-    H = W_hh.shape[0]
     out = []
     for r in range(run_scores.shape[0]):
         g = pick_kick_neurons(run_scores[r], n_directions, p["max_per_group"])
@@ -303,10 +314,8 @@ def run_contrasts(W_hh: torch.Tensor, run_scores: torch.Tensor, n_directions: in
         if len(g) >= 2 and g[0] and g[1]:
             rec["kick_contrast"] = weight_contrast(W_hh, g[0], g[1], n_random=n_random,
                                                    seed=derive_seed(seed, "kick-contrast", r))
-            pop1, pop2, _ = integrating_populations(W_hh, g, topk=min(p["population_size"], H - len(g[0]) - len(g[1])))
-            non_kick = [i for i in range(H) if i not in set(g[0]) | set(g[1])]
-            rec["population_contrast"] = weight_contrast(W_hh, pop1, pop2, candidates=non_kick, n_random=n_random,
-                                                         seed=derive_seed(seed, "population-contrast", r))
+            rec["population_contrast"] = populations_and_contrast(
+                W_hh, g, p["population_size"], derive_seed(seed, "population-contrast", r), n_random)[3]
         out.append(rec)
     return out
 
@@ -392,15 +401,13 @@ def run(weights: Weights, settings: dict, seed: int, model: str, log=print) -> d
 
     # 2. integrating populations and sorted weight blocks
     if kick[0] and kick[1]:
-        pop1, pop2, order = integrating_populations(W_hh, kick, topk=min(p["population_size"], H - sum(map(len, kick))))
+        pop1, pop2, order, out["population_contrast"] = populations_and_contrast(
+            W_hh, kick, p["population_size"], derive_seed(seed, "population-contrast"))
         g = [W_hh[torch.as_tensor(k)].mean(0) for k in kick]  # weights from each neuron onto kick group 1 / 2
         out["populations"] = [pop1.tolist(), pop2.tolist()]
         out["population_to_kick"] = [[float(g[j][pop].mean()) for j in range(2)] for pop in (pop1, pop2)]
         kk, kp, pp = sorted_weight_blocks(W_hh, kick, (pop1, pop2))
         out["blocks"] = {"kick_kick": kk.tolist(), "kick_pop": kp.tolist(), "pop_pop": pp.tolist()}
-        non_kick = [i for i in range(H) if i not in set(kick[0]) | set(kick[1])]
-        out["population_contrast"] = weight_contrast(W_hh, pop1, pop2, candidates=non_kick,
-                                                          seed=derive_seed(seed, "population-contrast"))
         log(f"population weights: {out['population_contrast']}")
     else:
         out["populations"], out["population_to_kick"], out["blocks"] = [[], []], None, None

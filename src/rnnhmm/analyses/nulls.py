@@ -28,10 +28,15 @@ from .measures import plateau_exit
 NULL_KINDS = ("plateau", "shuffle")
 
 
+def off_diagonal(n: int) -> np.ndarray:
+    """(n, n - 1): row i holds the column indices j != i of an n x n matrix, ascending."""
+    return np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int64).reshape(n, max(n - 1, 0))
+
+
 def row_permutations(n: int, seed: int) -> np.ndarray:
     """(n, n - 1) per-row permutations of the off-diagonal column indices of an n x n matrix."""
     rng = np.random.default_rng(seed)
-    off = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int64).reshape(n, max(n - 1, 0))
+    off = off_diagonal(n)
     return np.stack([row[rng.permutation(n - 1)] for row in off]) if n > 1 else off
 
 
@@ -44,7 +49,7 @@ def shuffle_recurrent(W: torch.Tensor, perms: np.ndarray) -> torch.Tensor:
     if n < 2:
         return out
     rows = torch.arange(n).unsqueeze(1).expand(n, n - 1)
-    off = torch.as_tensor(np.array([[j for j in range(n) if j != i] for i in range(n)]), dtype=torch.long)
+    off = torch.as_tensor(off_diagonal(n), dtype=torch.long)
     out[..., rows, off] = W[..., rows, torch.as_tensor(perms, dtype=torch.long)]
     return out
 
