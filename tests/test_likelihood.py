@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnhmm.evaluation.likelihood import converged_kl_rate, hmm_forward, hmm_loglik, kl_rate, rare_symbol, rnn_loglik
+from rnnhmm.evaluation.likelihood import converged_kl_rate, hmm_forward, hmm_loglik, kl_rate, rnn_loglik
 from rnnhmm.hmm import HMM, cyclic, fully_connected, linear_chain
 from rnnhmm.model import Weights, generate_outputs
 
@@ -74,8 +74,8 @@ def test_forward_convention_matches_hmm_sample():
 
 
 def test_rare_symbol_definition():
-    assert rare_symbol(linear_chain(2)) == 1 and rare_symbol(linear_chain(5)) == 1
-    assert rare_symbol(fully_connected()) is None and rare_symbol(cyclic()) is None
+    assert linear_chain(2).rare_symbol() == 1 and linear_chain(5).rare_symbol() == 1
+    assert fully_connected().rare_symbol() is None and cyclic().rare_symbol() is None
 
 
 # --------------------------------------------------------------------------- (2) closed form: uniform

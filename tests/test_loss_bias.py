@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 
 from rnnhmm.hmm import cyclic, linear_chain
-from rnnhmm.training.loss_bias import loss_landscape, perturbed, rare_symbol
+from rnnhmm.training.loss_bias import loss_landscape, perturbed
 
 
 def test_perturbed_scales_switching_and_sets_the_rare_symbol():
     h = linear_chain(2)
-    assert rare_symbol(h) == 1 and rare_symbol(cyclic()) is None
+    assert h.rare_symbol() == 1 and cyclic().rare_symbol() is None
     same = perturbed(h)
     assert np.allclose(same.transition, h.transition) and np.allclose(same.emission, h.emission)
     slow = perturbed(h, 0.5, rare=0.0)

@@ -23,6 +23,7 @@ __all__ = [
     "cyclic",
     "build_hmm",
     "one_hot",
+    "rare_symbol",
 ]
 
 ATOL = 1e-6
@@ -143,6 +144,10 @@ class HMM:
         joint = (p[:, None] * self.emission).T @ self.transition @ self.emission
         return float(1.0 - np.trace(joint))
 
+    def rare_symbol(self) -> int | None:
+        """The HMM's rare output (:func:`rare_symbol` of its stationary output frequencies)."""
+        return rare_symbol(self.output_frequencies())
+
     def expected_changes(self, seq_len: int) -> float:
         """Expected number of output changes in a sequence of ``seq_len`` steps, exact for any start."""
         total = 0.0
@@ -153,6 +158,15 @@ class HMM:
             total += 1.0 - float((joint_z * same).sum())
             p = p @ self.transition
         return total
+
+
+def rare_symbol(frequencies) -> int | None:
+    """The rare output symbol: the least frequent one when its frequency is below 1/(2K) (the
+    paper's linear chains: the middle symbol, at 0.01), else None (fully, cyclic). The one
+    definition every claim, metric and study uses."""
+    f = np.asarray(frequencies, dtype=float)
+    k = int(np.argmin(f))
+    return k if f[k] < 0.5 / len(f) else None
 
 
 # ---------------------------------------------------------------------- the paper's HMMs

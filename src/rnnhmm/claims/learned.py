@@ -20,7 +20,7 @@ symbol. So the strict performance claims stay strict, and "did the model converg
   4. ``transitions``: every squared difference between the model's and the HMM's transition
      probabilities between the *frequent* symbols is below :data:`SQ_DIFF_MAX` = 0.005, i.e. 0.00
      at two decimals, the paper's G.2 statement ("squared differences 0.00 for d >= 10"). The rare
-     symbol (frequency < 1/(2K), :func:`rnnhmm.evaluation.metrics.rare_symbol`) is left out and
+     symbol (frequency < 1/(2K), :func:`rnnhmm.hmm.rare_symbol`) is left out and
      rows are renormalised over the others, exactly as ``transition_matrix_matches`` does: its
      own row rests on a handful of events (0.01 x L x n) and belongs to ``faithful``
      (``rare_symbol_matches``).

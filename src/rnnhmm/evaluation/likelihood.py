@@ -33,11 +33,8 @@ from rnnhmm.analyses.measures import DIVERGE_NORM
 from rnnhmm.hmm import HMM
 from rnnhmm.model import Weights
 
-__all__ = ["hmm_forward", "hmm_loglik", "rnn_loglik", "rare_symbol", "kl_rate", "doubling_rule",
-           "converged_kl_rate", "RARE_FREQUENCY"]
-
-RARE_FREQUENCY = 0.05  # a symbol rarer than this (stationary frequency) is the HMM's "rare symbol"
-
+__all__ = ["hmm_forward", "hmm_loglik", "rnn_loglik", "kl_rate", "doubling_rule",
+           "converged_kl_rate"]
 
 # ---------------------------------------------------------------------------------------- HMM side
 def _symbols(y) -> np.ndarray:
@@ -201,13 +198,6 @@ def rnn_loglik(weights: Weights, y, particles: int, seed: int = 0, *, uniform_fi
 
 
 # ---------------------------------------------------------------------------------------- KL rate
-def rare_symbol(hmm: HMM, threshold: float = RARE_FREQUENCY) -> int | None:
-    """The HMM's rarest symbol (stationary output frequency) if its frequency is below ``threshold``, else None."""
-    f = hmm.output_frequencies()
-    k = int(np.argmin(f))
-    return k if f[k] < threshold else None
-
-
 def _se(v: np.ndarray) -> float:
     """Standard error of the mean over sequences (NaN for fewer than 2 or non-finite values)."""
     if len(v) < 2 or not np.all(np.isfinite(v)):
@@ -222,7 +212,7 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
     * ``kl_rate`` = mean over sequences of (log p_HMM(y) - log p̂_RNN(y)) / T, nats per step, and
       ``kl_se``, its standard error over sequences (the filter's own noise included);
     * ``entropy_rate`` = -(1/T) mean log p_HMM(y) (the HMM's entropy rate when y ~ HMM) and ``entropy_se``;
-    * ``rare_symbol`` (:func:`rare_symbol`; None if the HMM has none) and ``rare_share`` = sum over the
+    * ``rare_symbol`` (:func:`rnnhmm.hmm.rare_symbol`; None if the HMM has none) and ``rare_share`` = sum over the
       steps with y_t = rare symbol of (HMM increment - RNN increment) / the same sum over all steps,
       the increments being the forward algorithm's log p(y_t | y_<t) and the filter's log-increments;
       ``rare_step_fraction``: the share of steps that emit the rare symbol;
@@ -240,7 +230,7 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
     lr, inc_r, st = rnn_loglik(weights, y, particles, seed, uniform_first=uniform_first, **filter_kw)
     d = (lh - lr) / T
     diff = inc_h - inc_r
-    k = rare_symbol(hmm)
+    k = hmm.rare_symbol()
     total = float(diff.sum())
     if k is None:
         share, frac = None, None

@@ -311,14 +311,6 @@ def _standardised(dev: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return out
 
 
-def rare_symbol(frequencies) -> int | None:
-    """The rare output symbol: the least frequent one when its stationary frequency is below
-    1/(2K) (lin-chain HMMs: symbol 1 at 0.01), else None."""
-    f = np.asarray(frequencies, dtype=float)
-    k = int(np.argmin(f))
-    return k if f[k] < 0.5 / len(f) else None
-
-
 def performance_record(rnn_obs, hmm, repeats: int = 200, seed=None, skip_first: bool = True,
                        quantile: float = 0.99) -> dict:
     """Statistics of the performance claims for one sample obs (n, L) of a model, with their spread
@@ -348,7 +340,7 @@ def performance_record(rnn_obs, hmm, repeats: int = 200, seed=None, skip_first: 
     T_rnn = output_transition_matrix(crop(o), K)
     z = _standardised(T_rnn - T_mean, T_sd)
     null_z = np.stack([_standardised(t - T_mean, T_sd) for t in null_T])  # (R, K, K)
-    r = rare_symbol(hmm.output_frequencies())
+    r = hmm.rare_symbol()
     # transitions into and out of the rare symbol have a claim of their own; the transition claim
     # compares P(o_t = j | o_t-1 = i, o_t not rare) between the other symbols (renormalised rows:
     # a missing rare symbol otherwise shifts its probability onto the diagonal, and one defect

@@ -37,7 +37,7 @@ import numpy as np
 from ..hmm import HMM
 from .convergence import batched_loss
 
-__all__ = ["perturbed", "rare_symbol", "loss_landscape", "exact_ot_loss", "batch_loss"]
+__all__ = ["perturbed", "loss_landscape", "exact_ot_loss", "batch_loss"]
 
 
 def exact_ot_loss(x_idx: np.ndarray, y_idx: np.ndarray, K: int, batch_size: int) -> float:
@@ -77,13 +77,6 @@ def batch_loss(x_idx, y_idx, K: int, batch_size: int, blur: float, scaling: floa
     return float(np.mean(vals))
 
 
-def rare_symbol(hmm: HMM) -> int | None:
-    """The output whose stationary frequency is below 1/(2K) (the lowest such), or None."""
-    f = hmm.output_frequencies()
-    k = int(np.argmin(f))
-    return k if f[k] < 1.0 / (2 * hmm.n_outputs) else None
-
-
 def perturbed(hmm: HMM, switch_scale: float = 1.0, rare: float | None = None) -> HMM:
     """A copy of ``hmm`` whose off-diagonal transitions are scaled by ``switch_scale`` and whose rare
     symbol is emitted with probability ``rare`` in every state (None: unchanged)."""
@@ -94,7 +87,7 @@ def perturbed(hmm: HMM, switch_scale: float = 1.0, rare: float | None = None) ->
     T = off + np.diag(1.0 - off.sum(1))
     E = hmm.emission.copy()
     if rare is not None:
-        k = rare_symbol(hmm)
+        k = hmm.rare_symbol()
         if k is None:
             raise ValueError(f"HMM '{hmm.name}' has no rare symbol")
         others = [j for j in range(E.shape[1]) if j != k]
