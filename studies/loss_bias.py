@@ -7,11 +7,15 @@ Usage::
         [--scales 0.5,0.7,0.85,1,1.15] [--rares hmm,0.003,0] [--flips 0.02,0.05] [--tsv OUT.tsv]
         [--scaling 0.5 0.9 0.97 exact]
     python studies/loss_bias.py lin2 --distances 2000 --seq-len 100 --reps 2 --scales 0.7,1,1.15 --rares hmm,0
+    python studies/loss_bias.py lin2 --objective likelihood --seq-len 100 --n-seq 4096 --reps 5 \
+        --scales 0.5,0.7,0.85,1,1.15 --rares hmm,0.003,0
 
 HMM: a paper family name (lin2..lin5, fully, cyclic). Prints one row per variant: its change
 probability per step, its mean loss against fresh HMM samples, and the excess over the HMM's own
 loss on the same targets (paired; negative beyond ~2 SE: the loss prefers the variant).
-``--distances N`` prints instead the paper's matched distance match(HMM, variant) of N sequences
+``--objective likelihood`` scores the same variants by the likelihood objective instead (exact
+negative log-likelihood per step of ``--n-seq`` HMM sequences per draw; excess = KL rate from the
+HMM, :func:`rnnhmm.training.loss_bias.likelihood_landscape`). ``--distances N`` prints instead the paper's matched distance match(HMM, variant) of N sequences
 (docs/evaluation: many-to-one Sinkhorn argmax match) next to the HMM-HMM floor, per draw.
 """
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 
 from rnnhmm.config import load_config
 from rnnhmm.hmm import build_hmm
-from rnnhmm.training.loss_bias import loss_landscape
+from rnnhmm.training.loss_bias import likelihood_landscape, loss_landscape
 
 # the paper's HMMs, as the paper config defines them (lin2..lin5, fully, cyclic)
 FAMILIES = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")["hmms"]
@@ -48,6 +52,9 @@ def main(argv=None) -> None:
     ap.add_argument("--scaling", nargs="+", default=["0.5"],
                     help="geomloss eps-scaling factors (0.5: the paper's and the engine's) and/or 'exact' "
                          "(unregularised OT)")
+    ap.add_argument("--objective", choices=["sinkhorn", "likelihood"], default="sinkhorn",
+                    help="the paper's Sinkhorn loss (default) or the likelihood objective (exact, forward algorithm)")
+    ap.add_argument("--n-seq", type=int, default=4096, help="likelihood: HMM sequences per draw")
     ap.add_argument("--distances", type=int, default=0, help="matched distances of N sequences instead of losses")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -57,6 +64,8 @@ def main(argv=None) -> None:
     flips = [float(x) for x in a.flips.split(",") if x]
     if a.distances:
         return distances(hmm, a, scales, rares)
+    if a.objective == "likelihood":
+        return likelihood(hmm, a, scales, rares)
     rows = []
     print(f"{a.hmm}: L={a.seq_len} batch={a.batch} reps={a.reps} (HMM change prob {hmm.change_probability():.4f})")
     print("blur\tscaling\trare\tscale\tflip\tchanges/step\tloss\t± SE\texcess\t± SE")
@@ -73,10 +82,30 @@ def main(argv=None) -> None:
             print(f"# blur {blur:g}, scaling {sc}: lowest loss at rare={best['rare']} scale={best['switch_scale']:g} "
                   f"(excess {best['excess']:+.4f} ± {best['excess_se']:.4f}); {time.time() - t0:.0f} s", flush=True)
     if a.tsv:
-        with open(a.tsv, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
-            w.writeheader()
-            w.writerows(rows)
+        write_tsv(a.tsv, rows)
+
+
+def write_tsv(path, rows) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def likelihood(hmm, a, scales, rares) -> None:
+    """The likelihood objective's landscape: negative log-likelihood per step and KL rate per variant."""
+    t0 = time.time()
+    rows = likelihood_landscape(hmm, a.seq_len, a.n_seq, a.reps, scales, rares, a.seed)
+    print(f"{a.hmm}: likelihood objective, L={a.seq_len} n_seq={a.n_seq} reps={a.reps} "
+          f"(HMM change prob {hmm.change_probability():.4f})")
+    print("rare\tscale\tchanges/step\tnll/step\texcess (KL rate)\t± SE\timpossible")
+    for r in rows:
+        print(f"{r['rare']}\t{r['switch_scale']:g}\t{r['change_rate']:.4f}\t{r['loss']:.5f}\t{r['excess']:+.5f}\t"
+              f"{r['excess_se']:.5f}\t{r['impossible']:.3f}", flush=True)
+    best = min(rows, key=lambda r: r["excess"])
+    print(f"# lowest at rare={best['rare']} scale={best['switch_scale']:g}; {time.time() - t0:.0f} s")
+    if a.tsv:
+        write_tsv(a.tsv, rows)
 
 
 def distances(hmm, a, scales, rares) -> None:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnhmm.evaluation.likelihood import converged_kl_rate, hmm_forward, hmm_loglik, kl_rate, rnn_loglik
-from rnnhmm.hmm import HMM, cyclic, fully_connected, linear_chain
+from rnnhmm.evaluation.likelihood import converged_kl_rate, kl_rate, rnn_loglik
+from rnnhmm.hmm import HMM, cyclic, fully_connected, hmm_forward, hmm_loglik, linear_chain
 from rnnhmm.model import Weights, generate_outputs
 
 torch.set_num_threads(1)

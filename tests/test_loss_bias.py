@@ -58,3 +58,17 @@ def test_exact_ot_loss_is_the_optimal_matching_and_the_limit_of_slower_eps_scali
     exact = exact_ot_loss(a, b, 3, 128)
     assert batch_loss(a, b, 3, 128, 0.2, 0.5) == batched_loss(a, b, 3, 128, 0.2)
     assert abs(batch_loss(a, b, 3, 128, 0.2, 0.97) - exact) < abs(batch_loss(a, b, 3, 128, 0.2, 0.5) - exact)
+
+
+def test_the_likelihood_objective_has_its_minimum_at_the_hmm():
+    """The opposite of the Sinkhorn loss: every variant costs likelihood, switching less and
+    dropping the rare symbol included (infinitely: the HMM emits it)."""
+    from rnnhmm.training.loss_bias import likelihood_landscape
+
+    rows = likelihood_landscape(linear_chain(2), 50, 2000, 4, (0.7, 1.0, 1.15), rares=(None, 0.0), seed=1)
+    by = {(r["rare"], r["switch_scale"]): r for r in rows}
+    assert by[("hmm", 1.0)]["excess"] == 0 and by[("hmm", 1.0)]["impossible"] == 0
+    for s in (0.7, 1.15):
+        r = by[("hmm", s)]
+        assert r["excess"] > 3 * r["excess_se"] > 0 and r["loss"] > by[("hmm", 1.0)]["loss"]
+    assert by[(0.0, 1.0)]["excess"] == np.inf and 0 < by[(0.0, 1.0)]["impossible"] < 1

@@ -24,6 +24,9 @@ __all__ = [
     "build_hmm",
     "one_hot",
     "rare_symbol",
+    "as_symbols",
+    "hmm_forward",
+    "hmm_loglik",
 ]
 
 ATOL = 1e-6
@@ -167,6 +170,44 @@ def rare_symbol(frequencies) -> int | None:
     f = np.asarray(frequencies, dtype=float)
     k = int(np.argmin(f))
     return k if f[k] < 0.5 / len(f) else None
+
+
+# ---------------------------------------------------------------------- likelihood (exact)
+def as_symbols(y) -> np.ndarray:
+    """Integer symbols (numpy, list or a torch tensor on any device) as an int64 numpy array, 2-D."""
+    if hasattr(y, "detach"):  # a torch tensor (this module does not import torch)
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y, dtype=np.int64)
+    return y[None] if y.ndim == 1 else y
+
+
+def hmm_forward(hmm: HMM, y) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled forward algorithm, vectorised over sequences: y (N, T) integer symbols ->
+    (log p(y) (N,), per-step predictive log-probabilities log p(y_t | y_<t) (N, T)), float64.
+
+    alpha_0 = start * E[:, y_0]; alpha_t = (alpha_{t-1} A) * E[:, y_t], normalised each step, the
+    normaliser being p(y_t | y_<t). A sequence impossible under the HMM gets -inf.
+    """
+    y = as_symbols(y)
+    N, T = y.shape
+    if y.size and (y.min() < 0 or y.max() >= hmm.n_outputs):
+        raise ValueError(f"symbols must lie in 0..{hmm.n_outputs - 1}, got {y.min()}..{y.max()}")
+    A, ET = hmm.transition, hmm.emission.T  # ET (K, M): row k is P(o = k | z)
+    steps = np.empty((N, T))
+    pred = np.broadcast_to(hmm.start, (N, hmm.n_states))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for t in range(T):
+            a = pred * ET[y[:, t]]
+            c = a.sum(axis=1)
+            steps[:, t] = np.log(c)
+            a = np.divide(a, c[:, None], out=np.zeros_like(a), where=c[:, None] > 0)
+            pred = a @ A
+    return steps.sum(axis=1), steps
+
+
+def hmm_loglik(hmm: HMM, y) -> np.ndarray:
+    """Exact log p_HMM(y) of each sequence, y (N, T) -> (N,) float64 (:func:`hmm_forward`)."""
+    return hmm_forward(hmm, y)[0]
 
 
 # ---------------------------------------------------------------------- the paper's HMMs

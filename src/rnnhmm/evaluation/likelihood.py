@@ -9,7 +9,7 @@ The RNN (rnnhmm.model) is a nonlinear state-space model,
 
 so p_RNN(y) = E_x[prod_t softmax(W_out h_t)[y_t]]. :func:`rnn_loglik` estimates it with a bootstrap
 particle filter (unbiased in p, biased low in log p; the bias shrinks as the particle count grows),
-:func:`hmm_loglik` gives log p_HMM(y) exactly by the scaled forward algorithm, and :func:`kl_rate`
+:func:`rnnhmm.hmm.hmm_loglik` gives log p_HMM(y) exactly by the scaled forward algorithm, and :func:`kl_rate`
 gives (1/T) E_y~HMM[log p_HMM(y) - log p_RNN(y)], which the filter's log-bias makes biased *high*.
 
 Conventions (checked against rnnhmm.model.generate_outputs and rnnhmm.hmm.HMM.sample):
@@ -30,49 +30,11 @@ import numpy as np
 import torch
 
 from rnnhmm.analyses.measures import DIVERGE_NORM
-from rnnhmm.hmm import HMM
+from rnnhmm.hmm import HMM, as_symbols, hmm_forward
 from rnnhmm.model import Weights
 
-__all__ = ["hmm_forward", "hmm_loglik", "rnn_loglik", "kl_rate", "doubling_rule",
+__all__ = ["rnn_loglik", "kl_rate", "doubling_rule",
            "converged_kl_rate"]
-
-# ---------------------------------------------------------------------------------------- HMM side
-def _symbols(y) -> np.ndarray:
-    """Integer symbols (numpy, list or a tensor on any device) as an int64 numpy array, 2-D."""
-    if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y, dtype=np.int64)
-    return y[None] if y.ndim == 1 else y
-
-
-def hmm_forward(hmm: HMM, y) -> tuple[np.ndarray, np.ndarray]:
-    """Scaled forward algorithm, vectorised over sequences: y (N, T) integer symbols ->
-    (log p(y) (N,), per-step predictive log-probabilities log p(y_t | y_<t) (N, T)), float64.
-
-    alpha_0 = start * E[:, y_0]; alpha_t = (alpha_{t-1} A) * E[:, y_t], normalised each step, the
-    normaliser being p(y_t | y_<t). A sequence impossible under the HMM gets -inf.
-    """
-    y = _symbols(y)
-    N, T = y.shape
-    if y.size and (y.min() < 0 or y.max() >= hmm.n_outputs):
-        raise ValueError(f"symbols must lie in 0..{hmm.n_outputs - 1}, got {y.min()}..{y.max()}")
-    A, ET = hmm.transition, hmm.emission.T  # ET (K, M): row k is P(o = k | z)
-    steps = np.empty((N, T))
-    pred = np.broadcast_to(hmm.start, (N, hmm.n_states))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for t in range(T):
-            a = pred * ET[y[:, t]]
-            c = a.sum(axis=1)
-            steps[:, t] = np.log(c)
-            a = np.divide(a, c[:, None], out=np.zeros_like(a), where=c[:, None] > 0)
-            pred = a @ A
-    return steps.sum(axis=1), steps
-
-
-def hmm_loglik(hmm: HMM, y) -> np.ndarray:
-    """Exact log p_HMM(y) of each sequence, y (N, T) -> (N,) float64 (:func:`hmm_forward`)."""
-    return hmm_forward(hmm, y)[0]
-
 
 # ---------------------------------------------------------------------------------------- RNN side
 def _systematic(w: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -123,7 +85,7 @@ def rnn_loglik(weights: Weights, y, particles: int, seed: int = 0, *, uniform_fi
     dt = dtype if dtype is not None else W_ih.dtype
     W_ih, W_hh, W_out = (w.to(dev, dt) for w in (W_ih, W_hh, W_out))
     H, D, K = W_hh.shape[0], W_ih.shape[1], W_out.shape[0]
-    y = torch.from_numpy(_symbols(y))
+    y = torch.from_numpy(as_symbols(y))
     N, T = y.shape
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= K):
         raise ValueError(f"symbols must lie in 0..{K - 1}, got {int(y.min())}..{int(y.max())}")
@@ -224,7 +186,7 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
     see :func:`converged_kl_rate`. Sequences the filter cannot explain (all particles diverged) give
     kl_rate = inf. ``filter_kw`` go to :func:`rnn_loglik`.
     """
-    y = _symbols(y)
+    y = as_symbols(y)
     N, T = y.shape
     lh, inc_h = hmm_forward(hmm, y)
     lr, inc_r, st = rnn_loglik(weights, y, particles, seed, uniform_first=uniform_first, **filter_kw)

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hmm import HMM
+from ..hmm import HMM, hmm_loglik
 from .convergence import batched_loss
 
-__all__ = ["perturbed", "loss_landscape", "exact_ot_loss", "batch_loss"]
+__all__ = ["perturbed", "loss_landscape", "likelihood_landscape", "exact_ot_loss", "batch_loss"]
 
 
 def exact_ot_loss(x_idx: np.ndarray, y_idx: np.ndarray, K: int, batch_size: int) -> float:
@@ -132,4 +132,42 @@ def loss_landscape(hmm: HMM, seq_len: int, batch_size: int, blur: float, reps: i
                      "rare": "hmm" if r is None else r, "switch_scale": s, "flip": f, "change_rate": changes,
                      "loss": float(vals.mean()), "loss_se": float(vals.std(ddof=1) / np.sqrt(reps)),
                      "excess": float(d.mean()), "excess_se": float(d.std(ddof=1) / np.sqrt(reps))})
+    return rows
+
+
+def likelihood_landscape(hmm: HMM, seq_len: int, n_seq: int, reps: int,
+                         switch_scales=(0.7, 0.85, 1.0, 1.15), rares=(None,), seed: int = 0) -> list[dict]:
+    """The likelihood objective's landscape over the same variants as :func:`loss_landscape`.
+
+    Training by likelihood minimises E_y~HMM[-log q(y)] / L over models q; for an HMM variant q the
+    exact log q(y) is the forward algorithm (:func:`rnnhmm.hmm.hmm_loglik`), so no particle filter
+    and no RNN enter. Per draw, ``n_seq`` fresh HMM sequences of ``seq_len`` steps are scored under
+    the HMM and under every variant; ``excess`` = mean over sequences of (log p(y) - log q(y)) / L,
+    paired over ``reps`` draws: an estimate of the KL rate KL(p || q) per step, >= 0 in expectation
+    with equality only at q = p (Gibbs' inequality), so the HMM is the minimum. A variant that gives
+    probability 0 to a sequence the HMM emits (the rare symbol at probability 0) has an infinite
+    excess; ``impossible`` is the fraction of such sequences. Rows: as loss_landscape's (loss = mean
+    negative log-likelihood per step), plus ``objective`` and ``impossible``."""
+    rng = np.random.default_rng(seed)
+    variants = [(r, s, perturbed(hmm, s, r)) for r in rares for s in switch_scales]
+    draws = [hmm.sample(n_seq, seq_len, seed=rng).astype(np.int64) for _ in range(reps)]
+    truth = [hmm_loglik(hmm, y) for y in draws]
+    rows = []
+    for r, s, v in variants:
+        losses, excess, impossible = [], [], []
+        for y, lp in zip(draws, truth):
+            lq = hmm_loglik(v, y)
+            bad = ~np.isfinite(lq)
+            impossible.append(float(bad.mean()))
+            losses.append(float(-lq.mean() / seq_len) if not bad.any() else np.inf)
+            excess.append(float((lp - lq).mean() / seq_len) if not bad.any() else np.inf)
+        losses, excess = np.array(losses), np.array(excess)
+        finite = bool(np.isfinite(excess).all())
+        rows.append({"objective": "likelihood", "seq_len": seq_len, "n_seq": n_seq, "reps": reps,
+                     "rare": "hmm" if r is None else r, "switch_scale": s, "change_rate": v.change_probability(),
+                     "loss": float(losses.mean()),
+                     "loss_se": float(losses.std(ddof=1) / np.sqrt(reps)) if finite and reps > 1 else float("nan"),
+                     "excess": float(excess.mean()),
+                     "excess_se": float(excess.std(ddof=1) / np.sqrt(reps)) if finite and reps > 1 else float("nan"),
+                     "impossible": float(np.mean(impossible))})
     return rows
