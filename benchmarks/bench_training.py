@@ -166,7 +166,7 @@ def profile_epoch(seeds, tr, va, H, D, batch, device) -> str:
 def paper_groups(config_path: Path):
     """(L, H, D, n_models, epochs) of every training job the pipeline plans for a config."""
     from rnnhmm.config import load_config
-    from rnnhmm.plan import training_groups
+    from rnnhmm.training.grouping import training_groups
 
     cfg = load_config(config_path)
     return [(cfg["hmms"][g.hmm]["seq_len"], g.hidden, g.input, len(g.seeds), g.params["epochs"])

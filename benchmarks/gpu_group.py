@@ -1,5 +1,5 @@
 """Train one group of the paper config for a few epochs through the pipeline's own code
-(rnnhmm.plan's groups, rnnhmm.hmm's data as the make_data rule samples it, rnnhmm.training.engine's loop,
+(rnnhmm.training.grouping's groups, rnnhmm.hmm's data as the make_data rule samples it, rnnhmm.training.engine's loop,
 device resolution and checkpoints as the train rule uses them); print s/epoch and peak memory.
 
     python benchmarks/gpu_group.py [--group lin2/h150_d100/s0_1_2] [--epochs 3] [--config config/config.yaml]
@@ -16,8 +16,8 @@ import torch
 
 from rnnhmm.config import derive_seed, load_config
 from rnnhmm.hmm import build_hmm
-from rnnhmm.plan import cadence, training_groups
 from rnnhmm.training.engine import train_many
+from rnnhmm.training.grouping import cadence, training_groups
 from rnnhmm.training.settings import TrainConfig, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rnnhmm.config import ConfigError, validate_config
-from rnnhmm.external import check_external_files
+from rnnhmm.external_weights import check_external_files
 
 ROOT = Path(__file__).resolve().parents[1]
 H, D = 16, 8

@@ -18,10 +18,10 @@ import yaml
 from rnnhmm.analyses.measures import divergence_message, group_means, radius_fit, switch_rate
 from rnnhmm.analyses.numerics import probe_divergence
 from rnnhmm.claims.dynamics import dynamics_claims, local_claims, noise_claims, state_space_claims
-from rnnhmm.config import ConfigError, load_config, validate_config
+from rnnhmm.config import ConfigError, check_dynamics_config, load_config, validate_config
 from rnnhmm.figures.dynamics_data import fig2_data, fig3_data, fig4_data, fig8_data, figS2_data, performance_entry
 from rnnhmm.io import load_analysis, save_analysis
-from rnnhmm.plan import check_dynamics_config, dynamics_models
+from rnnhmm.model_sets import dynamics_models
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -293,7 +293,7 @@ def test_check_config_rejects_untrained_models(edit, message):
     cfg = copy.deepcopy(yaml.safe_load((ROOT / "config/quick.yaml").read_text()))
     edit(cfg)
     with pytest.raises(ConfigError, match=re.escape(message)) as err:
-        check_dynamics_config(validate_config(cfg))
+        validate_config(cfg)  # the dynamics section's check is a step of validation
     assert "\n" not in str(err.value)
 
 
@@ -322,7 +322,7 @@ def test_paper_config_plans_the_dynamics_analyses(tmp_path):
     n = job_counts(out.stdout + out.stderr)
     # the seed-0 grid (fig2's models included) + fully + cyclic, and (dynamics.every_seed) seeds 1
     # and 2 of the listed models' cells for the claims: 4 chains + fully + cyclic, x 2; and the null
-    # networks of each (rnnhmm.plan.null_ids: the shuffle of every one, the plateau snapshot of
+    # networks of each (rnnhmm.model_sets.null_ids: the shuffle of every one, the plateau snapshot of
     # those that keep per-epoch weights)
     sets = dynamics_models(load_config(ROOT / "config/config.yaml"))
     assert len(sets["claims_state_space"]) == 48 + 2 + 2 * 6

@@ -1,5 +1,6 @@
-"""Models trained elsewhere (rnnhmm.external, docs/pipeline.md "Analysing models trained elsewhere"):
-a tree in the reference's TrainedModels/ layout, built here exactly as the reference writes it
+"""Models trained elsewhere (rnnhmm.external_config, rnnhmm.external_weights,
+rnnhmm.training.external; docs/pipeline.md "Analysing models trained elsewhere"): a tree in the
+reference's TrainedModels/ layout, built here exactly as the reference writes it
 (``torch.save(model.state_dict(), path)`` of a module with ``rnn`` = nn.RNN(relu, bias False,
 batch_first) and ``fc`` = nn.Linear(bias False); config.json as paper_spec C.6), is imported without
 training; every bad file is refused before any job in one line naming it."""
@@ -20,10 +21,11 @@ import yaml
 from external_support import HMMS, ROOT, D, H, full_check, refusal, single_config, with_quick_analyses
 from torch import nn
 
+from rnnhmm.claims.mechanism import no_history_claims
 from rnnhmm.config import ConfigError, expand_models, validate_config
-from rnnhmm.external import external_entries, no_history_claims
+from rnnhmm.external_config import external_entries
 from rnnhmm.hmm import cyclic
-from rnnhmm.plan import training_groups
+from rnnhmm.training.grouping import training_groups
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 
@@ -299,7 +301,7 @@ def test_tree_runs_every_figure_and_claim_without_training(tmp_path, tree):
 
 
 def test_load_reference_weights(tmp_path):
-    from rnnhmm.external import load_reference_weights
+    from rnnhmm.external_weights import load_reference_weights
 
     net = RefNet()
     p = save(tmp_path, "ok.pth", net.state_dict())

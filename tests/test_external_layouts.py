@@ -21,9 +21,11 @@ import torch
 from external_support import HMMS, ROOT, D, H, full_check, refusal, single_config, with_quick_analyses
 from torch import nn
 
+from rnnhmm.claims.mechanism import no_history_claims
 from rnnhmm.config import expand_models, validate_config
-from rnnhmm.external import external_entries, import_model, no_history_claims
+from rnnhmm.external_config import external_entries
 from rnnhmm.hmm import linear_chain
+from rnnhmm.training.external import import_model
 
 TS = "20250801_120000"
 LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"

@@ -244,8 +244,8 @@ def test_group_job_writes_the_validation_bound(tmp_path):
     losses.tsv carry the validation bound beside the Sinkhorn losses, and the plateau verdict is made."""
     import pandas as pd
 
-    from rnnhmm.plan import training_groups
     from rnnhmm.training import group
+    from rnnhmm.training.grouping import training_groups
 
     cfg = validate_config({
         "hmms": {"lin2": {"kind": "linear_chain", "states": 2, "seq_len": 10}},

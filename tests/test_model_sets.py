@@ -1,18 +1,27 @@
-"""rnnhmm.plan's model selection for the analyses and rnnhmm.figure_registry (what the figure rules
-of workflow/rules/figures.smk are generated from), on the shipped configs. Pure Python, seconds."""
+"""rnnhmm.model_sets (which models each analysis uses), the analysis sections' checks of config
+validation, and rnnhmm.figure_registry (what the figure rules of workflow/rules/figures.smk are
+generated from), on the shipped configs. Pure Python, seconds."""
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from rnnhmm.config import DISPLAY_KEYS, ConfigError, ModelSpec, expand_models, load_config, skipped_figures
-from rnnhmm.figure_registry import FIGURES, figure, targets
-from rnnhmm.plan import (
-    cell_models,
-    change_probabilities,
+from rnnhmm.config import (
+    DISPLAY_KEYS,
+    ConfigError,
+    ModelSpec,
     check_dynamics_config,
     check_mechanism_config,
+    expand_models,
+    load_config,
+    skipped_figures,
+    validate_config,
+)
+from rnnhmm.figure_registry import FIGURES, figure, targets
+from rnnhmm.model_sets import (
+    cell_models,
+    change_probabilities,
     dynamics_models,
     hmm_specs,
     hmms_of,
@@ -124,14 +133,17 @@ def test_own_hmm_config_uses_its_one_model_everywhere(configs):
 
 
 def test_mechanism_check_names_the_bad_key(configs):
+    """The check alone, and validate_config, which runs it (one call validates a config)."""
     cfg = load_config(ROOT / "config/quick.yaml")
     cfg["mechanism"]["readout"]["models"] = ["lin2/h99_d8/s0"]
-    with pytest.raises(ConfigError, match=r"config.mechanism.readout.models: 'lin2/h99_d8/s0' is not a trained"):
-        check_mechanism_config(cfg)
+    for check in (check_mechanism_config, validate_config):
+        with pytest.raises(ConfigError, match=r"config.mechanism.readout.models: 'lin2/h99_d8/s0' is not a trained"):
+            check(cfg)
     cfg = load_config(ROOT / "config/quick.yaml")
     cfg["mechanism"]["evolution"]["models"] = ["lin2/h16_d2/s0"]
-    with pytest.raises(ConfigError, match=r"evolution.models: 'lin2/h16_d2/s0' keeps no per-epoch weights"):
-        check_mechanism_config(cfg)
+    for check in (check_mechanism_config, validate_config):
+        with pytest.raises(ConfigError, match=r"evolution.models: 'lin2/h16_d2/s0' keeps no per-epoch weights"):
+            check(cfg)
 
 
 def test_hmm_facts(configs):
@@ -230,7 +242,9 @@ def test_skipped_figures_leave_the_targets(configs):
 
 def test_planning_modules_import_no_heavy_library():
     """Snakemake imports them while parsing the workflow: no torch, pandas or matplotlib."""
-    code = ("import sys, rnnhmm.plan, rnnhmm.figure_registry\n"
+    code = ("import sys, rnnhmm.paths, rnnhmm.config, rnnhmm.model_sets, rnnhmm.figure_registry, "
+            "rnnhmm.training.grouping, rnnhmm.training.placement, rnnhmm.external_config, "
+            "rnnhmm.external_weights\n"
             "print(sorted({'torch', 'pandas', 'matplotlib', 'sklearn'} & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})

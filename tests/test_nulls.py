@@ -13,7 +13,7 @@ from rnnhmm.analyses.nulls import make_null, plateau_epoch, row_permutations, sh
 from rnnhmm.claims.core import base_label, claim, null_kind
 from rnnhmm.claims.summary import collect_with_nulls, summarise
 from rnnhmm.config import ConfigError, ModelSpec, load_config
-from rnnhmm.plan import dynamics_models, mechanism_models, null_ids
+from rnnhmm.model_sets import dynamics_models, mechanism_models, null_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -257,7 +257,7 @@ def test_slurm_profile_plans_paper_training_on_gpus_from_a_gpu_less_host(tmp_pat
     where only one condition differs."""
     profile = ["--workflow-profile", str(ROOT / "profiles/slurm")]
     from rnnhmm.config import load_config
-    from rnnhmm.plan import training_groups
+    from rnnhmm.training.grouping import training_groups
 
     n_groups = len(training_groups(load_config(ROOT / "config/config.yaml")))  # 150 models
     paper = _planned_train_gpus([*profile, f"--configfile={ROOT / 'config/config.yaml'}"], tmp_path / "a")
@@ -329,7 +329,7 @@ def test_gpu_config_asks_for_a_gpu_for_training_only(slurm, tmp_path):
     gpu_cfg.write_text(yaml.safe_dump(cfg))
     work = tmp_path / "run"
     work.mkdir()
-    # planned as on a login node without a GPU (RNNHMM_CUDA=0: rnnhmm.plan.cuda_present says no):
+    # planned as on a login node without a GPU (RNNHMM_CUDA=0: rnnhmm.training.placement.cuda_present says no):
     # under the SLURM executor 'auto' still asks for one; inside the job CUDA is absent and 'auto'
     # trains on the CPU
     text = _run_on_slurm(work, gpu_cfg, ["results/models/lin2/h16_d8/s0/model.pt"], {**env, "RNNHMM_CUDA": "0"})

@@ -167,7 +167,7 @@ def test_generate_outputs_follows_the_weights_device(device):
 # --- placement: GPU requests and per-job device choice, without a GPU ---------------------------
 
 def test_jobs_ask_for_a_gpu_only_when_they_will_use_one(monkeypatch):
-    from rnnhmm.plan import cuda_present, wants_gpu
+    from rnnhmm.training.placement import cuda_present, wants_gpu
 
     assert wants_gpu("cpu", cuda=True) == 0
     assert wants_gpu("cuda", cuda=False) == 1 and wants_gpu("cuda:1", cuda=False) == 1
@@ -181,7 +181,7 @@ def test_jobs_ask_for_a_gpu_only_when_they_will_use_one(monkeypatch):
 
 
 def test_concurrent_jobs_take_free_gpu_slots(tmp_path):
-    from rnnhmm.plan import claim_gpu_slot
+    from rnnhmm.training.placement import claim_gpu_slot
 
     held = [claim_gpu_slot(2, tmp_path) for _ in range(2)]
     assert [i for i, _ in held] == [0, 1]  # one job per GPU first

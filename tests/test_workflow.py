@@ -97,7 +97,7 @@ def test_paper_config_dry_run_plans_all_150_models_in_at_most_60_training_jobs(t
               cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     counts = job_counts(out.stdout + out.stderr)
-    assert counts["train"] <= 60  # groups of seeds (rnnhmm.plan): 53
+    assert counts["train"] <= 60  # groups of seeds (rnnhmm.training.grouping): 53
     assert counts["model_files"] == 150
     assert counts["model_metrics"] == 150
     assert counts["hmm_data"] == 18  # 6 HMMs x 3 seeds

@@ -1,9 +1,12 @@
 """Experiment configuration: validation against the JSON schema and expansion into models.
 
-Kept free of torch so that Snakemake can import it cheaply in every job.
+Kept free of torch so that Snakemake can import it cheaply in every job. :func:`validate_config` is
+the one gate: the schema, the models trained elsewhere (:mod:`rnnhmm.external_config`), the defaults
+taken from the config's own models, and the checks across sections (every model an analysis names
+is a trained model of the config: :func:`check_dynamics_config`, :func:`check_mechanism_config`).
 
-A *model id* is ``{hmm}/h{hidden}_d{input}/s{seed}``; it is also the sub-path of every per-model
-artifact under ``results/``.
+A *model id* is ``{hmm}/h{hidden}_d{input}/s{seed}`` (:mod:`rnnhmm.paths`, where the layout of
+``results/`` is stated); it is also the sub-path of every per-model artifact under ``results/``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .external_config import external_entries, resolve_external_models
+from .paths import model_id, parse_model_id
 
-__all__ = ["ConfigError", "ModelSpec", "validate_config", "expand_models", "training_params",
-           "in_evolution", "external_ids", "derive_seed", "load_config", "skipped_figures", "DISPLAY_KEYS",
-           "analysis_settings"]
+__all__ = ["ConfigError", "ModelSpec", "validate_config", "expand_models", "training_params", "in_evolution",
+           "every_seed", "check_dynamics_config", "check_mechanism_config", "derive_seed", "load_config",
+           "skipped_figures", "DISPLAY_KEYS", "analysis_settings"]
 
 def _schema_path() -> Path:
     """The config schema: workflow/schemas/ of the source tree (run from a clone or an editable
@@ -45,7 +50,7 @@ class ModelSpec:
 
     @property
     def id(self) -> str:
-        return f"{self.hmm}/h{self.hidden}_d{self.input}/s{self.seed}" + (f"-null-{self.null}" if self.null else "")
+        return model_id(self.hmm, self.hidden, self.input, self.seed, self.null)
 
     @property
     def base(self) -> ModelSpec:
@@ -53,17 +58,9 @@ class ModelSpec:
         return ModelSpec(self.hmm, self.hidden, self.input, self.seed)
 
     @classmethod
-    def parse(cls, model_id: str) -> ModelSpec:
-        try:
-            hmm, hd, s = model_id.strip("/").split("/")
-            h, d = hd.split("_")
-            seed, _, null = s.lstrip("s").partition("-null-")
-            if _ and not null.isalpha():
-                raise ValueError(null)
-            return cls(hmm, int(h.lstrip("h")), int(d.lstrip("d")), int(seed), null)
-        except ValueError:
-            raise ConfigError(f"bad model id {model_id!r}; expected '<hmm>/h<hidden>_d<input>/s<seed>' "
-                              "(or '.../s<seed>-null-<kind>' for a null network)") from None
+    def parse(cls, mid: str) -> ModelSpec:
+        """The model of an id (a bad id raises ConfigError)."""
+        return cls(*parse_model_id(mid))
 
 
 def _path(error) -> str:
@@ -124,59 +121,11 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
         elif err.validator == "enum":
             allowed = f"; allowed: {', '.join(map(str, err.validator_value))}"
         raise ConfigError(f"invalid config at {_path(err)}: {err.message}{allowed}")
-    _external_models(cfg)
+    resolve_external_models(cfg)
     _own_model_defaults(cfg)
     _fill_defaults(cfg, schema, schema)
     _check_semantics(cfg)
     return cfg
-
-
-def _external_models(cfg: dict) -> None:
-    """Models trained elsewhere (rnnhmm.external): ``config.external_tree`` becomes one ``models``
-    entry per model found (marked ``tree``; made afresh on every validation), and every external
-    path is made absolute (relative to the working directory)."""
-    from . import external
-
-    cfg["models"] = [g for g in cfg.get("models", []) if not g.get("tree")]
-    for i, g in enumerate(cfg["models"]):
-        if g.get("external"):
-            for key in ("external", "evolution", "losses"):
-                if g.get(key):
-                    g[key] = str(Path(g[key]).expanduser().resolve())
-            external.check_entry(i, g, cfg.get("hmms"))
-        elif g.get("evolution"):
-            raise ConfigError(f"invalid config at config.models[{i}].evolution: only an external model "
-                              "(with external:) reads an evolution folder")
-    if cfg.get("external_tree"):
-        for h in cfg["external_tree"]["hmms"].values():
-            if h not in cfg["hmms"]:
-                raise ConfigError(f"invalid config at config.external_tree.hmms: unknown HMM '{h}'; defined: "
-                                  f"{', '.join(cfg['hmms'])}")
-        cfg["models"] += external.tree_entries(cfg["external_tree"], cfg["hmms"])
-    if not cfg["models"]:
-        raise ConfigError("invalid config at config.models: no models (neither config.models nor "
-                          "config.external_tree names any)")
-    seen: dict[str, str] = {}
-    for i, g in enumerate(cfg["models"]):
-        what = (f"external ({g['external']})" if g.get("external") else f"trained by config.models[{i}]")
-        for h in g["hmms"]:
-            for hid in g["hidden"]:
-                for d in g["input"]:
-                    for s in g["seeds"]:
-                        mid = ModelSpec(h, int(hid), int(d), int(s)).id
-                        if mid in seen and (g.get("external") or seen[mid].startswith("external")):
-                            raise ConfigError(
-                                f"invalid config at config.models: model {mid} is both {seen[mid]} and {what}; "
-                                f"give one of them another HMM name (e.g. hmms: {{ref_{h}: *{h}}} with a YAML "
-                                "anchor) so that both sit side by side")
-                        seen.setdefault(mid, what)
-
-
-def external_ids(cfg: dict) -> set[str]:
-    """Ids of the config's models trained elsewhere (imported, never trained)."""
-    from .external import external_entries
-
-    return set(external_entries(cfg))
 
 
 # Display-only settings: how much of an analysis a figure shows. They are read by the figure-data
@@ -319,6 +268,64 @@ def _check_semantics(cfg: dict) -> None:
     for h in cfg["figures"]["figS1"]["hmms"]:
         if h not in cfg["hmms"]:
             raise ConfigError(f"invalid config at config.figures.figS1.hmms: unknown HMM '{h}'")
+    check_dynamics_config(cfg)
+    check_mechanism_config(cfg)
+
+
+def check_dynamics_config(cfg: dict) -> None:
+    """Every model of config.dynamics is a trained model; figure S2's HMMs exist and have models at
+    its seed. Raises ConfigError with one line. A step of :func:`validate_config`."""
+    dyn = cfg["dynamics"]
+    trained = expand_models(cfg)
+    ids = {m.id for m in trained}
+    for key in ("models", "fig8_models"):
+        for mid in dyn[key]:
+            ModelSpec.parse(mid)
+            if mid not in ids:
+                raise ConfigError(f"invalid config at config.dynamics.{key}: '{mid}' is not a trained model "
+                                  f"(not in the product of any group of config.models)")
+    for h in dyn["grid"]["hmms"]:
+        if h not in cfg["hmms"]:
+            raise ConfigError(f"invalid config at config.dynamics.grid.hmms: unknown HMM '{h}'; defined: "
+                              f"{', '.join(cfg['hmms'])}")
+        if not any(m.hmm == h and m.seed == dyn["grid"]["seed"] for m in trained):
+            raise ConfigError(f"invalid config at config.dynamics.grid: no trained model of HMM '{h}' "
+                              f"with seed {dyn['grid']['seed']}")
+    for key in ("pairs", "residency_pairs"):
+        for p in dyn["subspaces"][key]:
+            if p[0] == p[1]:
+                raise ConfigError(f"invalid config at config.dynamics.subspaces.{key}: pair {p} repeats an output")
+
+
+def check_mechanism_config(cfg: dict) -> None:
+    """Every model of config.mechanism is a trained model, and every training-evolution model keeps
+    per-epoch weights (with ``mechanism.every_seed``, every seed of its cell). Raises ConfigError with
+    one line. A step of :func:`validate_config`."""
+    mech = cfg["mechanism"]
+    ids = {m.id for m in expand_models(cfg)}
+    named = [("single_model", mech["single_model"])]
+    named += [(f"{k}.models", m) for k in ("kick", "evolution", "readout") for m in mech[k]["models"]]
+    for where, mid in named:
+        if mid not in ids:
+            raise ConfigError(f"invalid config at config.mechanism.{where}: '{mid}' is not a trained model of "
+                              "this config")
+    for mid in every_seed(cfg, mech["evolution"]["models"], bool(mech.get("every_seed", False))):
+        if not in_evolution(cfg, ModelSpec.parse(mid)):
+            raise ConfigError(f"invalid config at config.mechanism.evolution.models: '{mid}' keeps no per-epoch "
+                              "weights (add it to config.evolution.match)")
+
+
+def every_seed(cfg: dict, model_ids: list[str], on: bool = True) -> list[str]:
+    """``model_ids`` with, when ``on``, every trained seed of each one's cell (same HMM, hidden size
+    and input dimension) after it, in the order first named; unchanged when not ``on``."""
+    if not on:
+        return list(model_ids)
+    trained = expand_models(cfg)
+    out = []
+    for mid in model_ids:
+        s = ModelSpec.parse(mid)
+        out += [mid] + [m.id for m in trained if (m.hmm, m.hidden, m.input) == (s.hmm, s.hidden, s.input)]
+    return list(dict.fromkeys(out))
 
 
 def _as_list(v):
@@ -367,8 +374,6 @@ def in_evolution(cfg: dict, m: ModelSpec) -> bool:
     """Does this model keep per-epoch weight snapshots (for the training-evolution analyses)? A model
     trained elsewhere has them when its entry names an evolution folder (config.evolution.match does
     not apply to it)."""
-    from .external import external_entries
-
     ext = external_entries(cfg).get(m.id)
     if ext is not None:
         return bool(ext.get("evolution"))

@@ -1,5 +1,5 @@
 """Where the files of models trained elsewhere lie, and what the files beside the weights say
-(torch-free; :mod:`rnnhmm.external` reads the weights). docs/pipeline.md, "Analysing models
+(torch-free; :mod:`rnnhmm.external_weights` reads the weights). docs/pipeline.md, "Analysing models
 trained elsewhere".
 
 Two folder layouts, both as the reference's code (github.com/EliaTorre/hmmrnn, ``scripts/``)
@@ -43,8 +43,10 @@ from .errors import ConfigError
 
 __all__ = ["LFS_MAGIC", "refuse", "lfs_problem", "read_json", "reference_matrices", "check_reference_config",
            "mapped_hmm", "training_history", "choose_weights", "history_belongs", "neighbour_files", "evolution_files",
-           "layout_of", "tree_entries"]
+           "layout_of", "tree_entries", "NO_HISTORY"]
 
+# what a model imported without its loss curve lacks (the import's verdict and the n/a claims say it)
+NO_HISTORY = "no training loss history (model trained elsewhere, imported without its loss curve)"
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/v1"
 _TS = re.compile(r"^\d{8}_\d{6}$")
 _RUN = re.compile(r"^(?P<config>[A-Za-z]\w*?)(?:_seed(?P<seed>\d+))?(?:_h(?P<hidden>\d+))?(?:_i(?P<input>\d+))?$")

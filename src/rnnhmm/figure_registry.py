@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import expand_models
-from .plan import cell_models, change_probabilities, dynamics_models, hmms_of, mechanism_models
+from .model_sets import cell_models, change_probabilities, dynamics_models, hmms_of, mechanism_models
 
 __all__ = ["Figure", "FIGURES", "figure", "targets", "metrics_file", "likelihood_file", "floor_file", "analysis_file"]
 

@@ -256,7 +256,7 @@ def load_weights(path, kind: str = "last", map_location="cpu") -> Weights:
     """Read the ``kind`` ('last' or 'best') weights from a model file written by this pipeline
     (training, or the import of an external model). Its pickle holds numpy arrays and records, so it
     is read with ``weights_only=False``: never point it at a file from elsewhere (use
-    :func:`rnnhmm.external.load_reference_weights`)."""
+    :func:`rnnhmm.external_weights.load_reference_weights`)."""
     blob = torch.load(path, map_location=map_location, weights_only=False)
     if kind not in blob:
         raise KeyError(f"{path}: no '{kind}' weights; has {sorted(k for k in blob if k in ('last', 'best'))}")

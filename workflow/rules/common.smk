@@ -20,27 +20,24 @@ from rnnhmm.config import (  # noqa: E402
     training_params,
     validate_config,
 )
-from rnnhmm.external import check_external_files, external_entries  # noqa: E402
+from rnnhmm.external_config import external_entries  # noqa: E402
+from rnnhmm.external_weights import check_external_files  # noqa: E402
 from rnnhmm.figure_registry import FIGURES, targets  # noqa: E402
-from rnnhmm.plan import (  # noqa: E402
-    check_dynamics_config,
-    check_mechanism_config,
+from rnnhmm.model_sets import (  # noqa: E402
     dynamics_models,
-    group_of,
     hmm_specs,
     hmms_of,
     mechanism_models,
     state_counts,
-    training_groups,
-    wants_gpu,
 )
+from rnnhmm.training.grouping import group_of, training_groups  # noqa: E402
+from rnnhmm.training.placement import wants_gpu  # noqa: E402
 
 try:
+    # one gate: the schema, the models trained elsewhere, and every model an analysis names
     config = validate_config(
         config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
     )
-    check_dynamics_config(config)
-    check_mechanism_config(config)
     # models trained elsewhere: their weights are read (weights_only=True) and checked now, before any job
     EXTERNAL = external_entries(config)
     if EXTERNAL:
@@ -51,7 +48,7 @@ except ConfigError as err:
 MODELS = expand_models(config)
 MODEL_IDS = [m.id for m in MODELS]
 # Models are trained in groups (the seeds of a grid cell sharing their training settings), one
-# job per group; see rnnhmm.plan.
+# job per group; see rnnhmm.training.grouping.
 TRAIN_GROUPS = {g.id: g for g in training_groups(config)}
 GROUP_OF = group_of(list(TRAIN_GROUPS.values()))
 # the KL rate of every model (config likelihood.enabled; docs/likelihood.md)
@@ -61,7 +58,7 @@ LIKELIHOOD_FILES = (
     else []
 )
 HMM_NAMES = sorted(config["hmms"])
-# Which models each analysis uses (rnnhmm.plan): figures 2-4, 8, S2 and the dynamics claims
+# Which models each analysis uses (rnnhmm.model_sets): figures 2-4, 8, S2 and the dynamics claims
 # (keys models, fig8_models, grid, state_space); figures 5-7, S3, S4 and the mechanism claims
 # (keys single, kick, kick_others, evolution, readout, claims).
 DYN, MECH = config["dynamics"], config["mechanism"]

@@ -1,6 +1,7 @@
-"""Import one model trained elsewhere into the pipeline's model files: adapter over rnnhmm.external."""
-from rnnhmm.external import import_model
+"""Import one model trained elsewhere into the pipeline's model files: adapter over
+rnnhmm.training.external."""
 from rnnhmm.io import job
+from rnnhmm.training.external import import_model
 
 sm = snakemake  # noqa: F821
 with job(sm, torch_threads=True) as log:

@@ -1,4 +1,4 @@
-"""Train one group of models (rnnhmm.plan) with the batched engine: adapter over rnnhmm.training.group."""
+"""Train one group of models (rnnhmm.training.grouping) with the batched engine: adapter over rnnhmm.training.group."""
 from rnnhmm.io import job
 from rnnhmm.training import group
 

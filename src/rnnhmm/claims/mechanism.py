@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnhmm.analyses.measures import DIVERGE_NORM, persistent_onset, plateau_exit
+from rnnhmm.external_layouts import NO_HISTORY
 from rnnhmm.paper import PAPER_READOUT_PROJECTION, PAPER_READOUT_SD
 
 from .core import LOSS_PREFERS, ONE_SIDED_Z, Z_SPREAD, claim, not_applicable
@@ -30,6 +31,8 @@ from .dynamics import PAPER_RATE_HMMS  # the paper states a rate match for M = 2
 
 # complex / unstable fractions count as "about zero" at or below this (the paper's bifurcation threshold)
 FRACTION_TOL = 0.02
+# claims that read the training loss curve: n/a for a model imported without one (no_history_claims)
+NO_HISTORY_CLAIMS = ("loss_drop_at_bifurcation", "emergence_order")
 # an effect counts against a random baseline when at most this fraction of random sets (same size,
 # same noise seeds) is at least as extreme
 RANK_ALPHA = 0.05
@@ -532,3 +535,22 @@ def from_files(kick_paths, interventions_paths, evolution_paths, readout_path, h
         log(f"{h}: change rate over {refs[h]['steps']} steps {refs[h]['mean']:.4f} ± {refs[h]['sd']:.4f}")
     return mechanism_claims([read_json(p) for p in kick_paths], [read_json(p) for p in interventions_paths], evolution,
                             read_json(readout_path), refs)
+
+
+def no_history_claims(rows: list[dict], evolution_paths) -> list[dict]:
+    """Claim rows with those that read the training loss curve (:data:`NO_HISTORY_CLAIMS`) made n/a,
+    with the reason, for models whose evolution record has no loss curve (models trained elsewhere and
+    imported without one: :mod:`rnnhmm.training.external`)."""
+    from rnnhmm.io import read_json
+
+    no_curve = set()
+    for p in evolution_paths:
+        ev = read_json(p)
+        if not ev.get("val_loss"):
+            no_curve.add(ev["model"])
+    out = []
+    for r in rows:
+        if r.get("claim") in NO_HISTORY_CLAIMS and r.get("model") in no_curve:
+            r = {**r, "ours": "-", "outcome": "n/a", "value": float("nan"), "reason": NO_HISTORY}
+        out.append(r)
+    return out

@@ -90,7 +90,7 @@ def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, s
     if blob["val_loss"]:
         warmup = int(((blob.get("provenance") or {}).get("params") or {}).get("warmup_epochs", 0) or 0)
         validation = final_validation(blob["val_loss"], plateau, warmup_epochs=warmup)
-    else:  # a model trained elsewhere: the one validation loss measured at import (rnnhmm.external)
+    else:  # a model trained elsewhere: the one validation loss measured at import (rnnhmm.training.external)
         validation = final_validation([plateau["final_val"]], plateau, last=1)
         validation["message"] = "one validation loss of the imported weights (no training history)"
     out = {
@@ -100,7 +100,7 @@ def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, s
                                                  "hmm_mean", "hmm_sd", "repeats", "message")},
         # the final-length validation loss beside the HMM samples' own (rnnhmm.claims.learned)
         "validation": validation,
-        # a model trained elsewhere has no loss history (rnnhmm.external): None
+        # a model trained elsewhere has no loss history (rnnhmm.training.external): None
         "final_train_loss": (blob["train_loss"] or [None])[-1], "final_val_loss": (blob["val_loss"] or [None])[-1],
         "best_val_loss": blob["best_val"], "best_epoch": blob["best_epoch"], "epochs": len(blob["val_loss"]),
     }

@@ -121,7 +121,7 @@ def plot_diagnostics(data: dict):
     ax.plot(lo["epoch"], lo["val"], label="validation")
     if data["best_epoch"] is not None:
         ax.axvline(data["best_epoch"], color="0.6", ls=":", lw=1, label=f"best epoch {data['best_epoch']}")
-    else:  # a model trained elsewhere (rnnhmm.external)
+    else:  # a model trained elsewhere (rnnhmm.training.external)
         ax.text(0.5, 0.5, "no training history\n(model trained elsewhere)", ha="center", va="center",
                 transform=ax.transAxes, fontsize=8, color="0.4")
     ax.set_xlabel("epoch")

@@ -1,4 +1,4 @@
-"""Training of one group of models (:func:`rnnhmm.plan.training_groups`) with the batched engine, and
+"""Training of one group of models (:func:`rnnhmm.training.grouping.training_groups`) with the batched engine, and
 the files it leaves per model: ``s{seed}/model.pt`` (weights, losses, plateau verdict, HMM,
 provenance), ``losses.tsv`` and ``evolution.pt`` (``workflow/scripts/train_group.py``)."""
 
@@ -14,10 +14,10 @@ import torch
 
 from rnnhmm.config import validate_config
 from rnnhmm.hmm import HMM
-from rnnhmm.plan import cadence, training_groups
 
 from .convergence import training_verdict
 from .engine import train_many
+from .grouping import cadence, training_groups
 from .settings import TrainConfig, device_fingerprint, resolve_device
 
 

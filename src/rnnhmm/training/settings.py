@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .placement import claim_gpu_slot
+
 __all__ = ["TrainingInterrupted", "TrainConfig", "TrainResult", "sinkhorn_loss", "pick_device", "resolve_device",
            "device_fingerprint", "seed_everything", "lr_at", "wants_snapshot", "wants_log", "end_of_epoch"]
 
@@ -149,13 +151,11 @@ def resolve_device(spec: str = "auto", *, n_gpus: int | None = None, lock_dir: s
     """The device a training job uses, decided when it starts: ``(device string, lock)``.
 
     ``cpu`` and ``cuda:N`` are taken as they are; ``auto`` is CUDA when available, else the CPU.
-    ``cuda`` / ``auto`` on a machine with several GPUs take a free slot (:func:`rnnhmm.plan.claim_gpu_slot`;
+    ``cuda`` / ``auto`` on a machine with several GPUs take a free slot (:func:`.placement.claim_gpu_slot`;
     ``$RNNHMM_JOBS_PER_GPU`` slots per GPU, default 1; locks in ``$RNNHMM_GPU_LOCK_DIR``, default
     ``/tmp/rnnhmm-gpu-slots-<uid>``), so that concurrent jobs spread over the GPUs. Keep ``lock``
     (an open file, or None) alive while the job runs. ``n_gpus`` overrides the count (tests).
     """
-    from rnnhmm.plan import claim_gpu_slot
-
     if spec == "cpu" or spec.startswith("cuda:"):
         return spec, None
     if n_gpus is None:
