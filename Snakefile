@@ -4,6 +4,22 @@
 #   snakemake --cores 2 --configfile=config/quick.yaml     # every figure, tiny models, CPU
 #   snakemake --cores 8 fig1                               # one figure of the paper config
 #   snakemake --list-target-rules                          # all figure targets
+#
+# Results layout (stated in code once, in src/rnnhmm/paths.py; every rule builds its paths there).
+# A model id is {hmm}/h{hidden}_d{input}/s{seed}, a null network's {model}-null-{kind}, a training
+# group's {hmm}/h{hidden}_d{input}/s{seed}_{seed}...
+#
+#   results/data/{hmm}/s{seed}.npz                   sampled sequences        (rules/data.smk)
+#   results/train_groups/{group}/s{seed}/            a training job's files   (rules/training.smk)
+#   results/external/{model}/                        an imported model's      (rules/training.smk)
+#   results/models/{model}/model.pt, losses.tsv, evolution.pt   every model's (rules/training.smk, nulls.smk)
+#   results/metrics/models|likelihood/{model}.json, floor/{hmm}.json, summary.tsv   (rules/metrics.smk)
+#   results/diagnostics/{model}.png                                          (rules/metrics.smk)
+#   results/analysis/{analysis}/{model}.npz|json, readout_alignment.json     (rules/dynamics.smk, mechanism.smk)
+#   results/claims/{performance,dynamics,mechanism}.csv -> results/claims.csv, claims_summary.csv,
+#     claims_null.csv                                                        (rules/claims.smk)
+#   results/figure_data/{fig}.json -> results/figures/{fig}.pdf, .png      (rules/figures.smk)
+#   logs/<step>/<the output's id>.log
 from snakemake.utils import min_version
 
 # Profiles named profile.yaml and the rule/resource features used here need Snakemake 9.19.
@@ -33,18 +49,22 @@ include: "workflow/rules/claims.smk"
 rule all:
     default_target: True
     input:
-        expand("results/figures/{fig}.{ext}", fig=targets(config), ext=["pdf", "png"]),
+        expand(
+            paths.figure_file("{fig}", "{ext}"),
+            fig=targets(config),
+            ext=["pdf", "png"],
+        ),
         DIAGNOSTICS,
-        "results/metrics/summary.tsv",
-        "results/claims.csv",
+        paths.SUMMARY_TABLE,
+        paths.CLAIMS,
 
 
 onsuccess:
-    figs = sorted(Path("results/figures").glob("*.png"))
+    figs = sorted(Path(paths.FIGURE_DIR).glob("*.png"))
     if figs:
         print(
-            "\nrnnhmm: done. Figures in results/figures/ ("
+            f"\nrnnhmm: done. Figures in {paths.FIGURE_DIR}/ ("
             + ", ".join(p.stem for p in figs)
-            + "); claims in results/claims.csv; metrics in results/metrics/summary.tsv.\n"
+            + f"); claims in {paths.CLAIMS}; metrics in {paths.SUMMARY_TABLE}.\n"
             "HTML report: snakemake --report report.html (add the same --configfile)."
         )

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 from .config import expand_models
 from .model_sets import cell_models, change_probabilities, dynamics_models, hmms_of, mechanism_models
+from .paths import READOUT_ALIGNMENT, SUMMARY_TABLE, analysis_file, floor_file, likelihood_file, metrics_file
 
-__all__ = ["Figure", "FIGURES", "figure", "targets", "metrics_file", "likelihood_file", "floor_file", "analysis_file"]
+__all__ = ["Figure", "FIGURES", "figure", "targets"]
 
 
 @dataclass(frozen=True)
@@ -63,23 +64,7 @@ class Figure:
         return self.name in cfg.get("skipped_figures", {})
 
 
-# ----------------------------------------------------------------------------- result paths
-
-def metrics_file(model: str) -> str:
-    return f"results/metrics/models/{model}.json"
-
-
-def likelihood_file(model: str) -> str:
-    return f"results/metrics/likelihood/{model}.json"
-
-
-def floor_file(hmm: str) -> str:
-    return f"results/metrics/floor/{hmm}.json"
-
-
-def analysis_file(analysis: str, model: str, ext: str = "npz") -> str:
-    return f"results/analysis/{analysis}/{model}.{ext}"
-
+# ----------------------------------------------------------------------------- result paths (rnnhmm.paths)
 
 def _analyses(analysis: str, models: list[str], ext: str = "npz") -> list[str]:
     return [analysis_file(analysis, m, ext) for m in models]
@@ -97,7 +82,7 @@ def _fig1_inputs(cfg):
 
 def _figS1_inputs(cfg):
     hmms = cfg["figures"]["figS1"]["hmms"]
-    return {"table": "results/metrics/summary.tsv",
+    return {"table": SUMMARY_TABLE,
             "models": [metrics_file(m.id) for m in expand_models(cfg) if m.hmm in hmms],
             "floors": [floor_file(h) for h in hmms]}
 
@@ -189,7 +174,7 @@ FIGURES: tuple[Figure, ...] = (
            models=lambda cfg: _mech(cfg, "evolution")),
     Figure("figS3", "mech_figure_data.py", "4 Single-neuron mechanism",
            "Figure S3: readout projection onto the orbit plane vs number of states.",
-           inputs=lambda cfg: {"readout": "results/analysis/readout_alignment.json"},
+           inputs=lambda cfg: {"readout": READOUT_ALIGNMENT},
            models=lambda cfg: _mech(cfg, "readout")),
     Figure("figS4", "mech_figure_data.py", "4 Single-neuron mechanism",
            "Figure S4: sorted weight-matrix structure of kick groups and populations for other HMMs.",

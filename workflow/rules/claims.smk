@@ -8,25 +8,25 @@ rule claims:
     null networks the claim passes too), k of n models passing per (claim, HMM family), and the
     null networks' own rows."""
     input:
-        "results/claims/performance.csv",
-        "results/claims/dynamics.csv",
-        "results/claims/mechanism.csv",
+        paths.claims_file("performance"),
+        paths.claims_file("dynamics"),
+        paths.claims_file("mechanism"),
     output:
         claims=report(
-            "results/claims.csv",
+            paths.CLAIMS,
             caption="../report/claims.rst",
             category="0 Claims",
             labels={"table": "claims"},
         ),
         summary=report(
-            "results/claims_summary.csv",
+            paths.CLAIMS_SUMMARY,
             caption="../report/claims_summary.rst",
             category="0 Claims",
             labels={"table": "claims summary (k of n per HMM family)"},
         ),
-        nulls="results/claims_null.csv",
+        nulls=paths.CLAIMS_NULL,
     log:
-        "logs/claims/all.log",
+        paths.log_file("claims", "all"),
     localrule: True
     conda:
         ENV_PLOTS

@@ -11,6 +11,7 @@ import rnnhmm  # noqa: E402
 rnnhmm.export_source_path(SRC)
 
 from snakemake.exceptions import WorkflowError  # noqa: E402
+from rnnhmm import paths  # noqa: E402
 from rnnhmm.config import (  # noqa: E402
     ConfigError,
     ModelSpec,
@@ -53,7 +54,7 @@ TRAIN_GROUPS = {g.id: g for g in training_groups(config)}
 GROUP_OF = group_of(list(TRAIN_GROUPS.values()))
 # the KL rate of every model (config likelihood.enabled; docs/likelihood.md)
 LIKELIHOOD_FILES = (
-    expand("results/metrics/likelihood/{model}.json", model=MODEL_IDS)
+    [paths.likelihood_file(m) for m in MODEL_IDS]
     if config["likelihood"]["enabled"]
     else []
 )
@@ -64,11 +65,9 @@ HMM_NAMES = sorted(config["hmms"])
 DYN, MECH = config["dynamics"], config["mechanism"]
 DYN_SETS = dynamics_models(config)
 MECH_SETS = mechanism_models(config)
-# Per-model paths of the analyses (wildcards of a model id).
-MODEL_PATH = "{hmm}/h{hidden}_d{input}/s{seed}"
 # The config's name (config/quick.yaml -> quick): a label on figure 1.
 CONFIG_LABEL = Path(workflow.configfiles[0]).stem if workflow.configfiles else "config"
-DIAGNOSTICS = [f"results/diagnostics/{m}.png" for m in MODEL_IDS]
+DIAGNOSTICS = [paths.diagnostics_file(m) for m in MODEL_IDS]
 # Conda envs (--sdm conda): torch for training and analyses, a light one for data, tables,
 # claims, figure data and plots.
 ENV = "../../envs/torch.yaml"
@@ -86,11 +85,7 @@ wildcard_constraints:
 def spec_of(wildcards):
     """The ModelSpec of a rule's wildcards (a null network's when its seed carries "-null-<kind>",
     and that of ``kind`` when the rule names it separately)."""
-    null = wildcards.get("kind", "")
-    return ModelSpec.parse(
-        f"{wildcards.hmm}/h{wildcards.hidden}_d{wildcards.input}/s{wildcards.seed}"
-        + (f"-null-{null}" if null else "")
-    )
+    return ModelSpec.parse(paths.wildcards_id(wildcards))
 
 
 def hmm_spec(wildcards):
@@ -133,14 +128,16 @@ def model_source(wildcards):
     """The folder a model's files come from: its training group's, or its import's."""
     mid = spec_of(wildcards).id
     if mid in EXTERNAL:
-        return f"results/external/{mid}"
-    return f"results/train_groups/{GROUP_OF[mid].id}"
+        return paths.external_dir(mid)
+    return paths.group_dir(GROUP_OF[mid].id)
 
 
 def model_folder(wildcards):
     """Inside :func:`model_source`, the folder that holds this model's own files."""
-    src = model_source(wildcards)
-    return src if spec_of(wildcards).id in EXTERNAL else f"{src}/s{wildcards.seed}"
+    mid = spec_of(wildcards).id
+    if mid in EXTERNAL:
+        return paths.external_dir(mid)
+    return paths.group_model_dir(GROUP_OF[mid].id, wildcards.seed)
 
 
 # Figures that cannot apply to this config (e.g. a trend over numbers of states with one HMM) are

@@ -1,9 +1,9 @@
 rule hmm_data:
     """Sample train/validation/test sequences of one HMM for one seed (matrices stored beside)."""
     output:
-        "results/data/{hmm}/s{seed}.npz",
+        paths.data_file(),
     log:
-        "logs/data/{hmm}/s{seed}.log",
+        paths.log_file("data", paths.data_id()),
     conda:
         ENV_PLOTS
     params:

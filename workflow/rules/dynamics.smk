@@ -1,8 +1,8 @@
 # Dynamics analyses: state space, fixed points, local dynamics, noise sensitivity.
-# One cached analysis per model and analysis (results/analysis/<analysis>/{model}.npz), then a
-# small figure-data JSON per figure, then the plot. Settings: config.dynamics (schema:
-# workflow/schemas/dynamics.section.schema.yaml).
-# Model sets: DYN_SETS (common.smk, from rnnhmm.plan.dynamics_models). The figure-data and figure
+# One cached analysis per model and analysis (results/analysis/<analysis>/{model}.npz, paths from
+# rnnhmm.paths), then a small figure-data JSON per figure, then the plot. Settings: config.dynamics
+# (schema: workflow/schemas/dynamics.section.schema.yaml).
+# Model sets: DYN_SETS (common.smk, from rnnhmm.model_sets.dynamics_models). The figure-data and figure
 # rules are generated in figures.smk from rnnhmm.figure_registry.
 
 
@@ -10,11 +10,11 @@ rule dyn_state_space:
     """Global dynamics of one model (docs/dynamics.md): PCA, input-free trajectories, fixed and slow
     points, trajectories with input, orbit spread vs noise std."""
     input:
-        model=f"results/models/{MODEL_PATH}/model.pt",
+        model=paths.model_file("model.pt"),
     output:
-        f"results/analysis/state_space/{MODEL_PATH}.npz",
+        paths.analysis_file("state_space"),
     log:
-        f"logs/analysis/state_space/{MODEL_PATH}.log",
+        paths.log_file("analysis", "state_space", paths.MODEL),
     conda:
         ENV
     threads: 1
@@ -30,11 +30,11 @@ rule dyn_state_space:
 rule dyn_local:
     """Local dynamics of one model (docs/dynamics.md): residency time, sign changes, unstable eigenvalues."""
     input:
-        model=f"results/models/{MODEL_PATH}/model.pt",
+        model=paths.model_file("model.pt"),
     output:
-        f"results/analysis/local/{MODEL_PATH}.npz",
+        paths.analysis_file("local"),
     log:
-        f"logs/analysis/local/{MODEL_PATH}.log",
+        paths.log_file("analysis", "local", paths.MODEL),
     conda:
         ENV
     threads: 2
@@ -51,11 +51,11 @@ rule dyn_local:
 rule dyn_noise:
     """Noise sensitivity of one model (docs/dynamics.md); records 'not found' instead of failing."""
     input:
-        model=f"results/models/{MODEL_PATH}/model.pt",
+        model=paths.model_file("model.pt"),
     output:
-        f"results/analysis/noise/{MODEL_PATH}.npz",
+        paths.analysis_file("noise"),
     log:
-        f"logs/analysis/noise/{MODEL_PATH}.log",
+        paths.log_file("analysis", "noise", paths.MODEL),
     conda:
         ENV
     threads: 1
@@ -71,11 +71,11 @@ rule dyn_noise:
 rule dyn_subspaces:
     """Output-pair subspaces, their noise contours and subspace residency (docs/dynamics.md)."""
     input:
-        model=f"results/models/{MODEL_PATH}/model.pt",
+        model=paths.model_file("model.pt"),
     output:
-        f"results/analysis/subspaces/{MODEL_PATH}.npz",
+        paths.analysis_file("subspaces"),
     log:
-        f"logs/analysis/subspaces/{MODEL_PATH}.log",
+        paths.log_file("analysis", "subspaces", paths.MODEL),
     conda:
         ENV
     threads: 2
@@ -96,25 +96,25 @@ rule dynamics_claims:
     (rules/nulls.smk)."""
     input:
         state_space=[
-            f"results/analysis/state_space/{m}.npz"
+            paths.analysis_file("state_space", m)
             for m in DYN_SETS["claims_state_space"] + DYN_SETS["null_state_space"]
         ],
         local=[
-            f"results/analysis/local/{m}.npz"
+            paths.analysis_file("local", m)
             for m in DYN_SETS["claims_models"] + DYN_SETS["null_models"]
         ],
         noise=[
-            f"results/analysis/noise/{m}.npz"
+            paths.analysis_file("noise", m)
             for m in DYN_SETS["claims_models"] + DYN_SETS["null_models"]
         ],
         subspaces=[
-            f"results/analysis/subspaces/{m}.npz"
+            paths.analysis_file("subspaces", m)
             for m in DYN_SETS["claims_fig8"] + DYN_SETS["null_fig8"]
         ],
     output:
-        "results/claims/dynamics.csv",
+        paths.claims_file("dynamics"),
     log:
-        "logs/claims/dynamics.log",
+        paths.log_file("claims", "dynamics"),
     localrule: True
     conda:
         ENV_PLOTS

@@ -12,9 +12,9 @@ for fig in FIGURES:
             **fig.inputs(config),
             **fig.flag_inputs(config),
         output:
-            f"results/figure_data/{fig.name}.json",
+            paths.figure_data_file(fig.name),
         log:
-            f"logs/figure_data/{fig.name}.log",
+            paths.log_file("figure_data", fig.name),
         localrule: True
         conda:
             ENV_PLOTS
@@ -31,17 +31,17 @@ for fig in FIGURES:
         name:
             fig.name
         input:
-            f"results/figure_data/{fig.name}.json",
+            paths.figure_data_file(fig.name),
         output:
-            pdf=f"results/figures/{fig.name}.pdf",
+            pdf=paths.figure_file(fig.name, "pdf"),
             png=report(
-                f"results/figures/{fig.name}.png",
+                paths.figure_file(fig.name, "png"),
                 caption=f"../report/{fig.name}.rst",
                 category=fig.category,
                 labels={"figure": fig.name},
             ),
         log:
-            f"logs/figures/{fig.name}.log",
+            paths.log_file("figures", fig.name),
         localrule: True
         conda:
             ENV_PLOTS

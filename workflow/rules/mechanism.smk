@@ -6,7 +6,7 @@
 #   mech_readout ──> figS3_data ──> figS3
 #   all of them ──> mechanism_claims (results/claims/mechanism.csv)
 #
-# Model sets: MECH_SETS (common.smk, from rnnhmm.plan.mechanism_models). The figure-data and figure
+# Model sets: MECH_SETS (common.smk, from rnnhmm.model_sets.mechanism_models). The figure-data and figure
 # rules are generated in figures.smk from rnnhmm.figure_registry. Every claims set also runs on
 # the null networks of its models (MECH_SETS["null_*"], rules/nulls.smk).
 
@@ -19,11 +19,11 @@ rule mech_kick:
     orbit and mean group activities, for every kick model, every seed of their cells with mechanism.every_seed (one job: each model takes seconds to
     minutes, and a job costs a torch import)."""
     input:
-        models=[f"results/models/{m}/model.pt" for m in KICK_MODELS],
+        models=[paths.model_file("model.pt", m) for m in KICK_MODELS],
     output:
-        [f"results/analysis/kick/{m}.json" for m in KICK_MODELS],
+        [paths.analysis_file("kick", m, "json") for m in KICK_MODELS],
     log:
-        "logs/mechanism/kick.log",
+        paths.log_file("mechanism", "kick"),
     conda:
         ENV
     params:
@@ -40,12 +40,12 @@ rule mech_interventions:
     (docs/mechanism.md): the single model, and with mechanism.every_seed every seed of its cell.
     """
     input:
-        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
-        kick="results/analysis/kick/{hmm}/h{hidden}_d{input}/s{seed}.json",
+        model=paths.model_file("model.pt"),
+        kick=paths.analysis_file("kick", ext="json"),
     output:
-        "results/analysis/interventions/{hmm}/h{hidden}_d{input}/s{seed}.json",
+        paths.analysis_file("interventions", ext="json"),
     log:
-        "logs/mechanism/interventions/{hmm}/h{hidden}_d{input}/s{seed}.log",
+        paths.log_file("mechanism", "interventions", paths.MODEL),
     conda:
         ENV
     params:
@@ -62,12 +62,12 @@ rule mech_evolution:
     bifurcation epoch and second loss drop of one model's training (docs/mechanism.md).
     """
     input:
-        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
-        evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
+        model=paths.model_file("model.pt"),
+        evolution=paths.model_file("evolution.pt"),
     output:
-        "results/analysis/evolution/{hmm}/h{hidden}_d{input}/s{seed}.json",
+        paths.analysis_file("evolution", ext="json"),
     log:
-        "logs/mechanism/evolution/{hmm}/h{hidden}_d{input}/s{seed}.log",
+        paths.log_file("mechanism", "evolution", paths.MODEL),
     conda:
         ENV
     params:
@@ -80,11 +80,11 @@ rule mech_evolution:
 rule mech_readout:
     """Projection of the readout rows onto the PC1-PC2 plane of every readout model (docs/mechanism.md)."""
     input:
-        models=[f"results/models/{m}/model.pt" for m in MECH_SETS["readout"]],
+        models=[paths.model_file("model.pt", m) for m in MECH_SETS["readout"]],
     output:
-        "results/analysis/readout_alignment.json",
+        paths.READOUT_ALIGNMENT,
     log:
-        "logs/mechanism/readout_alignment.log",
+        paths.log_file("mechanism", "readout_alignment"),
     conda:
         ENV
     params:
@@ -102,21 +102,21 @@ rule mechanism_claims:
     (every seed of the listed models' cells with mechanism.every_seed), and the same rows on their
     null networks (rules/nulls.smk)."""
     input:
-        kick=[f"results/analysis/kick/{m}.json" for m in KICK_MODELS],
+        kick=[paths.analysis_file("kick", m, "json") for m in KICK_MODELS],
         interventions=[
-            f"results/analysis/interventions/{m}.json"
+            paths.analysis_file("interventions", m, "json")
             for m in MECH_SETS["claims_interventions"]
             + MECH_SETS["null_interventions"]
         ],
         evolution=[
-            f"results/analysis/evolution/{m}.json"
+            paths.analysis_file("evolution", m, "json")
             for m in MECH_SETS["claims_evolution"] + MECH_SETS["null_evolution"]
         ],
-        readout="results/analysis/readout_alignment.json",
+        readout=paths.READOUT_ALIGNMENT,
     output:
-        "results/claims/mechanism.csv",
+        paths.claims_file("mechanism"),
     log:
-        "logs/claims/mechanism.log",
+        paths.log_file("claims", "mechanism"),
     localrule: True
     conda:
         ENV_PLOTS

@@ -1,9 +1,9 @@
 rule hmm_floor:
     """HMM-vs-HMM matched distance (the noise floor of the metric), repeated on fresh samples."""
     output:
-        "results/metrics/floor/{hmm}.json",
+        paths.floor_file(),
     log:
-        "logs/metrics/floor/{hmm}.log",
+        paths.log_file("metrics", "floor", "{hmm}"),
     conda:
         ENV
     params:
@@ -16,11 +16,11 @@ rule hmm_floor:
 rule model_metrics:
     """Emission statistics and matched distance of one trained model against its HMM."""
     input:
-        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
+        model=paths.model_file("model.pt"),
     output:
-        "results/metrics/models/{hmm}/h{hidden}_d{input}/s{seed}.json",
+        paths.metrics_file(),
     log:
-        "logs/metrics/models/{hmm}/h{hidden}_d{input}/s{seed}.log",
+        paths.log_file("metrics", "models", paths.MODEL),
     conda:
         ENV
     params:
@@ -33,11 +33,11 @@ rule model_metrics:
 rule model_likelihood:
     """KL rate of one model from its HMM in nats per step, by a particle filter (docs/likelihood.md)."""
     input:
-        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
+        model=paths.model_file("model.pt"),
     output:
-        "results/metrics/likelihood/{hmm}/h{hidden}_d{input}/s{seed}.json",
+        paths.likelihood_file(),
     log:
-        "logs/metrics/likelihood/{hmm}/h{hidden}_d{input}/s{seed}.log",
+        paths.log_file("metrics", "likelihood", paths.MODEL),
     conda:
         ENV
     params:
@@ -54,18 +54,18 @@ rule model_likelihood:
 rule metrics_table:
     """One tidy table over every model of the config (one row per model)."""
     input:
-        models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
-        floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
+        models=[paths.metrics_file(m) for m in MODEL_IDS],
+        floors=[paths.floor_file(h) for h in HMM_NAMES],
         likelihood=LIKELIHOOD_FILES,
     output:
         report(
-            "results/metrics/summary.tsv",
+            paths.SUMMARY_TABLE,
             caption="../report/summary.rst",
             category="1 Performance",
             labels={"table": "metrics of every model"},
         ),
     log:
-        "logs/metrics/summary.log",
+        paths.log_file("metrics", "summary"),
     localrule: True
     conda:
         ENV_PLOTS
@@ -76,13 +76,13 @@ rule metrics_table:
 rule model_diagnostics:
     """Per-model diagnostic pages (loss curves, HMM-vs-RNN statistics), all in one cheap job."""
     input:
-        losses=expand("results/models/{model}/losses.tsv", model=MODEL_IDS),
-        metrics=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
-        floors=expand("results/metrics/floor/{hmm}.json", hmm=HMM_NAMES),
+        losses=[paths.model_file("losses.tsv", m) for m in MODEL_IDS],
+        metrics=[paths.metrics_file(m) for m in MODEL_IDS],
+        floors=[paths.floor_file(h) for h in HMM_NAMES],
     output:
         [
             report(
-                f"results/diagnostics/{m}.png",
+                paths.diagnostics_file(m),
                 caption="../report/diagnostics.rst",
                 category="9 Per-model diagnostics",
                 labels={"model": m},
@@ -90,7 +90,7 @@ rule model_diagnostics:
             for m in MODEL_IDS
         ],
     log:
-        "logs/diagnostics.log",
+        paths.log_file("diagnostics"),
     localrule: True
     conda:
         ENV_PLOTS
@@ -101,12 +101,12 @@ rule model_diagnostics:
 rule performance_claims:
     """Paper claims about performance (docs/claims.md), checked on every model of the config."""
     input:
-        table="results/metrics/summary.tsv",
-        models=expand("results/metrics/models/{model}.json", model=MODEL_IDS),
+        table=paths.SUMMARY_TABLE,
+        models=[paths.metrics_file(m) for m in MODEL_IDS],
     output:
-        "results/claims/performance.csv",
+        paths.claims_file("performance"),
     log:
-        "logs/claims/performance.log",
+        paths.log_file("claims", "performance"),
     localrule: True
     conda:
         ENV_PLOTS

@@ -8,13 +8,13 @@ rule null_model:
     """One null network of a trained model: its plateau snapshot, or its recurrent weights shuffled
     within rows (the same shuffle on every evolution snapshot)."""
     input:
-        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
-        evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
+        model=paths.model_file("model.pt"),
+        evolution=paths.model_file("evolution.pt"),
     output:
-        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}-null-{kind}/model.pt",
-        evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}-null-{kind}/evolution.pt",
+        model=paths.model_file("model.pt", paths.NULL_MODEL),
+        evolution=paths.model_file("evolution.pt", paths.NULL_MODEL),
     log:
-        "logs/nulls/{hmm}/h{hidden}_d{input}/s{seed}-null-{kind}.log",
+        paths.log_file("nulls", paths.NULL_MODEL),
     wildcard_constraints:
         seed="[0-9]+",
         kind="[a-z]+",

@@ -5,15 +5,15 @@ rule train:
     """
     input:
         data=lambda w: [
-            f"results/data/{TRAIN_GROUPS[w.group].hmm}/s{s}.npz"
+            paths.data_file(TRAIN_GROUPS[w.group].hmm, s)
             for s in TRAIN_GROUPS[w.group].seeds
         ],
     output:
-        directory("results/train_groups/{group}"),
+        directory(paths.group_dir()),
     log:
-        "logs/train/{group}.log",
+        paths.log_file("train", "{group}"),
     wildcard_constraints:
-        group=r"[A-Za-z][A-Za-z0-9_]*/h[0-9]+_d[0-9]+/s[0-9]+(_[0-9]+)*",
+        group=paths.GROUP_REGEX,
     conda:
         ENV
     threads: train_threads
@@ -24,24 +24,24 @@ rule train:
     params:
         training=train_params,
         seeds=lambda w: list(TRAIN_GROUPS[w.group].seeds),
-        checkpoint=lambda w: f"results/checkpoints/{w.group}.pt",
+        checkpoint=lambda w: paths.checkpoint_file(w.group),
     script:
         "../scripts/train_group.py"
 
 
 rule import_external:
-    """A model trained elsewhere (config ``external`` / ``external_tree``; rnnhmm.external): its
+    """A model trained elsewhere (config ``external`` / ``external_tree``; rnnhmm.training.external): its
     weights (read with weights_only=True), evolution snapshots and loss curve (where it has one) in
     the files a training job leaves, with a plateau verdict from one validation loss measured now.
     """
     input:
         weights=lambda w: EXTERNAL[spec_of(w).id]["external"],
         losses=lambda w: EXTERNAL[spec_of(w).id].get("losses") or [],
-        data="results/data/{hmm}/s{seed}.npz",
+        data=paths.data_file(),
     output:
-        directory("results/external/{hmm}/h{hidden}_d{input}/s{seed}"),
+        directory(paths.external_dir()),
     log:
-        "logs/import/{hmm}/h{hidden}_d{input}/s{seed}.log",
+        paths.log_file("import", paths.MODEL),
     wildcard_constraints:
         seed="[0-9]+",
     conda:
@@ -59,11 +59,11 @@ rule model_files:
     input:
         model_source,
     output:
-        model="results/models/{hmm}/h{hidden}_d{input}/s{seed}/model.pt",
-        losses="results/models/{hmm}/h{hidden}_d{input}/s{seed}/losses.tsv",
-        evolution="results/models/{hmm}/h{hidden}_d{input}/s{seed}/evolution.pt",
+        model=paths.model_file("model.pt"),
+        losses=paths.model_file("losses.tsv"),
+        evolution=paths.model_file("evolution.pt"),
     log:
-        "logs/model_files/{hmm}/h{hidden}_d{input}/s{seed}.log",
+        paths.log_file("model_files", paths.MODEL),
     wildcard_constraints:
         seed="[0-9]+",
     localrule: True

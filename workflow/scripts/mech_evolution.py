@@ -5,11 +5,12 @@ import torch
 from rnnhmm.analyses import evolution
 from rnnhmm.config import derive_seed
 from rnnhmm.io import job, write_json
+from rnnhmm.paths import wildcards_id
 
 sm = snakemake  # noqa: F821
 with job(sm, torch_threads=True) as log:
     w, p = sm.wildcards, dict(sm.params.evolution)
-    model = f"{w.hmm}/h{w.hidden}_d{w.input}/s{w.seed}"
+    model = wildcards_id(w)
     seed = derive_seed("evolution", model, sm.params.seed)
     blob = torch.load(sm.input.model, map_location="cpu", weights_only=False)
     evo = torch.load(sm.input.evolution, map_location="cpu", weights_only=False)

@@ -36,6 +36,8 @@ import re
 
 import numpy as np
 
+from rnnhmm.paths import NULL
+
 COLUMNS = ["claim", "description", "model", "hmm", "outcome", "statistic", "value", "expected", "ours",
            "reason", "learned", "faithful", "null_pass", "source"]
 SUMMARY_COLUMNS = ["claim", "hmm", "counted", "n_models", "k_pass", "n_fail", "n_na", "pass_rate", "null_pass_rate",
@@ -58,7 +60,7 @@ def model_of(label: str) -> str:
     return str(label).split(" ")[0]
 
 
-_NULL = re.compile(r"-null-([a-z]+)$")
+_NULL = re.compile(re.escape(NULL) + r"([a-z]+)$")  # a null network's id (rnnhmm.paths)
 
 
 def null_kind(label: str) -> str:

@@ -6,12 +6,15 @@ Used by the pipeline's ``hmm_floor`` and ``model_metrics`` rules and by the reci
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from rnnhmm.config import derive_seed
 from rnnhmm.hmm import HMM, build_hmm, one_hot
 from rnnhmm.model import Weights, generate_outputs, load_weights
+from rnnhmm.paths import model_id
 from rnnhmm.training.convergence import final_validation, training_verdict
 
 from .metrics import emission_statistics, matched_distances, performance_record
@@ -94,7 +97,7 @@ def model_metrics(model_path, name: str, spec: dict, mc: dict, hidden, input_, s
         validation = final_validation([plateau["final_val"]], plateau, last=1)
         validation["message"] = "one validation loss of the imported weights (no training history)"
     out = {
-        "model": f"{name}/h{hidden}_d{input_}/s{seed}", "hmm": name, "hidden": int(hidden),
+        "model": model_id(name, hidden, input_, seed), "hmm": name, "hidden": int(hidden),
         "input": int(input_), "seed": int(seed), "weights": mc["weights"], **ev,
         "plateau": {k: plateau.get(k) for k in ("progress", "left_plateau", "final_val", "iid_mean", "iid_sd",
                                                  "hmm_mean", "hmm_sd", "repeats", "message")},
@@ -131,12 +134,16 @@ def model_likelihood(model_path, name: str, spec: dict, lc: dict, uniform_first:
     for P, e, se, sec, mse in r["trace"]:
         log(f"P = {P}: KL rate {e:.4f} +- {se:.4f} nats/step (move SE {mse:.4f}; {sec:.1f} s)")
     out = {
-        "model": f"{name}/h{hidden}_d{input_}/s{seed}", "hmm": name, "seq_len": int(L), "n_seq": int(lc["n_seq"]),
+        "model": model_id(name, hidden, input_, seed), "hmm": name, "seq_len": int(L), "n_seq": int(lc["n_seq"]),
         "kl_rate": r["kl_rate"], "kl_se": r["kl_se"], "particles": r["particles"], "converged": r["converged"],
         "paired": r["paired"], "trace": [list(t) for t in r["trace"]],
         "entropy_rate": last["entropy_rate"], "entropy_se": last["entropy_se"],
         "rare_symbol": last["rare_symbol"], "rare_share": last["rare_share"],
         "rare_step_fraction": last["rare_step_fraction"], "kl_per_step_mean": last["kl_per_step_mean"],
+        # the HMM against itself, same filter, P and sequences (None where its filter died)
+        "kl_self": last["kl_self"] if math.isfinite(last["kl_self"]) else None, "kl_self_se": last["kl_self_se"],
+        "kl_excess_se": last["kl_excess_se"],
+        "self_dead_sequences": last["self_dead_sequences"],
         "n_diverged": last["n_diverged"], "dead_sequences": last["dead_sequences"],
         "ess_mean": last["ess_mean"], "seconds": float(sum(t[3] for t in r["trace"])),
         "diverged": None,
@@ -169,7 +176,7 @@ def calibrate_performance_claims(floor: dict, trials: int = 12, log=print) -> di
         ref, emu = h.sample(n, L, seed=1000 + k), h.sample(n, L, seed=2000 + k)
         a, b = torch.from_numpy(one_hot(ref, 3)), torch.from_numpy(one_hot(emu, 3))
         f, r = matched_distances(a, b).numpy(), matched_distances(b, a).numpy()
-        m = {"model": f"lin2/h50_d10/s{k}", "hmm": "lin2", "input": 10, "n_seq": n, "seq_len": L,
+        m = {"model": model_id("lin2", 50, 10, k), "hmm": "lin2", "input": 10, "n_seq": n, "seq_len": L,
              "distance_mean": float(f.mean()), "distance_sd": float(f.std()), "reverse_distance_mean": float(r.mean()),
              "rnn_stats": emission_statistics(emu, 3),
              "performance": performance_record(emu, h, repeats=200, seed=3000 + k)}

@@ -14,6 +14,7 @@ import torch
 
 from rnnhmm.config import validate_config
 from rnnhmm.hmm import HMM
+from rnnhmm.paths import member_folder
 
 from .convergence import training_verdict
 from .engine import train_many
@@ -46,7 +47,7 @@ def run(config: dict, gid: str, params: dict, seeds, data_files, checkpoint, out
                          n_outputs=data[0]["emission"].shape[1], checkpoint_path=checkpoint, log=log)
     out_dir = Path(out_dir)
     for seed, d, res in zip(seeds, data, results):
-        folder = out_dir / f"s{seed}"
+        folder = out_dir / member_folder(seed)
         folder.mkdir(parents=True, exist_ok=True)
         prov = provenance(p, seed, res.device)
         prov.update(training_wall_time_s=res.wall_time_s, resumed_from_epoch=res.resumed_from_epoch,
