@@ -15,7 +15,8 @@ probability per step, its mean loss against fresh HMM samples, and the excess ov
 loss on the same targets (paired; negative beyond ~2 SE: the loss prefers the variant).
 ``--objective likelihood`` scores the same variants by the likelihood objective instead (exact
 negative log-likelihood per step of ``--n-seq`` HMM sequences per draw; excess = KL rate from the
-HMM, :func:`rnnhmm.training.loss_bias.likelihood_landscape`). ``--distances N`` prints instead the paper's matched distance match(HMM, variant) of N sequences
+HMM, :func:`rnnhmm.training.loss_bias.likelihood_landscape`). ``--distances N`` prints instead
+the paper's matched distance match(HMM, variant) of N sequences
 (docs/evaluation: many-to-one Sinkhorn argmax match) next to the HMM-HMM floor, per draw.
 """
 from __future__ import annotations

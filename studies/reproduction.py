@@ -35,10 +35,10 @@ from pathlib import Path
 import pandas as pd
 
 from rnnhmm.claims.core import LOSS_PREFERS, base_label, model_of, null_kind
+from rnnhmm.claims.performance import FIDELITY_CLAIMS
 
 FAMILIES = ["lin2", "lin3", "lin4", "lin5", "fully", "cyclic", "chains"]
-PERFORMANCE = ["distance_at_floor", "reverse_distance_at_floor", "change_rate_matches", "transition_matrix_matches",
-               "rare_symbol_matches"]
+PERFORMANCE = list(FIDELITY_CLAIMS)  # claims counted on every model, without nulls
 LOSS_MARK = LOSS_PREFERS.strip()  # what the claims append to ``ours`` for a deviation the loss prefers
 NULL_MAX = 1 / 3  # the largest share of null networks that may support a claim called reproduced
 

@@ -260,8 +260,7 @@ def test_change_rate_drops_the_uniform_first_symbol():
 
 
 def test_rare_symbol_is_the_lin_chain_middle_symbol_only():
-    from rnnhmm.hmm import rare_symbol
-    from rnnhmm.hmm import cyclic, linear_chain
+    from rnnhmm.hmm import cyclic, linear_chain, rare_symbol
 
     assert rare_symbol(linear_chain(3).output_frequencies()) == 1
     assert rare_symbol(cyclic().output_frequencies()) is None

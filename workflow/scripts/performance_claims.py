@@ -3,7 +3,7 @@ carrying its model's ``learned`` flag from results/metrics/summary.tsv (rnnhmm.c
 import pandas as pd
 
 from rnnhmm.claims.core import write_rows
-from rnnhmm.claims.performance import performance_claims
+from rnnhmm.claims.performance import kl_claim, performance_claims
 from rnnhmm.claims.summary import read_flag
 from rnnhmm.io import job, read_json
 
@@ -15,6 +15,8 @@ with job(sm) as log:
               for _, r in table.drop_duplicates("hmm").iterrows()}
     learned = {r["model"]: read_flag(r["learned"]) for _, r in table.iterrows()}
     rows = performance_claims([read_json(p) for p in sm.input.models], floors)
+    # the KL claim from the table's kl_* columns (n/a where the config computes no KL rate)
+    rows += [kl_claim(r) for r in table.to_dict("records")]
     for r in rows:
         r["learned"] = learned.get(r["model"])
     write_rows(rows, sm.output[0], log)

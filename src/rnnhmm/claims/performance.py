@@ -14,6 +14,10 @@ from .core import LOSS_PREFERS, NULL_QUANTILE, Z_SPREAD, claim, model_of, not_ap
 
 PERFORMANCE_CLAIMS = ("distance_at_floor", "reverse_distance_at_floor", "change_rate_matches",
                       "transition_matrix_matches", "rare_symbol_matches")
+KL_CLAIM = "kl_rate_at_floor"
+# claims about how well a model emulates its HMM: counted on every model, no null networks. The
+# KL claim is one of them but not part of ``faithful`` (model_faithful: the paper's statistics)
+FIDELITY_CLAIMS = PERFORMANCE_CLAIMS + (KL_CLAIM,)
 
 
 def distance_bound(m: dict, floor: dict) -> tuple[float, float]:
@@ -107,6 +111,61 @@ def performance_claims(models: list[dict], floors: dict[str, dict]) -> list[dict
                 + (LOSS_PREFERS if rc["max_z"] > rc["null_q"] and _emitted_less(m, rc) else ""),
                 rc["max_z"] <= rc["null_q"], "A.5, D.4", statistic=stat, value=rc["max_z"]))
     return rows
+
+
+def _number(v) -> float | None:
+    """A finite float, or None (NaN, None, missing: a table cell without a value)."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def kl_claim(rec: dict) -> dict:
+    """The KL rate at the particle filter's own floor (project claim; the paper reports no
+    likelihood): a model's KL-rate estimate from its HMM (rnnhmm.evaluation.likelihood.kl_rate at
+    the converged particle count) minus the same estimate for the HMM against itself (the filter
+    run on the HMM's own particles, same P, same sequences: the filter's measured bias, true value
+    0) is at most Z_SPREAD standard errors of that paired difference over the sequences. A model
+    that emits the HMM's distribution exactly passes up to sampling error; any lasting deviation,
+    however small, fails once the sequences resolve it (docs/likelihood.md "The KL claim").
+
+    ``rec``: a row of results/metrics/summary.tsv (``kl_rate``, ``kl_self``, ``kl_excess_se``,
+    ``kl_dead_sequences``, ``kl_self_dead_sequences``, ``kl_particles``, ``n_seq``) or a likelihood
+    record with the same fields unprefixed. n/a without a KL rate (no ``likelihood`` section) or
+    where the HMM's own filter lost every particle on some sequence (no sampling-based floor at
+    that particle count); a model on whose sequences the filter died (its state blows up) fails."""
+    def get(*keys):
+        for k in keys:
+            if k in rec and rec[k] is not None:
+                return rec[k]
+        return None
+
+    mid = rec["model"]
+    SOURCE = "docs/likelihood.md"  # noqa: N806 (a project claim: the paper reports no likelihood)
+    desc = ("KL rate from the HMM at the particle filter's floor (the same filter on the HMM itself), "
+            "nats per step")
+    stat = "KL rate minus the HMM's own filter estimate, nats/step"
+    dead = _number(get("kl_dead_sequences", "dead_sequences")) or 0
+    self_dead = _number(get("kl_self_dead_sequences", "self_dead_sequences")) or 0
+    kl, self_kl, se = (_number(get(k)) for k in ("kl_rate", "kl_self", "kl_excess_se"))
+    P = get("kl_particles", "particles")
+    if dead > 0:
+        return claim(KL_CLAIM, desc, mid, "a finite KL rate", f"the filter lost every particle on {int(dead)} "
+                     "sequences: the model's state blows up under its input noise (divergence, no KL rate)",
+                     False, SOURCE, statistic=stat)
+    if kl is None:
+        return not_applicable(KL_CLAIM, desc, mid, "no KL rate (config has no likelihood section)", SOURCE,
+                              statistic=stat)
+    if self_dead > 0 or self_kl is None or se is None:
+        return not_applicable(KL_CLAIM, desc, mid, f"the HMM's own filter lost every particle on {int(self_dead)} "
+                              f"sequences at P = {P}: no sampling-based floor at that particle count", SOURCE,
+                              statistic=stat)
+    excess = kl - self_kl
+    return claim(KL_CLAIM, desc, mid, f"<= HMM's own {self_kl:.4g} + {Z_SPREAD:g} SE ({se:.2g}) of the paired "
+                 f"difference at P = {P}", f"{kl:.4g} (excess {excess:+.4g}, {excess / max(se, 1e-300):+.1f} SE)",
+                 excess <= Z_SPREAD * se, SOURCE, statistic=stat, value=excess)
 
 
 def _emitted_less(m: dict, rc: dict) -> bool:

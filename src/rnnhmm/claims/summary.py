@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from .core import COLUMNS, OUTCOMES, SUMMARY_COLUMNS, base_label, model_of, null_kind
-from .performance import PERFORMANCE_CLAIMS, model_faithful
+from .performance import FIDELITY_CLAIMS, PERFORMANCE_CLAIMS, model_faithful
 
 # ----------------------------------------------------------------------------- collection
 
@@ -80,7 +80,7 @@ def null_pass(rows: pd.DataFrame, nulls: pd.DataFrame) -> list[str]:
         by.setdefault((c, base_label(lab)), []).append(oc)
     out = []
     for c, lab, oc_row in zip(rows["claim"], rows["model"], rows["outcome"]):
-        if c in PERFORMANCE_CLAIMS:
+        if c in FIDELITY_CLAIMS:
             out.append("")
             continue
         if oc_row == "n/a":
@@ -109,7 +109,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     number of rows left out (not learned, unknown, or about several models)."""
     rows = []
     for (c, h), g0 in df.groupby(["claim", "hmm"], sort=True):
-        perf = c in PERFORMANCE_CLAIMS
+        perf = c in FIDELITY_CLAIMS
         if perf:
             g, left = g0, 0
         else:

@@ -33,8 +33,7 @@ from rnnhmm.analyses.measures import DIVERGE_NORM
 from rnnhmm.hmm import HMM, as_symbols, hmm_forward
 from rnnhmm.model import Weights
 
-__all__ = ["rnn_loglik", "kl_rate", "doubling_rule",
-           "converged_kl_rate"]
+__all__ = ["rnn_loglik", "hmm_filter_loglik", "kl_rate", "doubling_rule", "converged_kl_rate"]
 
 # ---------------------------------------------------------------------------------------- RNN side
 def _systematic(w: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -159,6 +158,49 @@ def rnn_loglik(weights: Weights, y, particles: int, seed: int = 0, *, uniform_fi
     return inc_np.sum(axis=1), inc_np, stats
 
 
+@torch.no_grad()
+def hmm_filter_loglik(hmm: HMM, y, particles: int, seed: int = 0, *,
+                      ess_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The same bootstrap particle filter as :func:`rnn_loglik`, run on the HMM itself: particles
+    are latent states (z_0 ~ start, z_t ~ transition[z_{t-1}]), weighted by emission[z_t, y_t],
+    systematically resampled when the ESS falls below ``ess_threshold`` * P. Returns (log p̂ (N,),
+    increments (N, T)), float64.
+
+    Since log p_HMM(y) is known exactly (:func:`rnnhmm.hmm.hmm_loglik`), the difference is the
+    filter's own log-bias at P particles on a model that is exactly right: the floor a KL-rate
+    estimate of a perfect emulator would sit at (:func:`kl_rate`'s ``kl_self``)."""
+    y = torch.from_numpy(as_symbols(y))
+    N, T = y.shape
+    P = int(particles)
+    if P < 1:
+        raise ValueError(f"particles must be >= 1, got {particles}")
+    gen = torch.Generator().manual_seed(int(seed))
+    cum_start = torch.as_tensor(np.cumsum(hmm.start), dtype=torch.float64)
+    cum_A = torch.as_tensor(np.cumsum(hmm.transition, axis=1), dtype=torch.float64)
+    logE = torch.as_tensor(np.log(np.maximum(hmm.emission, 0.0)), dtype=torch.float64)  # log 0 = -inf
+    M = hmm.n_states
+    z = (torch.rand(N, P, 1, generator=gen, dtype=torch.float64) > cum_start[:-1]).sum(-1)
+    logw = torch.full((N, P), -math.log(P), dtype=torch.float64)
+    inc = torch.zeros(N, T, dtype=torch.float64)
+    for t in range(T):
+        if t:
+            u = torch.rand(N, P, 1, generator=gen, dtype=torch.float64)
+            z = (u > cum_A[z][..., : M - 1]).sum(-1)
+        lw = logw + logE[z, y[:, t].view(-1, 1)]
+        step = torch.logsumexp(lw, dim=1)
+        inc[:, t] = step
+        dead = ~torch.isfinite(step)
+        logw = torch.where(dead[:, None], torch.full_like(lw, -math.log(P)), lw - step[:, None])
+        wbar = logw.exp()
+        rs = ~dead & (1.0 / (wbar * wbar).sum(dim=1) < ess_threshold * P)
+        if bool(rs.any()):
+            idx = rs.nonzero().squeeze(1)
+            z[idx] = torch.gather(z[idx], 1, _systematic(wbar[idx], gen))
+            logw[idx] = -math.log(P)
+    inc_np = inc.numpy()
+    return inc_np.sum(axis=1), inc_np
+
+
 # ---------------------------------------------------------------------------------------- KL rate
 def _se(v: np.ndarray) -> float:
     """Standard error of the mean over sequences (NaN for fewer than 2 or non-finite values)."""
@@ -180,7 +222,14 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
       ``rare_step_fraction``: the share of steps that emit the rare symbol;
     * ``kl_per_step_mean`` (T,): mean over sequences of the per-step differences (where the KL sits in time);
     * the filter's statistics (``n_diverged``, ``dead_sequences``, ESS, ``seconds``) and ``particles``,
-      ``n_seq``, ``T``.
+      ``n_seq``, ``T``;
+    * ``kl_self`` and ``kl_self_se``: the same estimate for the HMM against itself (the filter run on
+      the HMM's own particles, :func:`hmm_filter_loglik`, same P, same sequences; its true value is
+      0, so this is the filter's measured bias), and ``kl_excess_se``: the standard error over
+      sequences of the paired difference (model's minus the HMM's own), the yardstick of the KL
+      claim (rnnhmm.claims.performance.kl_claim); ``self_dead_sequences``: sequences on which the
+      HMM's own filter lost every particle (an HMM whose states emit disjoint symbols, as the
+      linear chains' do, kills a small filter at a switch no particle has made; kl_self is then inf).
 
     The estimate is biased high (log p̂_RNN is biased low) by an amount that falls with ``particles``:
     see :func:`converged_kl_rate`. Sequences the filter cannot explain (all particles diverged) give
@@ -191,6 +240,8 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
     lh, inc_h = hmm_forward(hmm, y)
     lr, inc_r, st = rnn_loglik(weights, y, particles, seed, uniform_first=uniform_first, **filter_kw)
     d = (lh - lr) / T
+    ls, _ = hmm_filter_loglik(hmm, y, particles, seed, ess_threshold=filter_kw.get("ess_threshold", 0.5))
+    d_self = (lh - ls) / T
     diff = inc_h - inc_r
     k = hmm.rare_symbol()
     total = float(diff.sum())
@@ -202,6 +253,8 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
         frac = float(m.mean())
     return {
         "kl_rate": float(d.mean()), "kl_se": _se(d),
+        "kl_self": float(d_self.mean()), "kl_self_se": _se(d_self), "kl_excess_se": _se(d - d_self),
+        "self_dead_sequences": int(np.sum(~np.isfinite(ls))),
         "entropy_rate": float(-(lh / T).mean()), "entropy_se": _se(-lh / T),
         "rare_symbol": k, "rare_share": share, "rare_step_fraction": frac,
         "kl_per_step_mean": diff.mean(axis=0),

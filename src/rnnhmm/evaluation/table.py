@@ -15,7 +15,8 @@ TABLE_COLUMNS = ["model", "hmm", "hidden", "input", "seed", "epochs", "seq_len",
                  "best_val_loss", "best_epoch", "reverse_distance_mean", "change_rate_rnn", "change_rate_hmm",
                  "transition_max_z", "learned", "faithful", "left_plateau", "plateau_progress", "val_last_mean",
                  "val_hmm_mean", "learned_why", "kl_rate", "kl_se", "kl_particles", "kl_converged",
-                 "kl_rare_share", "entropy_rate", "kl_dead_sequences"]
+                 "kl_rare_share", "entropy_rate", "kl_dead_sequences", "kl_self", "kl_excess_se",
+                 "kl_self_dead_sequences"]
 
 
 def metrics_table(models: list[dict], floors: dict[str, dict], likelihood: list[dict] | None = None) -> pd.DataFrame:
@@ -54,5 +55,9 @@ def metrics_table(models: list[dict], floors: dict[str, dict], likelihood: list[
             "kl_particles": k.get("particles", np.nan), "kl_converged": k.get("converged", np.nan),
             "kl_rare_share": k.get("rare_share", np.nan), "entropy_rate": k.get("entropy_rate", np.nan),
             "kl_dead_sequences": k.get("dead_sequences", np.nan),
+            # the same filter on the HMM itself (its measured bias) and the paired SE (the KL claim's)
+            "kl_self": np.nan if k.get("kl_self") is None else k["kl_self"],
+            "kl_excess_se": np.nan if k.get("kl_excess_se") is None else k["kl_excess_se"],
+            "kl_self_dead_sequences": k.get("self_dead_sequences", np.nan),
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["hmm", "hidden", "input", "seed"])
