@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnhmm.hmm import linear_chain
-from rnnhmm.model import NoiseRNN, Weights, generate_outputs, gumbel_hard, run_rnn
+from rnnhmm.model import NoiseRNN, Weights, driven_recurrence, generate_outputs, gumbel_hard, run_rnn
 from rnnhmm.training.engine import train
 from rnnhmm.training.settings import TrainConfig, TrainingInterrupted, sinkhorn_loss
 
@@ -138,13 +138,19 @@ def test_recurrence_gradient_equals_autograd_through_the_loop(per_model, monkeyp
     fast = [p.grad.clone() for p in (W_ih, W_hh, h0)]
     for p in (W_ih, W_hh, h0):
         p.grad = None
+    # the engine's path: projection and recurrence in one function, time-major output
+    (driven_recurrence(W_ih, noise, W_hh, h0) * w.transpose(1, 2)).sum().backward()
+    driven = [p.grad.clone() for p in (W_ih, W_hh, h0)]
+    for p in (W_ih, W_hh, h0):
+        p.grad = None
     h, states = h0, []
     for t in range(L):  # the textbook loop, autograd all the way
         h = torch.relu(noise[:, :, t] @ W_ih.transpose(1, 2) + h @ W_hh.transpose(1, 2))
         states.append(h)
     (torch.stack(states, 2) * w).sum().backward()
-    for a, p in zip(fast, (W_ih, W_hh, h0)):
+    for a, d, p in zip(fast, driven, (W_ih, W_hh, h0)):
         assert torch.allclose(a, p.grad, rtol=1e-10, atol=1e-12)
+        assert torch.allclose(d, p.grad, rtol=1e-10, atol=1e-12)
 
 
 DEVICES = ["cpu", "meta"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["Weights", "NoiseRNN", "run_rnn", "recurrence", "project_inputs", "gumbel_noise", "gumbel_hard",
+__all__ = ["Weights", "NoiseRNN", "run_rnn", "recurrence", "driven_recurrence", "project_inputs", "gumbel_noise", "gumbel_hard",
            "generate_outputs", "load_weights"]
 
 
@@ -76,13 +76,7 @@ class _Recurrence(torch.autograd.Function):
         # no per-step copy of the drive into a fresh output
         states = drive
         ctx.mark_dirty(states)
-        W_T = W_hh.transpose(1, 2)
-        h = h0
-        for t in range(drive.shape[1]):
-            h_t = states[:, t]
-            addmm_(h_t, h, W_T)
-            h_t.relu_()
-            h = h_t
+        _recur_inplace(states, W_hh, h0)
         ctx.save_for_backward(W_hh, h0, states)
         return states
 
@@ -90,22 +84,89 @@ class _Recurrence(torch.autograd.Function):
     @torch.profiler.record_function("rnn backward")
     def backward(ctx, G):
         W_hh, h0, states = ctx.saved_tensors
-        S, L, B, H = states.shape
-        dA = G.clone(memory_format=torch.contiguous_format)
-        mask = torch.sign(states)  # ReLU outputs: 1 where h_t > 0, else 0
-        nxt = None
-        for t in range(L - 1, -1, -1):
-            d_t = dA[:, t]
-            if nxt is not None:
-                addmm_(d_t, nxt, W_hh)
-            d_t.mul_(mask[:, t])
-            nxt = d_t
-        # dW_hh = sum_t dA_t^T h_{t-1}: one matmul over steps 1..L-1 plus the h0 term
-        dW = torch.bmm(dA[:, 0].transpose(1, 2), h0)
-        if L > 1:
-            dW.baddbmm_(dA[:, 1:].reshape(S, (L - 1) * B, H).transpose(1, 2), states[:, :-1].reshape(S, (L - 1) * B, H))
-        dh0 = torch.bmm(dA[:, 0], W_hh) if ctx.needs_input_grad[2] else None
-        return dA, dW, dh0
+        return _recurrence_backward(G, W_hh, h0, states, ctx.needs_input_grad[2])
+
+
+def _recur_inplace(states: torch.Tensor, W_hh: torch.Tensor, h0: torch.Tensor) -> None:
+    """states (S, L, B, H) holds the drive on entry and h_1..h_L on exit (time-major, in place)."""
+    W_T = W_hh.transpose(1, 2)
+    h = h0
+    for t in range(states.shape[1]):
+        h_t = states[:, t]
+        addmm_(h_t, h, W_T)
+        h_t.relu_()
+        h = h_t
+
+
+def _recurrence_backward(G, W_hh, h0, states, need_h0: bool):
+    """(dA, dW_hh, dh0 or None) of the recurrence: dA_t = (G_t + dA_{t+1} W_hh) * [h_t > 0] per
+    step, dA (S, L, B, H) a fresh contiguous tensor; dW_hh as one matmul over all steps."""
+    S, L, B, H = states.shape
+    dA = G.clone(memory_format=torch.contiguous_format)
+    mask = torch.sign(states)  # ReLU outputs: 1 where h_t > 0, else 0
+    nxt = None
+    for t in range(L - 1, -1, -1):
+        d_t = dA[:, t]
+        if nxt is not None:
+            addmm_(d_t, nxt, W_hh)
+        d_t.mul_(mask[:, t])
+        nxt = d_t
+    # dW_hh = sum_t dA_t^T h_{t-1}: one matmul over steps 1..L-1 plus the h0 term
+    dW = torch.bmm(dA[:, 0].transpose(1, 2), h0)
+    if L > 1:
+        dW.baddbmm_(dA[:, 1:].reshape(S, (L - 1) * B, H).transpose(1, 2), states[:, :-1].reshape(S, (L - 1) * B, H))
+    dh0 = torch.bmm(dA[:, 0], W_hh) if need_h0 else None
+    return dA, dW, dh0
+
+
+class _DrivenRecurrence(torch.autograd.Function):
+    """The input projection and the recurrence in one function: noise (S, B, L, D) batch-major,
+    W_ih (S, H, D), W_hh (S, H, H), h0 (S, B, H) -> states (S, L, B, H), time-major.
+
+    Same numbers as ``recurrence(project_inputs(W_ih, noise), W_hh, h0, inplace=True)``; what it
+    saves is autograd's bookkeeping for an in-place write into a view (the projection's output
+    viewed time-major): a CopySlices node that zero-fills, copies and clones the full (S, L, B, H)
+    gradient per backward pass. W_ih's gradient is the projection's own matmul, x^T dA, computed
+    as autograd computes it for ``torch.bmm(x, W_ih^T)``.
+    """
+
+    @staticmethod
+    def forward(ctx, noise, W_ih, W_hh, h0):
+        S, B, L, D = noise.shape
+        x = noise.transpose(1, 2).reshape(S, L * B, D)
+        states = torch.bmm(x, W_ih.transpose(1, 2)).view(S, L, B, W_ih.shape[1])
+        _recur_inplace(states, W_hh, h0)
+        ctx.save_for_backward(x, W_ih, W_hh, h0, states)
+        ctx.shape = (S, B, L, D)
+        return states
+
+    @staticmethod
+    @torch.profiler.record_function("rnn backward")
+    def backward(ctx, G):
+        x, W_ih, W_hh, h0, states = ctx.saved_tensors
+        S, B, L, D = ctx.shape
+        dA, dW, dh0 = _recurrence_backward(G, W_hh, h0, states, ctx.needs_input_grad[3])
+        dA_flat = dA.view(S, L * B, -1)
+        dW_ih = torch.bmm(x.transpose(1, 2), dA_flat).transpose(1, 2) if ctx.needs_input_grad[1] else None
+        dnoise = None
+        if ctx.needs_input_grad[0]:
+            dnoise = torch.bmm(dA_flat, W_ih).view(S, L, B, D).transpose(1, 2)
+        return dnoise, dW_ih, dW, dh0
+
+
+def driven_recurrence(W_ih: torch.Tensor, noise: torch.Tensor, W_hh: torch.Tensor,
+                      h0: torch.Tensor | None = None) -> torch.Tensor:
+    """States of S models driven by ``noise``, time-major: W_ih (S, H, D), noise (S, B, L, D),
+    W_hh (S, H, H), h0 (S, B, H) or None -> (S, L, B, H). Under autograd one function with a
+    hand-written backward (:class:`_DrivenRecurrence`); without, the same in-place loop."""
+    S, B, L, D = noise.shape
+    if h0 is None:
+        h0 = noise.new_zeros(S, B, W_hh.shape[-1])
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (noise, W_ih, W_hh, h0)):
+        return _DrivenRecurrence.apply(noise, W_ih, W_hh, h0)
+    states = project_inputs(W_ih, noise)
+    _recur_inplace(states, W_hh, h0)
+    return states
 
 
 def recurrence(drive: torch.Tensor, W_hh: torch.Tensor, h0: torch.Tensor | None = None,

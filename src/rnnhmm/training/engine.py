@@ -7,7 +7,8 @@ What is batched, and why it is exact
 ------------------------------------
 * **RNN.** The S models' weights are stacked on a leading model axis, (S, H, D), (S, H, H),
   (S, K, H). The input projection of all steps is one batched matmul; the recurrence
-  (:func:`rnnhmm.model.recurrence`) runs time-major in place with a hand-written backward (two
+  (:func:`rnnhmm.model.driven_recurrence`: projection and recurrence in one autograd function, no
+  bookkeeping for an in-place write into a view) runs time-major in place with a hand-written backward (two
   kernels per step each way, the W_hh gradient as one matmul); readout and Gumbel-softmax run in
   an outputs-major layout (reductions over K = 3 along a long axis).
 * **Optimiser.** One ``torch.optim.Adam`` over the stacked parameters. Adam is elementwise and the
@@ -81,7 +82,7 @@ import torch
 from torch.profiler import record_function
 
 from rnnhmm.io import atomic_save
-from rnnhmm.model import load_weights, project_inputs, recurrence
+from rnnhmm.model import driven_recurrence, load_weights
 
 from .fivo import likelihood_loss, validation_bound
 from .settings import (
@@ -146,7 +147,7 @@ class BatchedModels:
                 h0 = torch.stack([torch.randn(n, H, generator=g, device=self.device) for g in self.noise_gens])
             u = torch.stack([torch.rand(n, seq_len, K, generator=g, device=self.device) for g in self.noise_gens])
         with record_function("rnn forward"):
-            states = recurrence(project_inputs(W_ih, noise), W_hh, h0, inplace=True)  # (S, L, n, H), time-major
+            states = driven_recurrence(W_ih, noise, W_hh, h0)  # (S, L, n, H), time-major
             # readout and Gumbel-softmax in a (S, K, L, n) layout: the reductions over the K
             # outputs then run along a long contiguous axis (over a last axis of size K they are
             # 3-10x slower on the CPU)
