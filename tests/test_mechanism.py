@@ -302,3 +302,22 @@ def test_readout_alignment_in_plane_and_orthogonal():
                                rtol=0, atol=1e-9)
     assert res["angle_deg"][2].item() == pytest.approx(90.0)
     assert res["mean_projection"] == pytest.approx(0.5, abs=1e-9)
+
+
+def test_masked_spectrum_counts_equal_the_full_jacobians():
+    """Counts from the active units' submatrix equal those of diag(m) W itself, for every mask size
+    (none active, all active) and for a W with unstable and complex eigenvalues."""
+    from rnnhmm.analyses.circuit import eigvals_chunked, masked_spectrum_counts, moebius
+
+    g = torch.Generator().manual_seed(3)
+    H = 24
+    W = 1.4 * torch.randn(H, H, generator=g, dtype=torch.float64) / H ** 0.5
+    masks = torch.rand(200, H, generator=g) < torch.rand(200, 1, generator=g)
+    masks[0], masks[1] = False, True
+    lam = eigvals_chunked(masks.double().unsqueeze(-1) * W, 64)
+    w = moebius(lam)
+    for re_tol, im_min in ((0.1, 0.05), (1.0, 0.0), (0.3, 0.2)):
+        u, c = masked_spectrum_counts(masks, W, re_tol, im_min, chunk=16)
+        assert torch.equal(u, (lam.abs() > 1).sum(-1))
+        assert torch.equal(c, ((w.real.abs() < re_tol) & (w.imag > im_min)).sum(-1))
+    assert (lam.abs() > 1).sum() > 0 and ((w.real.abs() < 0.1) & (w.imag > 0.05)).sum() > 0

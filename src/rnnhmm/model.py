@@ -16,8 +16,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["Weights", "NoiseRNN", "run_rnn", "recurrence", "driven_recurrence", "project_inputs", "gumbel_noise", "gumbel_hard",
-           "generate_outputs", "load_weights"]
+__all__ = ["Weights", "NoiseRNN", "run_rnn", "recurrence", "driven_recurrence", "project_inputs", "gumbel_noise",
+           "gumbel_hard", "generate_outputs", "load_weights"]
 
 
 class Weights(NamedTuple):

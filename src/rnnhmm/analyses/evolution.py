@@ -13,7 +13,7 @@ import torch
 
 from rnnhmm.model import Weights
 
-from .circuit import eigvals_chunked, make_generator, moebius, output_change_times
+from .circuit import make_generator, masked_spectrum_counts, output_change_times
 from .measures import DIVERGE_NORM, display_epochs, evaluated_epoch_indices, persistent_onset, plateau_exit
 from .numerics import fit_pca
 
@@ -104,11 +104,10 @@ def evolution_metrics(weights_list: Sequence[Weights], T: int = 5000, warmup: in
     for e in range(E):
         rate[e], dwell[e] = _dwell_stats(outputs[e])
         masks, inverse = torch.unique(states[e] > 0, dim=0, return_inverse=True)
-        J = masks.to(dtype).unsqueeze(-1) * W_hh[e]                        # (U, H, H)
-        lam = eigvals_chunked(J, chunk)
-        w = moebius(lam)
-        n_unst = (lam.abs() > 1).sum(-1)[inverse].double()
-        n_cplx = ((w.real.abs() < re_tol) & (w.imag > im_min)).sum(-1)[inverse].double()
+        # J_t = diag(1[h_t > 0]) W_hh, once per distinct mask, on the active units only
+        u_unst, u_cplx = masked_spectrum_counts(masks, W_hh[e], re_tol, im_min, chunk)
+        n_unst = u_unst[inverse].double()
+        n_cplx = u_cplx[inverse].double()
         unst_frac[e], cplx_frac[e] = (n_unst > 0).double().mean(), (n_cplx > 0).double().mean()
         unst_cnt[e], cplx_cnt[e] = n_unst.mean(), n_cplx.mean()
 
