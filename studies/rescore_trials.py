@@ -2,6 +2,7 @@
 
     python studies/rescore_trials.py WEIGHTS_DIR [TRIAL ...]
     python studies/rescore_trials.py --learned OUT.tsv WEIGHTS_DIR [TRIAL ...]
+    python studies/rescore_trials.py --kl OUT.tsv WEIGHTS_DIR [TRIAL ...]
 
 Prints, per trial, seed and weights (last / best): converged, and the failing performance claims
 with their statistic, exactly as the search and the pipeline score them. With ``--learned``: the
@@ -9,7 +10,10 @@ pipeline's ``learned`` and ``faithful`` verdicts of each seed's best weights
 (:func:`rnnhmm.evaluation.evaluate.model_metrics`, :func:`rnnhmm.claims.learned.learned_verdict`,
 the metrics settings of config/cpu150.yaml: n_seq 1000, floor_repeats 3), the plateau-exit epoch
 of the validation loss and the failing conditions, one row per seed appended to OUT.tsv (trials
-already there are skipped).
+already there are skipped). With ``--kl``: each seed's KL rate from its HMM at the pipeline's
+protocol (:func:`rnnhmm.evaluation.evaluate.model_likelihood` with config/cpu150.yaml's
+``likelihood`` settings: 300 sequences of the evaluation length, particles doubled 64 -> 1024,
+best weights) and the KL claim (:func:`rnnhmm.claims.performance.kl_claim`), one row per seed.
 """
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ from rnnhmm.hmm import build_hmm  # noqa: E402
 from rnnhmm.model import Weights  # noqa: E402
 
 LEARNED_COLUMNS = ["name", "hmm", "seed", "learned", "faithful", "plateau_exit", "val_last", "val_hmm", "why"]
+KL_COLUMNS = ["name", "hmm", "seed", "kl_rate", "kl_se", "kl_self", "kl_excess_se", "particles", "converged",
+              "dead_sequences", "kl_claim"]
+LIKELIHOOD = {"n_seq": 300, "p0": 64, "p_max": 1024, "paired": True, "seed": 4049, "weights": "best"}
 METRICS = {"n_seq": 1000, "weights": "best", "seed": 2025, "uniform_first_symbol": True, "sinkhorn_eps": 0.1,
            "max_iter": 1000, "null_repeats": 200}
 
@@ -68,19 +75,44 @@ def learned_rows(path: Path, floors: dict) -> list[dict]:
              "why": "; ".join(why).replace("\t", " ") or "-"}]
 
 
-def learned_table(out: Path, folder: Path, trials: set) -> None:
+def kl_rows(path: Path, floors: dict) -> list[dict]:
+    """The KL rate of one saved seed (best weights) at the pipeline's protocol, and its KL claim."""
+    import tempfile
+
+    from rnnhmm.claims.performance import kl_claim
+    from rnnhmm.evaluation.evaluate import model_likelihood
+
+    blob = torch.load(path, weights_only=False)
+    t = blob["trial"]
+    seed = int(path.stem.rsplit("_s", 1)[1])
+    name = t["hmm"]["name"]
+    spec = {**t["hmm"], "seq_len": t["seq_len"], "eval_seq_len": t.get("eval_seq_len", 100)}
+    with tempfile.TemporaryDirectory() as d:
+        mp = Path(d) / "model.pt"
+        torch.save({"last": blob["last"], "best": blob["best"]}, mp)
+        rec, _ = model_likelihood(mp, name, spec, LIKELIHOOD, True, t["hidden"], t["input"], seed, log=lambda *_: None)
+    c = kl_claim(rec)
+    return [{"name": t["name"], "hmm": name, "seed": seed, "kl_rate": rec["kl_rate"], "kl_se": rec["kl_se"],
+             "kl_self": rec.get("kl_self"), "kl_excess_se": rec.get("kl_excess_se"), "particles": rec["particles"],
+             "converged": rec["converged"], "dead_sequences": rec["dead_sequences"], "kl_claim": c["outcome"]}]
+
+
+def learned_table(out: Path, folder: Path, trials: set, rows_of=None, columns=None) -> None:
+    """One row per saved seed of ``folder`` (trials already in ``out`` skipped): ``rows_of`` (default
+    :func:`learned_rows`) with ``columns`` (default LEARNED_COLUMNS)."""
+    rows_of, columns = rows_of or learned_rows, columns or LEARNED_COLUMNS
     done = set()
     if out.exists():
         done = {line.split("\t")[0] for line in out.read_text().splitlines()[1:]}
     else:
-        out.write_text("\t".join(LEARNED_COLUMNS) + "\n")
+        out.write_text("\t".join(columns) + "\n")
     floors: dict = {}
     for path in sorted(folder.glob("*_s*.pt")):
         name = path.stem.rsplit("_s", 1)[0]
         if name in done or (trials and name not in trials):
             continue
-        for r in learned_rows(path, floors):
-            line = "\t".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in LEARNED_COLUMNS)
+        for r in rows_of(path, floors):
+            line = "\t".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in columns)
             print(line, flush=True)
             with out.open("a") as fh:
                 fh.write(line + "\n")
@@ -91,6 +123,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     if argv and argv[0] == "--learned":
         learned_table(Path(argv[1]), Path(argv[2]), set(argv[3:]))
+        return
+    if argv and argv[0] == "--kl":
+        learned_table(Path(argv[1]), Path(argv[2]), set(argv[3:]), kl_rows, KL_COLUMNS)
         return
     folder, trials = Path(argv[0]), set(argv[1:])
     torch.set_num_threads(1)

@@ -177,7 +177,8 @@ def hmm_filter_loglik(hmm: HMM, y, particles: int, seed: int = 0, *,
     gen = torch.Generator().manual_seed(int(seed))
     cum_start = torch.as_tensor(np.cumsum(hmm.start), dtype=torch.float64)
     cum_A = torch.as_tensor(np.cumsum(hmm.transition, axis=1), dtype=torch.float64)
-    logE = torch.as_tensor(np.log(np.maximum(hmm.emission, 0.0)), dtype=torch.float64)  # log 0 = -inf
+    with np.errstate(divide="ignore"):  # log 0 = -inf: a state that cannot emit the symbol
+        logE = torch.as_tensor(np.log(hmm.emission), dtype=torch.float64)
     M = hmm.n_states
     z = (torch.rand(N, P, 1, generator=gen, dtype=torch.float64) > cum_start[:-1]).sum(-1)
     logw = torch.full((N, P), -math.log(P), dtype=torch.float64)
