@@ -86,6 +86,8 @@ def score(weights: Weights, hmm, L: int, n: int = 2000, seed: int = 1234) -> dic
 def describe_extra(t: dict) -> str:
     """The trial's settings beyond the table's columns (learning-rate schedule, tau, h_0), in words."""
     bits = []
+    if t.get("objective", "sinkhorn") != "sinkhorn":
+        bits.append(f"{t['objective']}, {t.get('particles', 64)} particles")
     if t.get("lr_schedule", "constant") != "constant":
         bits.append(f"{t['lr_schedule']} lr to x{t.get('lr_min_factor', 0.1):g}")
     if t.get("tau", 1.0) != 1.0:
