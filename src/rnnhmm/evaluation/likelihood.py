@@ -243,6 +243,8 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
     d = (lh - lr) / T
     ls, _ = hmm_filter_loglik(hmm, y, particles, seed, ess_threshold=filter_kw.get("ess_threshold", 0.5))
     d_self = (lh - ls) / T
+    with np.errstate(invalid="ignore"):  # inf - inf where both filters died: no SE (NaN)
+        excess_se = _se(d - d_self)
     diff = inc_h - inc_r
     k = hmm.rare_symbol()
     total = float(diff.sum())
@@ -254,7 +256,7 @@ def kl_rate(weights: Weights, hmm: HMM, y, particles: int, seed: int = 0, *, uni
         frac = float(m.mean())
     return {
         "kl_rate": float(d.mean()), "kl_se": _se(d),
-        "kl_self": float(d_self.mean()), "kl_self_se": _se(d_self), "kl_excess_se": _se(d - d_self),
+        "kl_self": float(d_self.mean()), "kl_self_se": _se(d_self), "kl_excess_se": excess_se,
         "self_dead_sequences": int(np.sum(~np.isfinite(ls))),
         "entropy_rate": float(-(lh / T).mean()), "entropy_se": _se(-lh / T),
         "rare_symbol": k, "rare_share": share, "rare_step_fraction": frac,
