@@ -74,6 +74,14 @@ def eigvals_chunked(mats: torch.Tensor, chunk: int) -> torch.Tensor:
 # 1. kick neurons (docs/mechanism.md E.8)
 
 
+def spectrum_counts(lam: torch.Tensor, re_tol: float, im_min: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of eigenvalues lam (..., H) complex: (number with |lambda| > 1, number with
+    |Re w| < re_tol and Im w > im_min, w = moebius(lambda): complex pairs near the unit circle,
+    each pair counted once)."""
+    w = moebius(lam)
+    return (lam.abs() > 1).sum(-1), ((w.real.abs() < re_tol) & (w.imag > im_min)).sum(-1)
+
+
 def masked_spectrum_counts(masks: torch.Tensor, W: torch.Tensor, re_tol: float, im_min: float,
                            chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """Spectral counts of the step Jacobians J = diag(m) W of a ReLU network, one per activity
@@ -87,9 +95,7 @@ def masked_spectrum_counts(masks: torch.Tensor, W: torch.Tensor, re_tol: float, 
     k: at half the units active about 8x less work than H x H (the same counts up to eigenvalues
     within rounding of a threshold)."""
     if not (0 < re_tol <= 1 and im_min >= 0):
-        lam = eigvals_chunked(masks.to(W.dtype).unsqueeze(-1) * W, chunk)
-        w = moebius(lam)
-        return (lam.abs() > 1).sum(-1), ((w.real.abs() < re_tol) & (w.imag > im_min)).sum(-1)
+        return spectrum_counts(eigvals_chunked(masks.to(W.dtype).unsqueeze(-1) * W, chunk), re_tol, im_min)
     U = masks.shape[0]
     n_unst = torch.zeros(U, dtype=torch.long)
     n_cplx = torch.zeros(U, dtype=torch.long)
@@ -100,10 +106,7 @@ def masked_spectrum_counts(masks: torch.Tensor, W: torch.Tensor, re_tol: float, 
         rows = torch.nonzero(sizes == k).reshape(-1)
         idx = torch.nonzero(masks[rows])[:, 1].reshape(-1, k)            # (n, k) active units
         sub = W[idx.unsqueeze(-1), idx.unsqueeze(-2)]                    # (n, k, k)
-        lam = eigvals_chunked(sub, chunk)
-        w = moebius(lam)
-        n_unst[rows] = (lam.abs() > 1).sum(-1)
-        n_cplx[rows] = ((w.real.abs() < re_tol) & (w.imag > im_min)).sum(-1)
+        n_unst[rows], n_cplx[rows] = spectrum_counts(eigvals_chunked(sub, chunk), re_tol, im_min)
     return n_unst, n_cplx
 
 

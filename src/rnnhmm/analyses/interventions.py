@@ -12,7 +12,7 @@ import torch
 
 from rnnhmm.model import Weights
 
-from .circuit import as_long, eigvals_chunked, flat_indices, moebius, output_change_times
+from .circuit import as_long, eigvals_chunked, flat_indices, output_change_times, spectrum_counts
 from .measures import DIVERGE_NORM, mu_grid, mu_index
 from .numerics import fit_pca
 
@@ -137,8 +137,8 @@ def critical_eigen_counts(jacobians: torch.Tensor, re_tol: float = 0.1, im_min: 
     """Number of eigenvalues per matrix with |Re w| < re_tol and Im w > im_min (w = Moebius of
     lambda), i.e. complex pairs near the unit circle, each pair counted once. (..., H, H) -> (...)."""
     shape = jacobians.shape[:-2]
-    w = moebius(eigvals_chunked(jacobians.reshape(-1, *jacobians.shape[-2:]), chunk))
-    return ((w.real.abs() < re_tol) & (w.imag > im_min)).sum(-1).reshape(shape)
+    lam = eigvals_chunked(jacobians.reshape(-1, *jacobians.shape[-2:]), chunk)
+    return spectrum_counts(lam, re_tol, im_min)[1].reshape(shape)
 
 
 def _window_stats(step_counts: torch.Tensor, change_times: torch.Tensor, window: int) -> dict:

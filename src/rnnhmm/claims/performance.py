@@ -18,6 +18,7 @@ KL_CLAIM = "kl_rate_at_floor"
 # claims about how well a model emulates its HMM: counted on every model, no null networks. The
 # KL claim is one of them but not part of ``faithful`` (model_faithful: the paper's statistics)
 FIDELITY_CLAIMS = PERFORMANCE_CLAIMS + (KL_CLAIM,)
+KL_SOURCE = "docs/likelihood.md"  # a project claim: the paper reports no likelihood
 
 
 def distance_bound(m: dict, floor: dict) -> tuple[float, float]:
@@ -143,7 +144,6 @@ def kl_claim(rec: dict) -> dict:
         return None
 
     mid = rec["model"]
-    SOURCE = "docs/likelihood.md"  # noqa: N806 (a project claim: the paper reports no likelihood)
     desc = ("KL rate from the HMM at the particle filter's floor (the same filter on the HMM itself), "
             "nats per step")
     stat = "KL rate minus the HMM's own filter estimate, nats/step"
@@ -154,18 +154,18 @@ def kl_claim(rec: dict) -> dict:
     if dead > 0:
         return claim(KL_CLAIM, desc, mid, "a finite KL rate", f"the filter lost every particle on {int(dead)} "
                      "sequences: the model's state blows up under its input noise (divergence, no KL rate)",
-                     False, SOURCE, statistic=stat)
+                     False, KL_SOURCE, statistic=stat)
     if kl is None:
-        return not_applicable(KL_CLAIM, desc, mid, "no KL rate (config has no likelihood section)", SOURCE,
+        return not_applicable(KL_CLAIM, desc, mid, "no KL rate (config has no likelihood section)", KL_SOURCE,
                               statistic=stat)
     if self_dead > 0 or self_kl is None or se is None:
         return not_applicable(KL_CLAIM, desc, mid, f"the HMM's own filter lost every particle on {int(self_dead)} "
-                              f"sequences at P = {P}: no sampling-based floor at that particle count", SOURCE,
+                              f"sequences at P = {P}: no sampling-based floor at that particle count", KL_SOURCE,
                               statistic=stat)
     excess = kl - self_kl
     return claim(KL_CLAIM, desc, mid, f"<= HMM's own {self_kl:.4g} + {Z_SPREAD:g} SE ({se:.2g}) of the paired "
                  f"difference at P = {P}", f"{kl:.4g} (excess {excess:+.4g}, {excess / max(se, 1e-300):+.1f} SE)",
-                 excess <= Z_SPREAD * se, SOURCE, statistic=stat, value=excess)
+                 excess <= Z_SPREAD * se, KL_SOURCE, statistic=stat, value=excess)
 
 
 def _emitted_less(m: dict, rc: dict) -> bool:
